@@ -1,0 +1,1 @@
+"""Client features (RFM, segments) computed offline and served online."""

@@ -1,0 +1,24 @@
+"""Event import: read, validate and clean events into the canonical table."""
+
+from recsys.data._readers import read_events
+from recsys.data._writers import write_table
+from recsys.data.cleaning import CLEANING_STEPS, CleaningConfig, CleaningStep, clean_events
+from recsys.data.loading import ImportReport, LoadedEvents, load_events, summarize
+from recsys.data.schema import FORMATS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, InputFormat
+
+__all__ = [
+    "CLEANING_STEPS",
+    "FORMATS",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "CleaningConfig",
+    "CleaningStep",
+    "ImportReport",
+    "InputFormat",
+    "LoadedEvents",
+    "clean_events",
+    "load_events",
+    "read_events",
+    "summarize",
+    "write_table",
+]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Create .venv and install recsys with its dev extras; install the system
+# packages the tests need (redis-server) through apt-get when missing.
+# Idempotent: a second run only re-installs when pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "bootstrap: cannot install $* (no apt-get)" >&2
+  fi
+}
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv 2>/dev/null || { apt_install python3-venv; rm -rf .venv; "$PYTHON" -m venv .venv; }
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch .venv/.installed
+fi
+if [ "${1:-}" = "--system" ]; then
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+fi

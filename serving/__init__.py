@@ -1,0 +1,1 @@
+"""The online service: FastAPI app, cache, event ingestion, model hot reload."""

@@ -1,0 +1,1 @@
+"""Offline jobs: import events, train and evaluate models, publish bundles."""

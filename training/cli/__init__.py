@@ -1,0 +1,19 @@
+"""The ``recsys`` command: one subcommand per job."""
+
+from __future__ import annotations
+
+import typer
+
+from training.cli import data
+from training.cli.synth import synth
+
+app = typer.Typer(
+    help="recsys: recommendations and next-best offers from purchase history.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data.app, name="data")
+app.command(name="synth")(synth)
+
+__all__ = ["app"]

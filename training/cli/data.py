@@ -1,0 +1,46 @@
+"""``recsys data …``: look at an events file before training on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from recsys.data import load_events, summarize
+from training.cli._errors import handle_errors
+from training.cli._options import EventsOption, FormatOption
+
+app = typer.Typer(help="Inspect event files.", no_args_is_help=True)
+
+
+def _render(stats: dict[str, Any]) -> str:
+    lines = [
+        f"source          {stats['source']} ({stats['format']})",
+        f"rows read       {stats['rows_read']:,}",
+        f"rows kept       {stats['rows_kept']:,}",
+    ]
+    lines += [f"  dropped {name:<22} {count:,}" for name, count in stats["dropped"].items()]
+    lines += [
+        f"rows w/o client {stats['rows_without_client']:,} (kept for baskets, not in the matrix)",
+        f"clients         {stats['clients']:,}",
+        f"items           {stats['items']:,}",
+        f"orders          {stats['orders']:,}",
+        f"dates           {stats['date_min']} .. {stats['date_max']}",
+        f"density         {stats['density']:.5f} ({stats['interactions']:,} client-item pairs)",
+    ]
+    return "\n".join(lines)
+
+
+@app.command()
+@handle_errors
+def inspect(
+    events: EventsOption,
+    fmt: FormatOption = "canonical",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Rows read, kept and dropped by reason; clients, items, orders, dates, density."""
+    loaded = load_events(Path(events), fmt)
+    stats = {**loaded.report.as_dict(), **summarize(loaded.events)}
+    typer.echo(json.dumps(stats, indent=2) if as_json else _render(stats))
