@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import data
+from training.cli import data, models
 from training.cli.synth import synth
 
 app = typer.Typer(
@@ -15,5 +15,8 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.command(name="synth")(synth)
+app.command(name="evaluate")(models.evaluate)
+app.command(name="train")(models.train)
+app.command(name="promote")(models.promote)
 
 __all__ = ["app"]

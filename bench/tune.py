@@ -1,0 +1,58 @@
+"""Small hyperparameter grid on the shared data, every point an MLflow run.
+
+    .venv/bin/python bench/tune.py [EVENTS] [--cutoff 2010-09-09]
+
+Prints NDCG@10 per point and the winner per model; the defaults in
+``recsys.models.default_models`` and ``MatrixConfig`` come from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from typing import Any
+
+from recsys.data import load_events
+from recsys.split import split_by_time
+from training import jobs, tracking
+from training.settings import TrainingSettings
+
+GRID: dict[str, dict[str, list[Any]]] = {
+    "als": {"factors": [32, 64, 128], "regularization": [0.01, 0.1], "alpha": [1.0, 10.0, 40.0]},
+    "bpr": {"factors": [64], "learning_rate": [0.01, 0.05], "iterations": [100, 300]},
+    "itemknn": {"similarity": ["cosine", "bm25"], "neighbours": [20, 100, 300]},
+}
+WEIGHTINGS = ["binary", "log1p", "bm25"]
+
+
+def points(model: str) -> list[dict[str, Any]]:
+    grid = GRID[model]
+    return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "events", nargs="?", default="../shared/data/online_retail_ii_2009_2010.csv.gz"
+    )
+    parser.add_argument("--cutoff", default="2010-09-09")
+    args = parser.parse_args()
+    split = split_by_time(load_events(args.events, "online-retail").events, args.cutoff)
+    settings, best = TrainingSettings(), {}
+    for model, weighting in itertools.product(GRID, WEIGHTINGS):
+        for point in points(model):
+            tree = {model: point, "matrix": {"weighting": weighting}}
+            chosen = jobs.choose_models([model], tree)
+            report = jobs.evaluate(split, chosen, 10, jobs.matrix_config(tree), True)
+            ndcg = report["models"][model]["ndcg@10"]
+            with tracking.tracked_run("tune", settings, tree, {"models": model, "grid": "tune"}):
+                tracking.log_metrics(report["models"])
+            print(f"{model:8} {weighting:7} {point} ndcg@10={ndcg:.4f}", flush=True)
+            if ndcg > best.get(model, (0.0, None))[0]:
+                best[model] = (ndcg, tree)
+    for model, (ndcg, tree) in best.items():
+        print(f"best {model}: ndcg@10={ndcg:.4f} with {tree}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""A versioned artifact bundle: everything the online service needs, no pickle.
+
+Layout of a bundle directory::
+
+    manifest.json        version, created_at, data fingerprint, configs, metrics
+    clients.npy items.npy   id maps (unicode arrays)
+    titles.npy           item titles (may be empty strings)
+    history.npz          the weighted client × item training matrix (CSR)
+    models/<name>/       each model's config.json and arrays.npz
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.errors import ModelError
+from recsys.matrix import InteractionMatrix, MatrixConfig
+from recsys.models import MODELS, Scorer
+from recsys.vocab import IdMap
+
+__all__ = ["Bundle", "data_fingerprint", "item_titles"]
+
+FORMAT_VERSION = 1
+
+
+def data_fingerprint(events: pd.DataFrame) -> str:
+    """A content hash of the canonical events (order-sensitive, 16 hex digits)."""
+    hashed = pd.util.hash_pandas_object(events, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+
+
+def item_titles(events: pd.DataFrame, items: IdMap) -> np.ndarray:
+    """The most frequent title of each item, ``""`` when none is known."""
+    titles = np.full(len(items), "", dtype=object)
+    if "title" not in events.columns:
+        return titles.astype(str)
+    named = events[events["title"].notna()]
+    mode = named.groupby("item_id", observed=True)["title"].agg(lambda s: s.value_counts().index[0])
+    rows = items.index(pd.Series(mode.index.astype(str)))
+    titles[rows[rows >= 0]] = mode.astype(str).to_numpy()[rows >= 0]
+    return titles.astype(str)
+
+
+@dataclass
+class Bundle:
+    """Fitted models with their id maps, training history and provenance."""
+
+    data: InteractionMatrix
+    models: dict[str, Scorer]
+    matrix_config: MatrixConfig
+    fingerprint: str
+    titles: np.ndarray
+    version: str = ""
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.version:
+            stamp = self.created_at.replace("-", "").replace(":", "")[:15]
+            self.version = f"{stamp}-{self.fingerprint[:8]}"
+
+    def manifest(self) -> dict[str, Any]:
+        """The JSON description written beside the arrays."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "created_at": self.created_at,
+            "data_fingerprint": self.fingerprint,
+            "matrix": self.matrix_config.model_dump(mode="json"),
+            "models": {n: m.config.model_dump(mode="json") for n, m in self.models.items()},
+            "clients": len(self.data.clients),
+            "items": len(self.data.items),
+            "metrics": self.metrics,
+        }
+
+    def save(self, directory: Path) -> Path:
+        """Write the bundle into ``directory`` (created) and return it."""
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / "clients.npy", self.data.clients.ids)
+        np.save(directory / "items.npy", self.data.items.ids)
+        np.save(directory / "titles.npy", self.titles.astype(str))
+        sp.save_npz(directory / "history.npz", self.data.matrix)
+        for name, model in self.models.items():
+            model.save(directory / "models" / name)
+        (directory / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> Bundle:
+        """Read and validate a bundle; any inconsistency raises :class:`ModelError`."""
+        try:
+            manifest = json.loads((directory / "manifest.json").read_text())
+            clients = IdMap(np.load(directory / "clients.npy", allow_pickle=False))
+            items = IdMap(np.load(directory / "items.npy", allow_pickle=False))
+            titles = np.load(directory / "titles.npy", allow_pickle=False)
+            history = sp.load_npz(directory / "history.npz").tocsr()
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{directory}: not a readable bundle ({exc})") from None
+        models = {name: _load_model(directory, name) for name in manifest.get("models", {})}
+        bundle = cls(
+            data=InteractionMatrix(history, clients, items),
+            models=models,
+            matrix_config=MatrixConfig.model_validate(manifest["matrix"]),
+            fingerprint=manifest["data_fingerprint"],
+            titles=titles,
+            version=manifest["version"],
+            created_at=manifest["created_at"],
+            metrics=manifest.get("metrics", {}),
+        )
+        bundle.validate()
+        return bundle
+
+    def validate(self) -> None:
+        """Check that shapes agree across id maps, history and models."""
+        shape = (len(self.data.clients), len(self.data.items))
+        problems = [f"history is {self.data.matrix.shape}, id maps say {shape}"] * (
+            self.data.matrix.shape != shape
+        )
+        problems += [
+            f"model {name!r} knows {m.n_items} items, not {shape[1]}"
+            for name, m in self.models.items()
+            if m.n_items != shape[1]
+        ]
+        if len(self.titles) != shape[1]:
+            problems.append(f"{len(self.titles)} titles for {shape[1]} items")
+        if problems:
+            raise ModelError(f"bundle {self.version}: " + "; ".join(problems))
+
+
+def _load_model(directory: Path, name: str) -> Scorer:
+    where = directory / "models" / name
+    try:
+        kind = json.loads((where / "config.json").read_text())["model"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{where}: not a readable model ({exc})") from None
+    if kind not in MODELS:
+        raise ModelError(f"{where}: unknown model kind {kind!r}")
+    return MODELS[kind].load(where)

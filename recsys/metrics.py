@@ -1,0 +1,68 @@
+"""Ranking metrics at k, vectorised over all clients at once.
+
+Inputs: ``recommended`` (clients × k item columns, ``-1`` padded) and
+``relevant`` (clients × items sparse; non-zero = relevant). Definitions:
+
+- precision@k = hits in the top k / k
+- recall@k    = hits in the top k / |relevant|
+- hit_rate@k  = 1 if any hit in the top k else 0
+- MAP@k       = mean over clients of Σ_{i≤k} precision@i · rel_i / min(k, |relevant|)
+- NDCG@k      = Σ_{i≤k} rel_i / log2(i + 1), divided by the same sum for an ideal
+                list of min(k, |relevant|) hits
+- coverage@k  = distinct items recommended to anyone / items in the catalogue
+- mean_popularity_rank@k = mean over recommended items of their popularity rank
+                (1 = most bought in train); higher = more novel
+
+Per-client metrics are averaged over clients with at least one relevant item.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys._sparse import row_contains
+
+__all__ = ["evaluate_rankings", "hits_matrix"]
+
+
+def hits_matrix(recommended: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
+    """Boolean clients × k: is the item at each rank relevant to its client?"""
+    return row_contains(np.asarray(recommended, dtype=np.int64), relevant)
+
+
+def _per_client(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    ranks = np.arange(1, hits.shape[1] + 1)
+    found = hits.sum(axis=1)
+    precision_at_i = np.cumsum(hits, axis=1) / ranks
+    discounts = 1.0 / np.log2(ranks + 1)
+    ideal = np.cumsum(discounts)[np.minimum(n_relevant, k) - 1]
+    return {
+        "precision": found / k,
+        "recall": found / n_relevant,
+        "hit_rate": (found > 0).astype(float),
+        "map": (precision_at_i * hits).sum(axis=1) / np.minimum(n_relevant, k),
+        "ndcg": (hits * discounts).sum(axis=1) / ideal,
+    }
+
+
+def evaluate_rankings(
+    recommended: np.ndarray,
+    relevant: sp.csr_matrix,
+    k: int,
+    popularity: np.ndarray,
+) -> dict[str, float]:
+    """All metrics at ``k``; ``popularity`` is the train buyers count per item."""
+    recommended = np.asarray(recommended)[:, :k]
+    n_relevant = np.diff(relevant.tocsr().indptr)
+    scored = n_relevant > 0
+    hits = hits_matrix(recommended, relevant)
+    per_client = _per_client(hits[scored], n_relevant[scored], k)
+    result = {f"{name}@{k}": float(values.mean()) for name, values in per_client.items()}
+    shown = recommended[recommended >= 0]
+    result[f"coverage@{k}"] = float(np.unique(shown).size / len(popularity))
+    rank = np.empty(len(popularity), dtype=np.float64)
+    rank[np.argsort(-popularity, kind="stable")] = np.arange(1, len(popularity) + 1)
+    result[f"mean_popularity_rank@{k}"] = float(rank[shown].mean()) if shown.size else 0.0
+    result["clients"] = float(scored.sum())
+    return result

@@ -1,0 +1,190 @@
+"""The contract every model meets: fit, recommend (batched), similar items, save/load.
+
+Index spaces are the training matrix's: client rows and item columns. A client
+row of ``-1`` is a client the model never saw; with no history it gets the
+popularity ranking (cold start), with history the model may fold it in.
+Models persist as ``config.json`` plus ``.npz`` arrays: no pickle is ever loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict
+
+from recsys.errors import ModelError
+
+__all__ = ["ModelConfig", "Recommendations", "Scorer", "top_k"]
+
+_BATCH = 2048
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's hyperparameters: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class Recommendations(BaseModel):
+    """Top-k item columns and scores per requested client, ``-1``/``nan`` padded."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    items: np.ndarray
+    scores: np.ndarray
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top ``k`` of a dense score block; ``-inf`` entries never count.
+
+    Ties among the chosen are ordered by item index, so lists are reproducible.
+    """
+    k_eff = min(k, scores.shape[1])
+    part = np.sort(np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff], axis=1)
+    picked = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-picked, axis=1, kind="stable")
+    items = np.take_along_axis(part, order, axis=1)
+    values = np.take_along_axis(picked, order, axis=1)
+    return _pad(np.where(np.isfinite(values), items, -1), values, k)
+
+
+def _pad(items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.where(items >= 0, scores, np.nan).astype(np.float32)
+    if items.shape[1] < k:
+        extra = k - items.shape[1]
+        items = np.pad(items, ((0, 0), (0, extra)), constant_values=-1)
+        scores = np.pad(scores, ((0, 0), (0, extra)), constant_values=np.nan)
+    return items.astype(np.int64), scores
+
+
+class Scorer(ABC):
+    """A fitted recommender over one training matrix's index spaces."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig]]
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+        self.popularity = np.zeros(0, dtype=np.float32)
+        self.n_clients = 0
+
+    @property
+    def n_items(self) -> int:
+        """Number of item columns the model knows."""
+        return int(self.popularity.shape[0])
+
+    def fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None = None) -> Self:
+        """Fit on a client × item matrix; ``groups`` (client → group) is optional."""
+        self.n_clients = matrix.shape[0]
+        self.popularity = np.asarray((matrix > 0).sum(axis=0), dtype=np.float32).ravel()
+        self._fit(matrix.tocsr().astype(np.float32), groups)
+        return self
+
+    def recommend(
+        self,
+        rows: np.ndarray,
+        history: sp.csr_matrix,
+        k: int = 10,
+        exclude_seen: bool = True,
+        fold_in: bool = False,
+    ) -> Recommendations:
+        """Top ``k`` for clients ``rows`` whose purchases are ``history``'s rows.
+
+        ``exclude_seen`` drops items in the history; ``fold_in`` recomputes known
+        clients from ``history`` too (fresh events), where the model can.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        history = sp.csr_matrix(history, dtype=np.float32)
+        items = np.full((len(rows), k), -1, dtype=np.int64)
+        scores = np.full((len(rows), k), np.nan, dtype=np.float32)
+        personal = self._can_personalise(rows, history, fold_in)
+        for start in range(0, len(rows), _BATCH):
+            chunk = np.arange(start, min(start + _BATCH, len(rows)))
+            mine, cold = chunk[personal[chunk]], chunk[~personal[chunk]]
+            if mine.size:
+                got = self._recommend(rows[mine], history[mine], k, exclude_seen, fold_in)
+                items[mine], scores[mine] = got
+            if cold.size:
+                items[cold], scores[cold] = self.popular(history[cold], k, exclude_seen)
+        return Recommendations(items=items, scores=scores)
+
+    def popular(
+        self, history: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The popularity ranking for each history row (the cold-start answer)."""
+        seen = np.diff(history.indptr).max(initial=0) if exclude_seen else 0
+        # The global order (ties by index), long enough to survive removing the seen.
+        order = np.argsort(-self.popularity, kind="stable")[: k + seen]
+        if exclude_seen:
+            blocked = history[:, order].toarray() > 0
+        else:
+            blocked = np.zeros((history.shape[0], len(order)), dtype=bool)
+        keep = np.argsort(blocked, axis=1, kind="stable")[:, :k]
+        items = np.where(np.take_along_axis(blocked, keep, axis=1), -1, order[keep])
+        return _pad(items, self.popularity[np.maximum(items, 0)], k)
+
+    def _can_personalise(
+        self, rows: np.ndarray, history: sp.csr_matrix, fold_in: bool
+    ) -> np.ndarray:
+        """Rows this model scores itself; the rest get popularity."""
+        return (rows >= 0) & (rows < self.n_clients)
+
+    def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
+        """Items most similar to each of ``items`` (the item itself left out)."""
+        raise ModelError(f"model {self.name!r} has no item similarity")
+
+    @abstractmethod
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None: ...
+
+    @abstractmethod
+    def _recommend(
+        self,
+        rows: np.ndarray,
+        history: sp.csr_matrix,
+        k: int,
+        exclude_seen: bool,
+        fold_in: bool,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    # Persistence: a JSON config and named arrays, never a pickle.
+    def save(self, directory: Path) -> None:
+        """Write the model under ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"model": self.name, "config": self.config.model_dump(mode="json")}
+        (directory / "config.json").write_text(json.dumps(meta, indent=2))
+        arrays: dict[str, Any] = {
+            "popularity": self.popularity,
+            "n_clients": np.array(self.n_clients),
+            **self._state(),
+        }
+        np.savez(directory / "arrays.npz", **arrays)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Read a model that :meth:`save` wrote."""
+        try:
+            meta = json.loads((directory / "config.json").read_text())
+            if meta.get("model") != cls.name:
+                raise ModelError(
+                    f"{directory}: holds model {meta.get('model')!r}, not {cls.name!r}"
+                )
+            model = cls(cls.config_class.model_validate(meta["config"]))
+            with np.load(directory / "arrays.npz", allow_pickle=False) as arrays:
+                state = {key: arrays[key] for key in arrays.files}
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{directory}: cannot load model {cls.name!r} ({exc})") from None
+        model.popularity = state.pop("popularity")
+        model.n_clients = int(state.pop("n_clients"))
+        model._restore(state)
+        return model
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _restore(self, state: dict[str, Any]) -> None: ...

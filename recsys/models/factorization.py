@@ -1,0 +1,140 @@
+"""Matrix factorisation with implicit: ALS and BPR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
+from pydantic import Field
+
+from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
+from recsys.models._implicit import recommend_with, single_threaded_blas
+
+__all__ = ["ALSConfig", "ALSScorer", "BPRConfig", "BPRScorer"]
+
+
+class ALSConfig(ModelConfig):
+    """Hyperparameters of implicit's AlternatingLeastSquares."""
+
+    factors: int = Field(default=64, ge=1)
+    """Latent dimensions."""
+    regularization: float = Field(default=0.05, ge=0)
+    """L2 penalty on the factors."""
+    alpha: float = Field(default=10.0, gt=0)
+    """Confidence scale: confidence = 1 + alpha × matrix value."""
+    iterations: int = Field(default=15, ge=1)
+    """Alternating sweeps."""
+    seed: int = 42
+    """Random state of the initial factors."""
+
+
+class BPRConfig(ModelConfig):
+    """Hyperparameters of implicit's BayesianPersonalizedRanking."""
+
+    factors: int = Field(default=64, ge=1)
+    """Latent dimensions."""
+    learning_rate: float = Field(default=0.05, gt=0)
+    """SGD step size."""
+    regularization: float = Field(default=0.01, ge=0)
+    """L2 penalty on the factors."""
+    iterations: int = Field(default=100, ge=1)
+    """Epochs of sampled (client, bought, not bought) triples."""
+    seed: int = 42
+    """Random state of sampling and initial factors."""
+
+
+class _FactorScorer(Scorer):
+    """Shared recommend/similar/save logic for factor models."""
+
+    model: Any
+
+    def _recommend(
+        self, rows: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool, fold_in: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        recalc = fold_in or bool((rows < 0).any())
+        users = np.where(rows >= 0, rows, 0)
+        return recommend_with(self.model, users, history, k, exclude_seen, recalc)
+
+    def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
+        """Items with the closest factors (cosine), the item itself left out."""
+        items = np.asarray(items, dtype=np.int64)
+        factors = np.asarray(self.model.item_factors, dtype=np.float32)
+        unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+        block = unit[items] @ unit.T
+        block[np.arange(len(items)), items] = -np.inf
+        ids, scores = top_k(block, k)
+        return Recommendations(items=ids, scores=scores)
+
+    def _state(self) -> dict[str, Any]:
+        return {"user_factors": self.model.user_factors, "item_factors": self.model.item_factors}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        with single_threaded_blas():
+            self.model = self._new_model()
+        self.model.user_factors = state["user_factors"]
+        self.model.item_factors = state["item_factors"]
+
+    def _new_model(self) -> Any:
+        raise NotImplementedError
+
+
+class ALSScorer(_FactorScorer):
+    """Weighted matrix factorisation for implicit feedback (Hu, Koren, Volinsky 2008).
+
+    Unknown clients with a history are folded in (implicit's ``recalculate_user``).
+    """
+
+    name = "als"
+    config_class = ALSConfig
+    config: ALSConfig
+
+    def _can_personalise(
+        self, rows: np.ndarray, history: sp.csr_matrix, fold_in: bool
+    ) -> np.ndarray:
+        return (rows >= 0) | (np.diff(history.indptr) > 0)
+
+    def _new_model(self) -> AlternatingLeastSquares:
+        c = self.config
+        return AlternatingLeastSquares(
+            factors=c.factors,
+            regularization=c.regularization,
+            alpha=c.alpha,
+            iterations=c.iterations,
+            random_state=c.seed,
+        )
+
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
+        with single_threaded_blas():
+            self.model = self._new_model()
+            self.model.fit(matrix, show_progress=False)
+
+
+class BPRScorer(_FactorScorer):
+    """Bayesian personalised ranking (Rendle et al. 2009); no fold-in of new clients."""
+
+    name = "bpr"
+    config_class = BPRConfig
+    config: BPRConfig
+
+    def _recommend(
+        self, rows: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool, fold_in: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return recommend_with(self.model, rows, history, k, exclude_seen, False)
+
+    def _new_model(self) -> BayesianPersonalizedRanking:
+        c = self.config
+        return BayesianPersonalizedRanking(
+            factors=c.factors,
+            learning_rate=c.learning_rate,
+            regularization=c.regularization,
+            iterations=c.iterations,
+            random_state=c.seed,
+        )
+
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
+        with single_threaded_blas():
+            self.model = self._new_model()
+            self.model.fit(matrix, show_progress=False)

@@ -1,0 +1,87 @@
+"""Item-item nearest neighbours with implicit (cosine or BM25 similarity)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from implicit._nearest_neighbours import NearestNeighboursScorer
+from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
+from implicit.utils import ParameterWarning
+from pydantic import Field
+
+from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
+from recsys.models._implicit import recommend_with
+
+__all__ = ["ItemKNNConfig", "ItemKNNScorer"]
+
+
+class ItemKNNConfig(ModelConfig):
+    """Hyperparameters of the item-item model."""
+
+    similarity: Literal["cosine", "bm25"] = "cosine"
+    """Similarity between item columns."""
+    neighbours: int = Field(default=100, ge=1)
+    """Neighbours kept per item (K)."""
+    bm25_k1: float = Field(default=1.2, gt=0)
+    """BM25 saturation (only for ``bm25``)."""
+    bm25_b: float = Field(default=0.75, ge=0, le=1)
+    """BM25 length normalisation (only for ``bm25``)."""
+
+
+class ItemKNNScorer(Scorer):
+    """Score = Σ over the client's items of their similarity to the candidate.
+
+    Needs no client factors, so any client with a history is scored from it
+    (fresh events count at once).
+    """
+
+    name = "itemknn"
+    config_class = ItemKNNConfig
+    config: ItemKNNConfig
+    model: ItemItemRecommender
+
+    def _new_model(self) -> ItemItemRecommender:
+        c = self.config
+        if c.similarity == "bm25":
+            return BM25Recommender(K=c.neighbours, K1=c.bm25_k1, B=c.bm25_b)
+        return CosineRecommender(K=c.neighbours)
+
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
+        self.model = self._new_model()
+        with warnings.catch_warnings():
+            # BM25 weighting hands implicit a COO matrix and it warns; harmless.
+            warnings.simplefilter("ignore", ParameterWarning)
+            self.model.fit(matrix, show_progress=False)
+
+    def _can_personalise(
+        self, rows: np.ndarray, history: sp.csr_matrix, fold_in: bool
+    ) -> np.ndarray:
+        return np.diff(history.indptr) > 0
+
+    def _recommend(
+        self, rows: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool, fold_in: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return recommend_with(self.model, np.arange(len(rows)), history, k, exclude_seen, False)
+
+    def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
+        """The item's strongest neighbours, itself left out."""
+        items = np.asarray(items, dtype=np.int64)
+        block = self.model.similarity.tocsr()[items].toarray().astype(np.float32)
+        block[np.arange(len(items)), items] = 0.0
+        block[block <= 0] = -np.inf
+        ids, scores = top_k(block, k)
+        return Recommendations(items=ids, scores=scores)
+
+    def _state(self) -> dict[str, Any]:
+        s = self.model.similarity.tocsr()
+        return {"sim_data": s.data, "sim_indices": s.indices, "sim_indptr": s.indptr}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model = self._new_model()
+        n = len(self.popularity)
+        arrays = (state["sim_data"], state["sim_indices"], state["sim_indptr"])
+        self.model.similarity = sp.csr_matrix(arrays, shape=(n, n))
+        self.model.scorer = NearestNeighboursScorer(self.model.similarity)

@@ -1,0 +1,103 @@
+"""``recsys evaluate``, ``recsys train`` and ``recsys promote``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from recsys.data import load_events
+from training import jobs, tracking
+from training.cli._errors import handle_errors
+from training.cli._options import EventsOption, FormatOption
+from training.settings import TrainingSettings
+
+ModelsOption = Annotated[
+    str | None,
+    typer.Option("--models", help="Comma-separated: popular,popular_country,als,bpr,itemknn."),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a setting, e.g. als.factors=32 or matrix.weighting=log1p."
+    ),
+]
+
+
+def _names(models: str | None) -> list[str] | None:
+    return [m.strip() for m in models.split(",") if m.strip()] if models else None
+
+
+@handle_errors
+def evaluate(
+    events: EventsOption,
+    fmt: FormatOption = "canonical",
+    split: Annotated[Literal["time", "random"], typer.Option(help="time or random.")] = "time",
+    cutoff: Annotated[str | None, typer.Option(help="Time split date, YYYY-MM-DD.")] = None,
+    test_fraction: Annotated[
+        float | None, typer.Option(help="Share of time/items held out.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random split.")] = 42,
+    k: Annotated[int, typer.Option(min=1, max=1000, help="Cut-off rank.")] = 10,
+    models: ModelsOption = None,
+    overrides: SetOption = None,
+    include_seen: Annotated[
+        bool, typer.Option(help="Also recommend already-bought items.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train each model on the train part; metrics on clients present in both parts."""
+    tree = jobs.parse_overrides(overrides or [])
+    chosen = jobs.choose_models(_names(models), tree)
+    config = jobs.matrix_config(tree)
+    loaded = load_events(events, fmt)
+    parts = jobs.make_split(loaded.events, split, cutoff, test_fraction, seed)
+    report = jobs.evaluate(parts, chosen, k, config, exclude_seen=not include_seen)
+    params = {
+        "matrix": config.model_dump(),
+        "models": {n: m.config.model_dump() for n, m in chosen.items()},
+        "split": parts.description,
+        "k": k,
+        "data": loaded.report.as_dict(),
+    }
+    tags = {"models": ",".join(chosen)}
+    with tracking.tracked_run("evaluate", TrainingSettings(), params, tags) as run:
+        tracking.log_metrics(report["models"])
+        report["mlflow_run_id"] = run.info.run_id
+    typer.echo(json.dumps(report, indent=2) if as_json else jobs.as_table(report, k))
+
+
+@handle_errors
+def train(
+    events: EventsOption,
+    out: Annotated[Path, typer.Option("--out", help="Directory that receives the bundle.")],
+    fmt: FormatOption = "canonical",
+    models: ModelsOption = None,
+    overrides: SetOption = None,
+) -> None:
+    """Fit the models on all events; write a versioned bundle; register it in MLflow."""
+    tree = jobs.parse_overrides(overrides or [])
+    chosen = jobs.choose_models(_names(models), tree)
+    loaded = load_events(events, fmt)
+    bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree))
+    target = bundle.save(out / bundle.version)
+    settings = TrainingSettings()
+    tags = {"models": ",".join(chosen), "bundle_version": bundle.version}
+    with tracking.tracked_run("train", settings, bundle.manifest(), tags) as run:
+        tracking.log_metrics({"clients": len(bundle.data.clients), "items": len(bundle.data.items)})
+        version = tracking.publish_bundle(target, run, settings)
+    typer.echo(
+        f"bundle {bundle.version} written to {target}; registered as "
+        f"{settings.registered_model} version {version} (run {run.info.run_id})"
+    )
+
+
+@handle_errors
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to serve.")],
+) -> None:
+    """Mark one registered bundle version as the one serving loads (MLflow alias)."""
+    result = tracking.promote(version, TrainingSettings())
+    typer.echo(f"{result['model']}@{result['alias']} → version {result['version']}")

@@ -1,0 +1,96 @@
+"""MLflow: every train and evaluate is a run; bundles are registered model versions."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from recsys.errors import ConfigError
+from training.settings import TrainingSettings
+
+__all__ = ["flatten", "metric_key", "promote", "publish_bundle", "tracked_run"]
+
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def metric_key(name: str) -> str:
+    """MLflow refuses ``@`` in names: ``ndcg@10`` → ``ndcg_at_10``."""
+    return re.sub(r"[^\w.\- /]", "_", name.replace("@", "_at_"))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"als": {"factors": 64}}`` → ``{"als.factors": 64}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextmanager
+def tracked_run(
+    kind: str, settings: TrainingSettings, params: dict[str, Any], tags: dict[str, str]
+) -> Iterator[Run]:
+    """Start an MLflow run named ``kind`` with flattened ``params`` and ``tags``."""
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    mlflow.set_experiment(settings.mlflow_experiment)
+    with mlflow.start_run(run_name=kind, tags={"job": kind, **tags}) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in flatten(params).items()})
+        yield run
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    """Log flattened metrics with MLflow-safe names."""
+    mlflow.log_metrics({metric_key(k): float(v) for k, v in flatten(metrics).items()})
+
+
+def publish_bundle(bundle_dir: Path, run: Run, settings: TrainingSettings) -> str:
+    """Log the bundle as run artifacts and register it; return the new version."""
+    mlflow.log_artifacts(str(bundle_dir), artifact_path="bundle")
+    client = MlflowClient(settings.tracking_uri())
+    try:
+        client.get_registered_model(settings.registered_model)
+    except MlflowException:
+        client.create_registered_model(settings.registered_model)
+    version = client.create_model_version(
+        settings.registered_model, source=f"{run.info.artifact_uri}/bundle", run_id=run.info.run_id
+    )
+    return str(version.version)
+
+
+def promote(version: str, settings: TrainingSettings) -> dict[str, str]:
+    """Point the serving alias at ``version``; unknown versions are a ConfigError."""
+    client = MlflowClient(settings.tracking_uri())
+    try:
+        found = client.get_model_version(settings.registered_model, version)
+    except MlflowException:
+        raise ConfigError(
+            f"version: no version {version!r} of registered model {settings.registered_model!r}"
+        ) from None
+    client.set_registered_model_alias(settings.registered_model, settings.serving_alias, version)
+    return {
+        "model": settings.registered_model,
+        "alias": settings.serving_alias,
+        "version": version,
+        "source": str(found.source),
+    }
+
+
+def promoted_source(settings: TrainingSettings) -> str:
+    """Artifact URI of the bundle the serving alias points at."""
+    client = MlflowClient(settings.tracking_uri())
+    found = client.get_model_version_by_alias(settings.registered_model, settings.serving_alias)
+    return str(found.source)
