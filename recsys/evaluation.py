@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.errors import ConfigError
 from recsys.matrix import InteractionMatrix, MatrixConfig, build_matrix
 from recsys.metrics import evaluate_rankings
 from recsys.models import Scorer
@@ -71,6 +72,11 @@ def make_task(split: Split, config: MatrixConfig, exclude_seen: bool = True) -> 
         relevant = (relevant - relevant.multiply(seen)).tocsr()
         relevant.eliminate_zeros()
     rows = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    if rows.size == 0:
+        raise ConfigError(
+            f"split: no client bought a new item in both parts ({split.description});"
+            " choose another cut-off or fraction"
+        )
     groups = client_groups(split.train, train.clients)
     return EvaluationTask(train, rows, relevant[rows], groups, exclude_seen)
 

@@ -23,7 +23,7 @@ class MatrixConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
-    weighting: Weighting = "log1p"
+    weighting: Weighting = "binary"
     """``binary`` 1 per bought item; ``count`` purchase lines; ``log1p`` log(1 + count);
     ``bm25`` implicit's BM25 weighting of the counts."""
     half_life_days: float | None = Field(default=None, gt=0)

@@ -66,7 +66,7 @@ class TestBPR(ScorerContract):
 
 class TestItemKNN(ScorerContract):
     def make(self) -> Scorer:
-        return ItemKNNScorer(ItemKNNConfig(neighbours=20))
+        return ItemKNNScorer(ItemKNNConfig(similarity="cosine", neighbours=20))
 
     def test_similar_items_by_hand(self) -> None:
         # Item 0 is bought by clients 0 and 3; item 1 by 0 and 1; item 3 by 2 and 3:

@@ -18,12 +18,13 @@ def slice_events(shared_slice: Path) -> pd.DataFrame:
 
 
 def test_time_split_has_no_leakage(slice_events: pd.DataFrame) -> None:
-    cut = pd.Timestamp("2009-12-10")
+    cut = pd.Timestamp("2009-12-06")
     split = split_by_time(slice_events, cut)
     assert (split.train["timestamp"] < cut).all()
     assert (split.test["timestamp"] >= cut).all()
     assert len(split.train) + len(split.test) == len(slice_events)
     assert len(split.train) == int((slice_events["timestamp"] < cut).sum())
+    assert len(split.train) > 0 and len(split.test) > 0
 
 
 def test_fraction_of_time_places_the_cutoff(slice_events: pd.DataFrame) -> None:

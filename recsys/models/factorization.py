@@ -21,9 +21,9 @@ class ALSConfig(ModelConfig):
 
     factors: int = Field(default=64, ge=1)
     """Latent dimensions."""
-    regularization: float = Field(default=0.05, ge=0)
+    regularization: float = Field(default=0.01, ge=0)
     """L2 penalty on the factors."""
-    alpha: float = Field(default=10.0, gt=0)
+    alpha: float = Field(default=1.0, gt=0)
     """Confidence scale: confidence = 1 + alpha × matrix value."""
     iterations: int = Field(default=15, ge=1)
     """Alternating sweeps."""
@@ -36,7 +36,7 @@ class BPRConfig(ModelConfig):
 
     factors: int = Field(default=64, ge=1)
     """Latent dimensions."""
-    learning_rate: float = Field(default=0.05, gt=0)
+    learning_rate: float = Field(default=0.01, gt=0)
     """SGD step size."""
     regularization: float = Field(default=0.01, ge=0)
     """L2 penalty on the factors."""

@@ -21,7 +21,7 @@ __all__ = ["ItemKNNConfig", "ItemKNNScorer"]
 class ItemKNNConfig(ModelConfig):
     """Hyperparameters of the item-item model."""
 
-    similarity: Literal["cosine", "bm25"] = "cosine"
+    similarity: Literal["cosine", "bm25"] = "bm25"
     """Similarity between item columns."""
     neighbours: int = Field(default=100, ge=1)
     """Neighbours kept per item (K)."""

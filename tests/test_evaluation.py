@@ -1,0 +1,60 @@
+"""The evaluation protocol, checked on a hand-made split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys.evaluation import evaluate_model, make_task
+from recsys.matrix import MatrixConfig
+from recsys.models import PopularScorer
+from recsys.split import split_by_time
+
+
+def frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    data = pd.DataFrame(rows, columns=["client_id", "item_id", "timestamp"])
+    return data.assign(
+        client_id=data["client_id"].astype("category"),
+        item_id=data["item_id"].astype("category"),
+        timestamp=pd.to_datetime(data["timestamp"]),
+        order_id=pd.Categorical(["o"] * len(data)),
+        quantity=1.0,
+        price=1.0,
+    )
+
+
+EVENTS = frame(
+    [
+        ("a", "x", "2024-01-01"),
+        ("a", "y", "2024-01-02"),
+        ("b", "x", "2024-01-03"),
+        ("b", "z", "2024-01-03"),
+        ("a", "x", "2024-02-01"),  # a re-buys x: not relevant when excluding seen
+        ("a", "z", "2024-02-01"),  # a's new item: relevant
+        ("a", "new", "2024-02-02"),  # unseen in train: relevant, a guaranteed miss
+        ("b", "x", "2024-02-03"),  # b only re-buys: b is not evaluated
+        ("c", "y", "2024-02-03"),  # c not in train: not evaluated
+    ]
+)
+
+
+def test_relevant_items_are_new_purchases_of_known_clients() -> None:
+    task = make_task(split_by_time(EVENTS, "2024-01-15"), MatrixConfig(weighting="binary"))
+    assert task.train.clients.to_ids(task.rows).tolist() == ["a"]
+    assert task.relevant.shape == (1, 4)  # x, y, z + the test-only "new"
+    assert sorted(task.relevant.indices.tolist()) == [2, 3]  # z and new
+
+
+def test_including_seen_counts_rebuys() -> None:
+    task = make_task(split_by_time(EVENTS, "2024-01-15"), MatrixConfig(), exclude_seen=False)
+    assert task.train.clients.to_ids(task.rows).tolist() == ["a", "b"]
+    assert sorted(task.relevant[0].indices.tolist()) == [0, 2, 3]
+
+
+def test_popular_scores_by_hand() -> None:
+    task = make_task(split_by_time(EVENTS, "2024-01-15"), MatrixConfig(weighting="binary"))
+    metrics = evaluate_model(PopularScorer(), task, k=2)
+    # Train buyers: x 2, y 1, z 1. a has seen x and y, so it is offered z (a hit) only;
+    # relevant {z, new}: precision 1/2, recall 1/2, NDCG = 1 / (1 + 1/log2 3).
+    assert metrics["precision@2"] == 0.5 and metrics["recall@2"] == 0.5
+    assert np.isclose(metrics["ndcg@2"], 1 / (1 + 1 / np.log2(3)))

@@ -1,0 +1,142 @@
+"""evaluate, train and promote through the CLI, against a real local MLflow store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from recsys.bundle import Bundle
+from recsys.data import load_events
+from recsys.errors import ModelError
+from training.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--set", "bpr.iterations=20", "--set", "als.iterations=5"]
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RECSYS_MLFLOW_TRACKING_URI", uri)
+    patch.chdir(tmp_path_factory.mktemp("cwd"))  # artifacts land here
+    yield uri
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def trained(mlflow_uri: str, shared_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundles")
+    args = ["train", "--events", str(shared_slice), "--format", "online-retail", "--out", str(out)]
+    result = runner.invoke(app, args + FAST)
+    assert result.exit_code == 0, result.output
+    return next(out.iterdir())
+
+
+def test_evaluate_json_and_mlflow_run(mlflow_uri: str, shared_slice: Path) -> None:
+    args = ["evaluate", "--events", str(shared_slice), "--format", "online-retail"]
+    args += ["--cutoff", "2009-12-06", "--k", "5", "--json", *FAST]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["models"]) == {"popular", "popular_country", "als", "bpr", "itemknn"}
+    for metrics in report["models"].values():
+        assert {"precision@5", "recall@5", "map@5", "ndcg@5", "coverage@5"} <= set(metrics)
+        assert 0.0 <= metrics["ndcg@5"] <= 1.0
+    assert report["split"]["kind"] == "time" and report["data"]["evaluated_clients"] > 0
+    run = MlflowClient(mlflow_uri).get_run(report["mlflow_run_id"])
+    assert run.data.params["models.als.factors"] == "64"
+    assert run.data.metrics["itemknn.ndcg_at_5"] == pytest.approx(
+        report["models"]["itemknn"]["ndcg@5"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--models", "als,nope"], "unknown nope"),
+        (["--set", "als.factors=-3"], "factors"),
+        (["--set", "als.colour=red"], "colour"),
+        (["--set", "oops"], "SECTION.FIELD=VALUE"),
+        (["--split", "time"], "--cutoff or --test-fraction"),
+        (["--split", "time", "--cutoff", "2031-01-01"], "no client bought a new item"),
+    ],
+)
+def test_evaluate_refuses_bad_options(shared_slice: Path, extra: list[str], needle: str) -> None:
+    args = ["evaluate", "--events", str(shared_slice), "--format", "online-retail"]
+    if "--split" not in extra:
+        args += ["--cutoff", "2009-12-06"]
+    result = runner.invoke(app, args + extra)
+    assert result.exit_code == 4, result.output
+    assert needle in result.output and "Traceback" not in result.output
+
+
+def test_bundle_round_trip_gives_identical_recommendations(
+    trained: Path, shared_slice: Path
+) -> None:
+    bundle = Bundle.load(trained)
+    events = load_events(shared_slice, "online-retail").events
+    assert len(bundle.data.clients) == events["client_id"].nunique()
+    rows = np.arange(min(50, len(bundle.data.clients)))
+    history = bundle.data.matrix[rows]
+    for name, model in bundle.models.items():
+        again = Bundle.load(trained).models[name]
+        a, b = model.recommend(rows, history, k=10), again.recommend(rows, history, k=10)
+        np.testing.assert_array_equal(a.items, b.items, err_msg=name)
+    assert (bundle.titles != "").mean() > 0.9
+
+
+def test_broken_bundle_is_refused(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained, broken)
+    np.save(broken / "items.npy", np.array(["only-one"]))
+    with pytest.raises(ModelError, match="knows"):
+        Bundle.load(broken)
+    (broken / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not a readable bundle"):
+        Bundle.load(broken)
+
+
+def test_train_registers_and_promote_sets_the_alias(mlflow_uri: str, trained: Path) -> None:
+    client = MlflowClient(mlflow_uri)
+    versions = client.search_model_versions("name='recsys'")
+    assert versions, "train registered no version"
+    latest = max(versions, key=lambda v: int(v.version))
+    result = runner.invoke(app, ["promote", str(latest.version)])
+    assert result.exit_code == 0, result.output
+    assert str(client.get_model_version_by_alias("recsys", "production").version) == str(
+        latest.version
+    )
+    result = runner.invoke(app, ["promote", "999"])
+    assert result.exit_code == 4 and "no version '999'" in result.output
+
+
+def test_compare_notebook_executes(mlflow_uri: str, shared_slice: Path, tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    args = ["evaluate", "--events", str(shared_slice), "--format", "online-retail"]
+    result = runner.invoke(app, [*args, "--cutoff", "2009-12-06", "--models", "popular,itemknn"])
+    assert result.exit_code == 0, result.output
+    notebook = nbformat.read(ROOT / "notebooks" / "compare_experiments.ipynb", as_version=4)
+    figure = tmp_path / "compare.png"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COMPARE_FIGURE", str(figure))
+    try:
+        NotebookClient(
+            notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+    finally:
+        patch.undo()
+    table = notebook.cells[2].outputs[0]["data"]["text/plain"]
+    assert "itemknn" in table and "ndcg_at_10" in table
+    assert figure.stat().st_size > 1000
