@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import data, models
+from training.cli import data, models, rules
 from training.cli.synth import synth
 
 app = typer.Typer(
@@ -18,5 +18,6 @@ app.command(name="synth")(synth)
 app.command(name="evaluate")(models.evaluate)
 app.command(name="train")(models.train)
 app.command(name="promote")(models.promote)
+app.add_typer(rules.app, name="rules")
 
 __all__ = ["app"]

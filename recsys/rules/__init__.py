@@ -1,0 +1,17 @@
+"""Association rules mined from baskets, and analyst cross-sell rules."""
+
+from recsys.rules.baskets import Baskets, build_baskets
+from recsys.rules.export import RULE_COLUMNS, rules_table, write_rules
+from recsys.rules.mining import Itemsets, RulesConfig, frequent_itemsets, mine_rules
+
+__all__ = [
+    "RULE_COLUMNS",
+    "Baskets",
+    "Itemsets",
+    "RulesConfig",
+    "build_baskets",
+    "frequent_itemsets",
+    "mine_rules",
+    "rules_table",
+    "write_rules",
+]
