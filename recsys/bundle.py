@@ -4,7 +4,8 @@ Layout of a bundle directory::
 
     manifest.json        version, created_at, data fingerprint, configs, metrics
     clients.npy items.npy   id maps (unicode arrays)
-    titles.npy           item titles (may be empty strings)
+    titles.npy categories.npy   item labels (may be empty strings)
+    rules.npz            association rules (single consequent), if mined
     history.npz          the weighted client × item training matrix (CSR)
     models/<name>/       each model's config.json and arrays.npz
 """
@@ -25,6 +26,7 @@ import scipy.sparse as sp
 from recsys.errors import ModelError
 from recsys.matrix import InteractionMatrix, MatrixConfig
 from recsys.models import MODELS, Scorer
+from recsys.rules.index import RuleIndex
 from recsys.vocab import IdMap
 
 __all__ = ["Bundle", "data_fingerprint", "item_titles"]
@@ -38,13 +40,13 @@ def data_fingerprint(events: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
-def item_titles(events: pd.DataFrame, items: IdMap) -> np.ndarray:
-    """The most frequent title of each item, ``""`` when none is known."""
+def item_titles(events: pd.DataFrame, items: IdMap, column: str = "title") -> np.ndarray:
+    """The most frequent ``column`` value (title, category) of each item, ``""`` if none."""
     titles = np.full(len(items), "", dtype=object)
-    if "title" not in events.columns:
+    if column not in events.columns:
         return titles.astype(str)
-    named = events[events["title"].notna()]
-    mode = named.groupby("item_id", observed=True)["title"].agg(lambda s: s.value_counts().index[0])
+    named = events[events[column].notna()]
+    mode = named.groupby("item_id", observed=True)[column].agg(lambda s: s.value_counts().index[0])
     rows = items.index(pd.Series(mode.index.astype(str)))
     titles[rows[rows >= 0]] = mode.astype(str).to_numpy()[rows >= 0]
     return titles.astype(str)
@@ -59,11 +61,15 @@ class Bundle:
     matrix_config: MatrixConfig
     fingerprint: str
     titles: np.ndarray
+    categories: np.ndarray | None = None
+    rules: RuleIndex | None = None
     version: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.categories is None:
+            self.categories = np.full(len(self.titles), "", dtype=str)
         if not self.version:
             stamp = self.created_at.replace("-", "").replace(":", "")[:15]
             self.version = f"{stamp}-{self.fingerprint[:8]}"
@@ -88,6 +94,9 @@ class Bundle:
         np.save(directory / "clients.npy", self.data.clients.ids)
         np.save(directory / "items.npy", self.data.items.ids)
         np.save(directory / "titles.npy", self.titles.astype(str))
+        np.save(directory / "categories.npy", np.asarray(self.categories).astype(str))
+        if self.rules is not None:
+            self.rules.save(directory / "rules.npz")
         sp.save_npz(directory / "history.npz", self.data.matrix)
         for name, model in self.models.items():
             model.save(directory / "models" / name)
@@ -102,6 +111,7 @@ class Bundle:
             clients = IdMap(np.load(directory / "clients.npy", allow_pickle=False))
             items = IdMap(np.load(directory / "items.npy", allow_pickle=False))
             titles = np.load(directory / "titles.npy", allow_pickle=False)
+            categories = np.load(directory / "categories.npy", allow_pickle=False)
             history = sp.load_npz(directory / "history.npz").tocsr()
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"{directory}: not a readable bundle ({exc})") from None
@@ -112,6 +122,10 @@ class Bundle:
             matrix_config=MatrixConfig.model_validate(manifest["matrix"]),
             fingerprint=manifest["data_fingerprint"],
             titles=titles,
+            categories=categories,
+            rules=RuleIndex.load(directory / "rules.npz")
+            if (directory / "rules.npz").exists()
+            else None,
             version=manifest["version"],
             created_at=manifest["created_at"],
             metrics=manifest.get("metrics", {}),
@@ -130,8 +144,10 @@ class Bundle:
             for name, m in self.models.items()
             if m.n_items != shape[1]
         ]
-        if len(self.titles) != shape[1]:
+        if len(self.titles) != shape[1] or len(np.asarray(self.categories)) != shape[1]:
             problems.append(f"{len(self.titles)} titles for {shape[1]} items")
+        if self.rules is not None and self.rules.antecedents.shape[1] != shape[1]:
+            problems.append(f"rules cover {self.rules.antecedents.shape[1]} items, not {shape[1]}")
         if problems:
             raise ModelError(f"bundle {self.version}: " + "; ".join(problems))
 

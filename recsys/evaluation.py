@@ -31,6 +31,7 @@ class EvaluationTask:
     """Everything a model needs to be fitted and scored on one split."""
 
     train: InteractionMatrix
+    config: MatrixConfig
     rows: np.ndarray
     relevant: sp.csr_matrix
     groups: np.ndarray | None
@@ -78,7 +79,7 @@ def make_task(split: Split, config: MatrixConfig, exclude_seen: bool = True) -> 
             " choose another cut-off or fraction"
         )
     groups = client_groups(split.train, train.clients)
-    return EvaluationTask(train, rows, relevant[rows], groups, exclude_seen)
+    return EvaluationTask(train, config, rows, relevant[rows], groups, exclude_seen)
 
 
 def evaluate_model(model: Scorer, task: EvaluationTask, k: int) -> dict[str, float]:

@@ -18,7 +18,14 @@ from training.cli import app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--set", "bpr.iterations=20", "--set", "als.iterations=5"]
+FAST = [
+    "--set",
+    "bpr.iterations=20",
+    "--set",
+    "als.iterations=5",
+    "--set",
+    "rules.min_support=0.02",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +53,15 @@ def test_evaluate_json_and_mlflow_run(mlflow_uri: str, shared_slice: Path) -> No
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report["models"]) == {"popular", "popular_country", "als", "bpr", "itemknn"}
+    assert set(report["models"]) == {
+        "popular",
+        "popular_country",
+        "als",
+        "bpr",
+        "itemknn",
+        "rules",
+        "hybrid",
+    }
     for metrics in report["models"].values():
         assert {"precision@5", "recall@5", "map@5", "ndcg@5", "coverage@5"} <= set(metrics)
         assert 0.0 <= metrics["ndcg@5"] <= 1.0

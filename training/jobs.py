@@ -12,6 +12,9 @@ from recsys.errors import ConfigError
 from recsys.evaluation import client_groups, evaluate_model, make_task
 from recsys.matrix import MatrixConfig, build_matrix
 from recsys.models import Scorer, default_models
+from recsys.ranking import BlendConfig
+from recsys.ranking.evaluate import RULES_ONLY, evaluate_blends, train_rule_index
+from recsys.rules import RuleIndex, RulesConfig, build_baskets, mine_rules
 from recsys.split import Split, split_by_fraction_of_time, split_by_time, split_random_per_client
 
 __all__ = ["choose_models", "evaluate", "make_split", "parse_overrides", "train"]
@@ -29,15 +32,45 @@ def parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
     return tree
 
 
+#: Rule mining defaults for recommendation (more, weaker rules than for reports).
+RECOMMENDATION_RULES = RulesConfig(min_support=0.005, min_confidence=0.1, max_len=3)
+#: Rows of ``evaluate`` that are blends rather than single models.
+BLENDS = ("rules", "hybrid")
+_SECTIONS = {"matrix", "rules", "blend"}
+
+
+def choose_blends(
+    names: list[str] | None, overrides: dict[str, dict[str, Any]]
+) -> dict[str, BlendConfig]:
+    """The blend rows to evaluate: ``rules`` alone and the ``hybrid`` of every source."""
+    wanted = [b for b in BLENDS if names is None or b in names]
+    weights = {k: float(v) for k, v in overrides.get("blend", {}).items()}
+    hybrid = BlendConfig(weights={**BlendConfig().weights, **weights})
+    configs = {"rules": BlendConfig(weights=RULES_ONLY), "hybrid": hybrid}
+    return {name: configs[name] for name in wanted}
+
+
+def rules_config(overrides: dict[str, dict[str, Any]]) -> RulesConfig:
+    """The recommendation rule-mining config with ``rules.*`` overrides applied."""
+    base = RECOMMENDATION_RULES.model_dump()
+    return RulesConfig.model_validate({**base, **overrides.get("rules", {})})
+
+
 def choose_models(
     names: list[str] | None, overrides: dict[str, dict[str, Any]]
 ) -> dict[str, Scorer]:
-    """The default line-up, narrowed to ``names`` and with config overrides applied."""
+    """The default line-up, narrowed to ``names`` and with config overrides applied.
+
+    A blend row needs its CF models fitted, so asking for ``hybrid`` keeps them.
+    """
     lineup = default_models()
-    unknown = sorted(set(names or []) - set(lineup))
-    unknown += sorted(set(overrides) - set(lineup) - {"matrix"})
+    unknown = sorted(set(names or []) - set(lineup) - set(BLENDS))
+    unknown += sorted(set(overrides) - set(lineup) - _SECTIONS)
+    if names is not None and "hybrid" in names:
+        names = [*names, "als", "itemknn"]
     if unknown:
-        raise ConfigError(f"models: unknown {', '.join(unknown)}; known: {', '.join(lineup)}")
+        known = ", ".join([*lineup, *BLENDS])
+        raise ConfigError(f"models: unknown {', '.join(unknown)}; known: {known}")
     chosen = {n: m for n, m in lineup.items() if names is None or n in names}
     for name, fields in overrides.items():
         if name in chosen:
@@ -70,11 +103,20 @@ def make_split(
 
 
 def evaluate(
-    split: Split, models: dict[str, Scorer], k: int, config: MatrixConfig, exclude_seen: bool
+    split: Split,
+    models: dict[str, Scorer],
+    k: int,
+    config: MatrixConfig,
+    exclude_seen: bool,
+    blends: dict[str, BlendConfig] | None = None,
+    rules_config: RulesConfig | None = None,
 ) -> dict[str, Any]:
-    """Fit each model on the train part; metrics per model plus split and data facts."""
+    """Fit each model on the train part; metrics per model (and blend) plus split facts."""
     task = make_task(split, config, exclude_seen)
     results = {name: evaluate_model(model, task, k) for name, model in models.items()}
+    if blends:
+        index = train_rule_index(split.train, task, rules_config or RulesConfig())
+        results.update(evaluate_blends(task, models, index, blends, k))
     return {
         "models": results,
         "split": {
@@ -92,18 +134,27 @@ def evaluate(
     }
 
 
-def train(loaded: LoadedEvents, models: dict[str, Scorer], config: MatrixConfig) -> Bundle:
-    """Fit every model on all events and gather them into a bundle."""
+def train(
+    loaded: LoadedEvents,
+    models: dict[str, Scorer],
+    config: MatrixConfig,
+    rules: RulesConfig | None = None,
+) -> Bundle:
+    """Fit every model and mine the rules on all events; gather them into a bundle."""
     data = build_matrix(loaded.events, config)
     groups = client_groups(loaded.events, data.clients)
     for model in models.values():
         model.fit(data.matrix, groups)
+    baskets = build_baskets(loaded.events, data.items)
+    mined = mine_rules(baskets, rules or RECOMMENDATION_RULES)
     return Bundle(
         data=data,
         models=models,
         matrix_config=config,
         fingerprint=data_fingerprint(loaded.events),
         titles=item_titles(loaded.events, data.items),
+        categories=item_titles(loaded.events, data.items, "category"),
+        rules=RuleIndex.from_rules(mined, len(data.items)),
     )
 
 

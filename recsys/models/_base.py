@@ -19,9 +19,11 @@ from pydantic import BaseModel, ConfigDict
 
 from recsys.errors import ModelError
 
-__all__ = ["ModelConfig", "Recommendations", "Scorer", "top_k"]
+__all__ = ["ModelConfig", "Recommendations", "Scorer", "popular_ranking", "top_k"]
 
 _BATCH = 2048
+#: Blocks up to this many scores are fully sorted, so ties always go to the lower index.
+_EXACT_SORT = 8_000_000
 
 
 class ModelConfig(BaseModel):
@@ -42,10 +44,13 @@ class Recommendations(BaseModel):
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top ``k`` of a dense score block; ``-inf`` entries never count.
 
-    Ties among the chosen are ordered by item index, so lists are reproducible.
+    Ties are ordered by item index, so lists are reproducible.
     """
     k_eff = min(k, scores.shape[1])
-    part = np.sort(np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff], axis=1)
+    if scores.size <= _EXACT_SORT:
+        part = np.argsort(-scores, axis=1, kind="stable")[:, :k_eff]
+    else:  # big blocks: partition first (ties at the k-th place may then go either way)
+        part = np.sort(np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff], axis=1)
     picked = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-picked, axis=1, kind="stable")
     items = np.take_along_axis(part, order, axis=1)
@@ -60,6 +65,23 @@ def _pad(items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.
         items = np.pad(items, ((0, 0), (0, extra)), constant_values=-1)
         scores = np.pad(scores, ((0, 0), (0, extra)), constant_values=np.nan)
     return items.astype(np.int64), scores
+
+
+def popular_ranking(
+    popularity: np.ndarray, seen: sp.csr_matrix | None, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` by popularity (ties by index) per row, minus each row's ``seen`` items."""
+    rows = 1 if seen is None else seen.shape[0]
+    longest = 0 if seen is None else int(np.diff(seen.indptr).max(initial=0))
+    # The global order, long enough to survive removing the seen items.
+    order = np.argsort(-popularity, kind="stable")[: k + longest]
+    if seen is None:
+        blocked = np.zeros((rows, len(order)), dtype=bool)
+    else:
+        blocked = seen[:, order].toarray() > 0
+    keep = np.argsort(blocked, axis=1, kind="stable")[:, :k]
+    items = np.where(np.take_along_axis(blocked, keep, axis=1), -1, order[keep])
+    return _pad(items, popularity[np.maximum(items, 0)].astype(np.float32), k)
 
 
 class Scorer(ABC):
@@ -117,16 +139,7 @@ class Scorer(ABC):
         self, history: sp.csr_matrix, k: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """The popularity ranking for each history row (the cold-start answer)."""
-        seen = np.diff(history.indptr).max(initial=0) if exclude_seen else 0
-        # The global order (ties by index), long enough to survive removing the seen.
-        order = np.argsort(-self.popularity, kind="stable")[: k + seen]
-        if exclude_seen:
-            blocked = history[:, order].toarray() > 0
-        else:
-            blocked = np.zeros((history.shape[0], len(order)), dtype=bool)
-        keep = np.argsort(blocked, axis=1, kind="stable")[:, :k]
-        items = np.where(np.take_along_axis(blocked, keep, axis=1), -1, order[keep])
-        return _pad(items, self.popularity[np.maximum(items, 0)], k)
+        return popular_ranking(self.popularity, history if exclude_seen else None, k)
 
     def _can_personalise(
         self, rows: np.ndarray, history: sp.csr_matrix, fold_in: bool

@@ -18,6 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys.errors import ConfigError
 from recsys.rules.baskets import Baskets
 
 __all__ = ["Itemsets", "RulesConfig", "frequent_itemsets", "mine_rules"]
@@ -38,6 +39,8 @@ class RulesConfig(BaseModel):
     """Minimum confidence / support(C); unfiltered when unset."""
     max_len: int | None = Field(default=None, ge=2)
     """Largest itemset (antecedent + consequent); unbounded when unset."""
+    max_itemsets: int = Field(default=2_000_000, ge=1)
+    """Stop with an error, instead of exhausting memory, past this many itemsets."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,13 @@ class Itemsets:
     counts: np.ndarray  # (n,) int64
 
 
-def frequent_itemsets(baskets: Baskets, min_support: float, max_len: int | None) -> list[Itemsets]:
-    """All itemsets whose support reaches ``min_support``, by size (index 0 = singletons)."""
+def frequent_itemsets(
+    baskets: Baskets, min_support: float, max_len: int | None, max_itemsets: int = 2_000_000
+) -> list[Itemsets]:
+    """All itemsets whose support reaches ``min_support``, by size (index 0 = singletons).
+
+    Raises :class:`ConfigError` when more than ``max_itemsets`` would be kept.
+    """
     matrix = baskets.matrix.tocsc().astype(np.float32)
     min_count = int(np.ceil(min_support * baskets.count - 1e-9))
     singles = np.flatnonzero(np.asarray(matrix.sum(axis=0)).ravel() >= min_count)
@@ -59,6 +67,11 @@ def frequent_itemsets(baskets: Baskets, min_support: float, max_len: int | None)
     incidence, local = base, np.arange(len(singles))[:, None]
     while len(local) and (max_len is None or local.shape[1] < max_len):
         local, counts, incidence = _extend(incidence, base, local, min_count)
+        if sum(len(level.counts) for level in levels) + len(local) > max_itemsets:
+            raise ConfigError(
+                f"min_support: {min_support} leaves more than {max_itemsets:,} frequent "
+                f"itemsets (size {local.shape[1]} and growing); raise min_support or set max_len"
+            )
         if len(local):
             levels.append(Itemsets(singles[local], counts))
     return levels
@@ -96,7 +109,7 @@ def mine_rules(baskets: Baskets, config: RulesConfig) -> pd.DataFrame:
     ``support, confidence, lift, leverage, conviction, antecedent_support,
     consequent_support``. Sorted by confidence, then lift, descending.
     """
-    levels = frequent_itemsets(baskets, config.min_support, config.max_len)
+    levels = frequent_itemsets(baskets, config.min_support, config.max_len, config.max_itemsets)
     lookup = _support_lookup(levels, baskets.count)
     frames = [_rules_of(level, lookup, baskets.count) for level in levels[1:]]
     columns = ["antecedents", "consequents", *_METRICS]

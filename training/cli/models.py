@@ -16,7 +16,9 @@ from training.settings import TrainingSettings
 
 ModelsOption = Annotated[
     str | None,
-    typer.Option("--models", help="Comma-separated: popular,popular_country,als,bpr,itemknn."),
+    typer.Option(
+        "--models", help="Comma-separated: popular,popular_country,als,bpr,itemknn,rules,hybrid."
+    ),
 ]
 SetOption = Annotated[
     list[str] | None,
@@ -54,15 +56,19 @@ def evaluate(
     config = jobs.matrix_config(tree)
     loaded = load_events(events, fmt)
     parts = jobs.make_split(loaded.events, split, cutoff, test_fraction, seed)
-    report = jobs.evaluate(parts, chosen, k, config, exclude_seen=not include_seen)
+    blends = jobs.choose_blends(_names(models), tree)
+    mining = jobs.rules_config(tree)
+    report = jobs.evaluate(parts, chosen, k, config, not include_seen, blends, mining)
     params = {
         "matrix": config.model_dump(),
         "models": {n: m.config.model_dump() for n, m in chosen.items()},
+        "blends": {n: b.model_dump() for n, b in blends.items()},
+        "rules": mining.model_dump(),
         "split": parts.description,
         "k": k,
         "data": loaded.report.as_dict(),
     }
-    tags = {"models": ",".join(chosen)}
+    tags = {"models": ",".join([*chosen, *blends])}
     with tracking.tracked_run("evaluate", TrainingSettings(), params, tags) as run:
         tracking.log_metrics(report["models"])
         report["mlflow_run_id"] = run.info.run_id
@@ -81,7 +87,7 @@ def train(
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
     loaded = load_events(events, fmt)
-    bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree))
+    bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
     target = bundle.save(out / bundle.version)
     settings = TrainingSettings()
     tags = {"models": ",".join(chosen), "bundle_version": bundle.version}

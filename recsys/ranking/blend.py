@@ -1,0 +1,100 @@
+"""Blend candidate lists from several sources into one ranked list (batched).
+
+Each source proposes up to N items per request with its own scores. Scores are
+min-max normalised per source and request (the best candidate of a source gets
+1, its worst 0; a lone candidate 1), multiplied by the source's weight and summed
+per item. Items no source proposed are never listed; blocked items (already
+bought, excluded, out of stock, outside the category) are removed; pinned items
+(analyst rules marked ``pinned``) are lifted above everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys.models import top_k
+
+__all__ = ["MAX_K", "BlendConfig", "Blended", "Candidates", "blend", "normalise"]
+
+#: The largest k any entry point returns.
+MAX_K = 100
+#: Score added to pinned items so they rank above every blended score.
+PIN_BOOST = 1_000.0
+
+Candidates = tuple[np.ndarray, np.ndarray]
+
+
+class BlendConfig(BaseModel):
+    """Weights and sizes of the blend."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "als": 1.0,
+            "itemknn": 1.0,
+            "rules": 0.5,
+            "analyst": 1.0,
+            "popular": 0.05,
+        }
+    )
+    """Weight per source; a source missing here, or with weight 0, is not used."""
+    candidates: int = Field(default=50, ge=1, le=1000)
+    """Candidates each source proposes per request."""
+
+
+@dataclass(frozen=True)
+class Blended:
+    """Top-k items, blended scores, and each source's share of every score."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    parts: dict[str, np.ndarray]
+
+
+def normalise(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Row-wise min-max of valid entries to [0, 1]; invalid entries 0."""
+    masked_max = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
+    masked_min = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
+    span = masked_max - masked_min
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(span > 0, (scores - masked_min) / span, 1.0)
+    return np.where(valid, out, 0.0)
+
+
+def blend(
+    sources: dict[str, Candidates],
+    weights: dict[str, float],
+    n_items: int,
+    k: int,
+    blocked: np.ndarray | None = None,
+    pinned: np.ndarray | None = None,
+) -> Blended:
+    """Blend ``sources`` (name → items, scores per row) into the top ``k`` per row."""
+    n_rows = next(iter(sources.values()))[0].shape[0] if sources else 0
+    total = np.zeros((n_rows, n_items), dtype=np.float64)
+    dense: dict[str, np.ndarray] = {}
+    for name, (items, scores) in sources.items():
+        weight = weights.get(name, 0.0)
+        valid = (items >= 0) & np.isfinite(scores)
+        if weight <= 0 or not valid.any():
+            continue
+        share = np.zeros_like(total)
+        rows = np.broadcast_to(np.arange(n_rows)[:, None], items.shape)
+        share[rows[valid], items[valid]] = weight * normalise(scores, valid)[valid] + 1e-9
+        total += share
+        dense[name] = share
+    total[total <= 0] = -np.inf
+    if blocked is not None:
+        total[blocked] = -np.inf
+    if pinned is not None:
+        total = np.where(pinned & np.isfinite(total), total + PIN_BOOST, total)
+    ranked, values = top_k(total, min(k, MAX_K))
+    safe = np.maximum(ranked, 0)
+    parts = {
+        n: np.where(ranked >= 0, np.take_along_axis(d, safe, 1), 0.0) for n, d in dense.items()
+    }
+    return Blended(ranked, values, parts)

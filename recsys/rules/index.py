@@ -1,0 +1,99 @@
+"""Association rules in a form that fires for many baskets at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.errors import ModelError
+
+__all__ = ["RuleIndex"]
+
+_METRICS = ("support", "confidence", "lift", "leverage")
+
+
+class RuleIndex:
+    """Single-consequent rules A → c as sparse matrices.
+
+    ``antecedents`` is rules × items (1 where the item is in A); a rule fires for
+    a basket holding all of A. Scores sum the confidences of the fired rules per
+    consequent; the evidence shown is the fired rule with the best confidence.
+    """
+
+    def __init__(
+        self, antecedents: sp.csr_matrix, consequent: np.ndarray, metrics: dict[str, np.ndarray]
+    ):
+        self.antecedents = antecedents.tocsr().astype(np.float32)
+        self.consequent = np.asarray(consequent, dtype=np.int64)
+        self.metrics = {name: np.asarray(metrics[name], dtype=np.float64) for name in _METRICS}
+        self.sizes = np.diff(self.antecedents.indptr)
+
+    @classmethod
+    def from_rules(cls, rules: pd.DataFrame, n_items: int) -> RuleIndex:
+        """Keep the rules of :func:`recsys.rules.mine_rules` with one consequent."""
+        single = rules[rules["consequents"].map(len) == 1]
+        lengths = single["antecedents"].map(len).to_numpy()
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = np.fromiter((i for a in single["antecedents"] for i in a), dtype=np.int64)
+        matrix = sp.csr_matrix(
+            (np.ones(len(indices), np.float32), indices, indptr), shape=(len(single), n_items)
+        )
+        consequent = single["consequents"].map(lambda c: c[0]).to_numpy()
+        return cls(matrix, consequent, {m: single[m].to_numpy() for m in _METRICS})
+
+    def __len__(self) -> int:
+        return len(self.consequent)
+
+    def fired(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+        """Baskets × rules: 1 where the whole antecedent is in the basket."""
+        held = ((baskets > 0).astype(np.float32) @ self.antecedents.T).tocsr()
+        held.data = (held.data >= self.sizes[held.indices]).astype(np.float32)
+        held.eliminate_zeros()
+        return held
+
+    def scores(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
+        """Baskets × items: summed confidence of the fired rules per consequent."""
+        n_items = self.antecedents.shape[1]
+        cons = sp.csr_matrix(
+            (self.metrics["confidence"], (np.arange(len(self)), self.consequent)),
+            shape=(len(self), n_items),
+        )
+        return (self.fired(baskets) @ cons).tocsr()
+
+    def best_rule(self, basket: sp.csr_matrix, item: int) -> int | None:
+        """The highest-confidence fired rule with consequent ``item`` (one basket)."""
+        fired = self.fired(basket).indices
+        fired = fired[self.consequent[fired] == item]
+        if fired.size == 0:
+            return None
+        return int(fired[np.argmax(self.metrics["confidence"][fired])])
+
+    def save(self, path: Path) -> None:
+        """Write as one ``.npz`` (no pickle)."""
+        a = self.antecedents
+        arrays: dict[str, Any] = {
+            "indptr": a.indptr,
+            "indices": a.indices,
+            "n_items": np.array(a.shape[1]),
+            "consequent": self.consequent,
+            **self.metrics,
+        }
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, path: Path) -> RuleIndex:
+        """Read what :meth:`save` wrote."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                n = len(z["consequent"])
+                data = np.ones(len(z["indices"]), np.float32)
+                matrix = sp.csr_matrix(
+                    (data, z["indices"], z["indptr"]), shape=(n, int(z["n_items"]))
+                )
+                return cls(matrix, z["consequent"], {m: z[m] for m in _METRICS})
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{path}: cannot load rules ({exc})") from None
