@@ -33,12 +33,13 @@ class BlendConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
     weights: dict[str, float] = Field(
+        # Tuned on Online Retail II with bench/tune_blend.py (README, "Evaluation").
         default_factory=lambda: {
             "als": 1.0,
-            "itemknn": 1.0,
-            "rules": 0.5,
+            "itemknn": 0.5,
+            "rules": 0.25,
             "analyst": 1.0,
-            "popular": 0.05,
+            "popular": 0.2,
         }
     )
     """Weight per source; a source missing here, or with weight 0, is not used."""
