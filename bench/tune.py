@@ -8,12 +8,11 @@ Prints NDCG@10 per point and the winner per model; the defaults in
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from typing import Any
 
-from recsys.data import load_events
-from recsys.split import split_by_time
+from _shared import shared_time_split
+
 from training import jobs, tracking
 from training.settings import TrainingSettings
 
@@ -31,13 +30,7 @@ def points(model: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "events", nargs="?", default="../shared/data/online_retail_ii_2009_2010.csv.gz"
-    )
-    parser.add_argument("--cutoff", default="2010-09-09")
-    args = parser.parse_args()
-    split = split_by_time(load_events(args.events, "online-retail").events, args.cutoff)
+    split = shared_time_split(__doc__ or "")
     settings, best = TrainingSettings(), {}
     for model, weighting in itertools.product(GRID, WEIGHTINGS):
         for point in points(model):

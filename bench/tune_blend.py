@@ -8,16 +8,15 @@ coverage@10 per point and the best point by NDCG.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 
-from recsys.data import load_events
+from _shared import shared_time_split
+
 from recsys.evaluation import make_task
 from recsys.matrix import MatrixConfig
 from recsys.models import default_models
 from recsys.ranking import BlendConfig
 from recsys.ranking.evaluate import evaluate_blends, train_rule_index
-from recsys.split import split_by_time
 from training import tracking
 from training.jobs import RECOMMENDATION_RULES
 from training.settings import TrainingSettings
@@ -31,13 +30,7 @@ GRID = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "events", nargs="?", default="../shared/data/online_retail_ii_2009_2010.csv.gz"
-    )
-    parser.add_argument("--cutoff", default="2010-09-09")
-    args = parser.parse_args()
-    split = split_by_time(load_events(args.events, "online-retail").events, args.cutoff)
+    split = shared_time_split(__doc__ or "")
     task = make_task(split, MatrixConfig())
     models = {n: m for n, m in default_models().items() if n in ("als", "itemknn")}
     for model in models.values():

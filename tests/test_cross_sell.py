@@ -113,37 +113,10 @@ def test_preview_by_hand(tmp_path: Path) -> None:
 
 
 def test_preview_cli(shared_slice: Path) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "rules",
-            "preview",
-            "--cross-sell",
-            str(ROOT / "examples" / "cross_sell.yaml"),
-            "--events",
-            str(shared_slice),
-            "--format",
-            "online-retail",
-            "--date",
-            "2010-11-15",
-            "--json",
-        ],
-    )
+    args = ["rules", "preview", "--cross-sell", str(ROOT / "examples" / "cross_sell.yaml")]
+    args += ["--events", str(shared_slice), "--format", "online-retail"]
+    result = CliRunner().invoke(app, [*args, "--date", "2010-11-15", "--json"])
     assert result.exit_code == 0, result.output
     assert '"rule": "lights-to-spare-bulbs"' in result.output
-    bad = CliRunner().invoke(
-        app,
-        [
-            "rules",
-            "preview",
-            "--cross-sell",
-            str(ROOT / "examples" / "cross_sell.yaml"),
-            "--events",
-            str(shared_slice),
-            "--format",
-            "online-retail",
-            "--date",
-            "15/11/2010",
-        ],
-    )
+    bad = CliRunner().invoke(app, [*args, "--date", "15/11/2010"])
     assert bad.exit_code == 4 and "YYYY-MM-DD" in bad.output

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from recsys.evaluation import evaluate_model, make_task
 from recsys.matrix import MatrixConfig
 from recsys.models import PopularScorer
 from recsys.split import split_by_time
-
-
-def frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
-    data = pd.DataFrame(rows, columns=["client_id", "item_id", "timestamp"])
-    return data.assign(
-        client_id=data["client_id"].astype("category"),
-        item_id=data["item_id"].astype("category"),
-        timestamp=pd.to_datetime(data["timestamp"]),
-        order_id=pd.Categorical(["o"] * len(data)),
-        quantity=1.0,
-        price=1.0,
-    )
-
+from tests.test_matrix import events as frame
 
 EVENTS = frame(
     [

@@ -16,34 +16,33 @@ from recsys.models._implicit import recommend_with, single_threaded_blas
 __all__ = ["ALSConfig", "ALSScorer", "BPRConfig", "BPRScorer"]
 
 
-class ALSConfig(ModelConfig):
-    """Hyperparameters of implicit's AlternatingLeastSquares."""
+class _FactorConfig(ModelConfig):
+    """Fields every factor model shares."""
 
     factors: int = Field(default=64, ge=1)
     """Latent dimensions."""
     regularization: float = Field(default=0.01, ge=0)
     """L2 penalty on the factors."""
+    seed: int = 42
+    """Random state of the initial factors (and of BPR's sampling)."""
+
+
+class ALSConfig(_FactorConfig):
+    """Hyperparameters of implicit's AlternatingLeastSquares."""
+
     alpha: float = Field(default=1.0, gt=0)
     """Confidence scale: confidence = 1 + alpha × matrix value."""
     iterations: int = Field(default=15, ge=1)
     """Alternating sweeps."""
-    seed: int = 42
-    """Random state of the initial factors."""
 
 
-class BPRConfig(ModelConfig):
+class BPRConfig(_FactorConfig):
     """Hyperparameters of implicit's BayesianPersonalizedRanking."""
 
-    factors: int = Field(default=64, ge=1)
-    """Latent dimensions."""
     learning_rate: float = Field(default=0.01, gt=0)
     """SGD step size."""
-    regularization: float = Field(default=0.01, ge=0)
-    """L2 penalty on the factors."""
     iterations: int = Field(default=100, ge=1)
     """Epochs of sampled (client, bought, not bought) triples."""
-    seed: int = 42
-    """Random state of sampling and initial factors."""
 
 
 class _FactorScorer(Scorer):
@@ -80,6 +79,11 @@ class _FactorScorer(Scorer):
     def _new_model(self) -> Any:
         raise NotImplementedError
 
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
+        with single_threaded_blas():
+            self.model = self._new_model()
+            self.model.fit(matrix, show_progress=False)
+
 
 class ALSScorer(_FactorScorer):
     """Weighted matrix factorisation for implicit feedback (Hu, Koren, Volinsky 2008).
@@ -106,11 +110,6 @@ class ALSScorer(_FactorScorer):
             random_state=c.seed,
         )
 
-    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
-        with single_threaded_blas():
-            self.model = self._new_model()
-            self.model.fit(matrix, show_progress=False)
-
 
 class BPRScorer(_FactorScorer):
     """Bayesian personalised ranking (Rendle et al. 2009); no fold-in of new clients."""
@@ -133,8 +132,3 @@ class BPRScorer(_FactorScorer):
             iterations=c.iterations,
             random_state=c.seed,
         )
-
-    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
-        with single_threaded_blas():
-            self.model = self._new_model()
-            self.model.fit(matrix, show_progress=False)

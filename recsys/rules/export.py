@@ -8,21 +8,12 @@ import numpy as np
 import pandas as pd
 
 from recsys.errors import ConfigError
+from recsys.rules.mining import METRICS
 from recsys.vocab import IdMap
 
 __all__ = ["RULE_COLUMNS", "rules_table", "write_rules"]
 
-RULE_COLUMNS = [
-    "antecedents",
-    "consequents",
-    "support",
-    "confidence",
-    "lift",
-    "leverage",
-    "conviction",
-    "antecedent_support",
-    "consequent_support",
-]
+RULE_COLUMNS = ["antecedents", "consequents", *METRICS]
 
 
 def _joined(sets: pd.Series, items: IdMap) -> list[str]:

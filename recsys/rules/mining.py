@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsys.errors import ConfigError
 from recsys.rules.baskets import Baskets
 
-__all__ = ["Itemsets", "RulesConfig", "frequent_itemsets", "mine_rules"]
+__all__ = ["METRICS", "Itemsets", "RulesConfig", "frequent_itemsets", "mine_rules"]
 
 
 class RulesConfig(BaseModel):
@@ -112,7 +112,7 @@ def mine_rules(baskets: Baskets, config: RulesConfig) -> pd.DataFrame:
     levels = frequent_itemsets(baskets, config.min_support, config.max_len, config.max_itemsets)
     lookup = _support_lookup(levels, baskets.count)
     frames = [_rules_of(level, lookup, baskets.count) for level in levels[1:]]
-    columns = ["antecedents", "consequents", *_METRICS]
+    columns = ["antecedents", "consequents", *METRICS]
     rules = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return (
         _filter(rules, config)
@@ -121,7 +121,7 @@ def mine_rules(baskets: Baskets, config: RulesConfig) -> pd.DataFrame:
     )
 
 
-_METRICS = [
+METRICS = [
     "support",
     "confidence",
     "lift",
