@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job with embedded defaults (local MLflow store ./mlflow.db, no Redis):
-# install, then inspect, evaluate and train on the bundled sample
-# (or on EVENTS=path FORMAT=fmt CUTOFF=YYYY-MM-DD if given).
+# The main job with embedded defaults (local MLflow store ./mlflow.db, in-process
+# cache, no Redis): install; inspect and evaluate the bundled sample (or
+# EVENTS=path FORMAT=fmt CUTOFF=YYYY-MM-DD); then train, publish and serve it on
+# http://127.0.0.1:${PORT:-8000} until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -12,4 +13,5 @@ SPLIT=(--split time --test-fraction 0.25)
 RECSYS=.venv/bin/recsys
 echo "== inspect"; $RECSYS data inspect --events "$EVENTS" --format "$FORMAT"
 echo "== evaluate"; $RECSYS evaluate --events "$EVENTS" --format "$FORMAT" "${SPLIT[@]}"
-echo "== train"; $RECSYS train --events "$EVENTS" --format "$FORMAT" --out artifacts/bundles
+echo "== train, publish and serve"
+exec $RECSYS demo --events "$EVENTS" --format "$FORMAT" --port "${PORT:-8000}"

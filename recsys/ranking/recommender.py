@@ -144,12 +144,17 @@ class HybridRecommender:
         k: int = 10,
         basket: tuple[str, ...] = (),
         options: RequestOptions | None = None,
+        recent: tuple[str, ...] = (),
     ) -> list[RankedItem]:
-        """Ranked, explained items for a client (unknown or ``None``: cold start)."""
+        """Ranked, explained items for a client (unknown or ``None``: cold start).
+
+        ``recent`` are purchases since the bundle was trained: they count as
+        history at once (already bought, and folded into the CF models).
+        """
         options = options or RequestOptions()
         row = self.bundle.data.clients.lookup(client_id) if client_id is not None else None
         rows = np.array([-1 if row is None else row])
-        history = self._history(row)
+        history = ((self._history(row) + self._vector(recent)) > 0).astype(np.float32).tocsr()
         cart = self._vector(basket)
         wanted = k * 4 if options.max_per_category else k
         ranked = self.rank(rows, history, cart, min(wanted, MAX_K), options)

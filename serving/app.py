@@ -1,0 +1,80 @@
+"""``create_app()``: the FastAPI application, its lifespan and its routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+
+from serving.cache import ListCache
+from serving.errors import install_error_handlers
+from serving.event_store import EventStore
+from serving.metrics import Metrics
+from serving.routers import events, health, items, recommendations
+from serving.settings import ServingSettings
+from serving.state import ServiceState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("recsys.serving")
+
+
+async def _watch(state: ServiceState, every: float) -> None:
+    """Hot reload: look for a newly promoted bundle; swap it in when it loads."""
+    while True:
+        await asyncio.sleep(every)
+        if state.changed():
+            await asyncio.to_thread(state.reload)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ServingSettings = app.state.settings
+    state: ServiceState = app.state.service
+    await asyncio.to_thread(state.reload)  # not ready (503) until a bundle loads
+    watcher = None
+    if settings.reload_interval_seconds > 0:
+        watcher = asyncio.create_task(_watch(state, settings.reload_interval_seconds))
+    yield
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    await app.state.cache.close()
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    """Build the service; settings come from ``RECSYS_*`` unless given."""
+    settings = settings or ServingSettings()
+    app = FastAPI(
+        title="recsys",
+        version="1",
+        summary="Ranked, explained recommendations and next-best offers",
+        lifespan=_lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings = settings
+    app.state.service = ServiceState(settings)
+    app.state.cache = ListCache(
+        settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size
+    )
+    app.state.events = EventStore(settings.events_path)
+    app.state.metrics = Metrics()
+    app.middleware("http")(app.state.metrics.middleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
+    for router in (recommendations.router, items.router, events.router, health.router):
+        app.include_router(router)
+    install_error_handlers(app)
+    return app

@@ -1,0 +1,29 @@
+"""``POST /v1/events``: durable ingestion, cache invalidation and fold-in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from serving.deps import Admin, Cache, Events, State
+from serving.schemas import Accepted, EventIn, EventsIn
+
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Admin])
+
+
+@router.post("/events", response_model=Accepted)
+async def ingest(body: EventsIn | EventIn, store: Events, state: State, cache: Cache) -> Accepted:
+    """Store one event or a batch durably, then make purchases count at once."""
+    events = body.events if isinstance(body, EventsIn) else [body]
+    now = datetime.now(UTC)
+    rows = [
+        e.model_dump(mode="json") | {"timestamp": (e.timestamp or now).isoformat()} for e in events
+    ]
+    await store.append(rows)  # fsynced before we answer
+    for event in events:
+        if event.type == "purchase":
+            state.remember(event.client_id, event.item_id)
+    for client in {e.client_id for e in events}:
+        await cache.drop_client(client)
+    return Accepted(accepted=len(events))

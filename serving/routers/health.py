@@ -1,0 +1,69 @@
+"""Liveness, readiness, Prometheus metrics, the served model, and reload."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving.deps import Admin, Cache, Current, State, Telemetry
+from serving.schemas import ModelInfo
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: State, cache: Cache) -> ORJSONResponse:
+    """200 once a model is loaded; Redis down is reported as ``degraded``, not fatal."""
+    redis_ok = await cache.ping()
+    body = {
+        "status": "ready" if redis_ok else "degraded",
+        "model_version": state.version,
+        "cache": cache.backend if redis_ok else f"{cache.backend} unreachable, serving in-process",
+        "last_reload_error": state.last_error,
+    }
+    if state.current is None:
+        body["status"] = "not ready"
+        return ORJSONResponse(body, status_code=503)
+    return ORJSONResponse(body)
+
+
+@router.get("/metrics")
+async def metrics(state: State, cache: Cache, telemetry: Telemetry) -> Response:
+    """Prometheus text format."""
+    telemetry.redis_up.set(1 if cache.healthy else 0)
+    if state.version:
+        telemetry.model.clear()
+        telemetry.model.labels(state.version).set(1)
+    return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/model", response_model=ModelInfo)
+async def model(current: Current) -> ModelInfo:
+    """Version, training time, data fingerprint and metrics of the served bundle."""
+    m = current.bundle.manifest()
+    return ModelInfo(
+        version=m["version"],
+        created_at=m["created_at"],
+        data_fingerprint=m["data_fingerprint"],
+        clients=m["clients"],
+        items=m["items"],
+        models=sorted(m["models"]),
+        metrics=m["metrics"],
+    )
+
+
+@router.post("/v1/model/reload", dependencies=[Admin])
+async def reload(state: State) -> ORJSONResponse:
+    """Load the bundle the settings point at now; a broken one is refused (409)."""
+    ok = await asyncio.to_thread(state.reload)
+    body = {"model_version": state.version, "error": state.last_error}
+    return ORJSONResponse(body, status_code=200 if ok else 409)

@@ -1,0 +1,111 @@
+"""``/v1/clients/{id}/recommendations`` and ``/v1/baskets/recommendations``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from recsys.ranking import MAX_K, RankedItem, RequestOptions
+from serving.deps import Cache, Current, Reader, State, Telemetry
+from serving.schemas import BasketRequest, Recommendations
+
+router = APIRouter(prefix="/v1", tags=["recommendations"], dependencies=[Reader])
+
+ClientId = Annotated[str, Path(min_length=1, max_length=128)]
+_inflight: dict[str, asyncio.Future[bytes]] = {}
+
+
+def encode(body: Mapping[str, object]) -> bytes:
+    """orjson, with numpy scalars and dataclasses (the reasons) handled."""
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _key(version: str, client: str, k: int, options: RequestOptions) -> str:
+    digest = hashlib.blake2b(repr((k, options)).encode(), digest_size=8).hexdigest()
+    return f"rec:{version}:{client}:{digest}"
+
+
+async def _compute_once(key: str, work: Callable[[], Awaitable[bytes]]) -> bytes:
+    """Concurrent misses for one key share one computation."""
+    if key in _inflight:
+        return await asyncio.shield(_inflight[key])
+    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    _inflight[key] = future
+    try:
+        body = await work()
+        future.set_result(body)
+        return body
+    except BaseException as error:
+        future.set_exception(error)
+        future.exception()  # retrieved: no "never retrieved" warning
+        raise
+    finally:
+        _inflight.pop(key, None)
+
+
+@router.get("/clients/{client_id}/recommendations", response_model=Recommendations)
+async def for_client(
+    client_id: ClientId,
+    current: Current,
+    state: State,
+    cache: Cache,
+    metrics: Telemetry,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    exclude_purchased: bool = True,
+    category: Annotated[str | None, Query(max_length=128)] = None,
+    exclude: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006 (FastAPI copies)
+) -> Response:
+    """Ranked, explained items for a client; unknown clients get the cold-start list."""
+    options = RequestOptions(exclude_purchased, tuple(exclude), (), category)
+    key = _key(current.version, client_id, k, options)
+    cached = await cache.get(key)
+    metrics.cache.labels("hit" if cached else "miss").inc()
+    if cached is not None:
+        return Response(
+            cached.replace(b'"cached":false', b'"cached":true', 1), media_type="application/json"
+        )
+    recent = tuple(sorted(state.recent.get(client_id, ())))
+
+    async def work() -> bytes:
+        items = await run_in_threadpool(
+            current.recommender.for_client, client_id, k, (), options, recent
+        )
+        body = encode(
+            {
+                "client_id": client_id,
+                "model_version": current.version,
+                "cached": False,
+                "items": items,
+            }
+        )
+        await cache.set(key, client_id, body)
+        return body
+
+    return Response(await _compute_once(key, work), media_type="application/json")
+
+
+@router.post("/baskets/recommendations", response_model=Recommendations)
+async def for_basket(request: BasketRequest, current: Current, state: State) -> Response:
+    """Complete a basket (not cached: baskets change with every click)."""
+    recent = tuple(sorted(state.recent.get(request.client_id or "", ())))
+    items: list[RankedItem] = await run_in_threadpool(
+        current.recommender.for_client,
+        request.client_id,
+        request.k,
+        tuple(request.items),
+        None,
+        recent,
+    )
+    body = {
+        "client_id": request.client_id,
+        "model_version": current.version,
+        "cached": False,
+        "items": items,
+    }
+    return Response(encode(body), media_type="application/json")

@@ -1,0 +1,94 @@
+"""Request and response bodies of the API (one module, as pydantic models)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys.ranking import MAX_K
+
+
+class ReasonOut(BaseModel):
+    """Why an item is recommended."""
+
+    source: str
+    text: str
+    evidence: dict[str, Any]
+
+
+class ItemOut(BaseModel):
+    """One recommended item."""
+
+    item_id: str
+    title: str
+    score: float
+    reasons: list[ReasonOut]
+
+
+class Recommendations(BaseModel):
+    """A ranked, explained list."""
+
+    client_id: str | None = None
+    model_version: str
+    cached: bool
+    items: list[ItemOut]
+
+
+class Related(BaseModel):
+    """Items bought together with / similar to one item."""
+
+    item_id: str
+    model_version: str
+    items: list[ItemOut]
+
+
+class BasketRequest(BaseModel):
+    """Complete a basket, optionally for a known client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[str] = Field(min_length=0, max_length=200)
+    client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+
+
+class EventIn(BaseModel):
+    """One event: a purchase, a view or an add-to-cart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["purchase", "view", "add_to_cart"] = "purchase"
+    client_id: str = Field(min_length=1, max_length=128)
+    item_id: str = Field(min_length=1, max_length=128)
+    order_id: str | None = Field(default=None, max_length=128)
+    timestamp: datetime | None = None
+    quantity: float = Field(default=1.0, gt=0, le=1_000_000)
+    price: float | None = Field(default=None, ge=0, le=10_000_000)
+
+
+class EventsIn(BaseModel):
+    """A batch of events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class Accepted(BaseModel):
+    """How many events were stored durably."""
+
+    accepted: int
+
+
+class ModelInfo(BaseModel):
+    """The bundle being served."""
+
+    version: str
+    created_at: str
+    data_fingerprint: str
+    clients: int
+    items: int
+    models: list[str]
+    metrics: dict[str, float]

@@ -1,0 +1,38 @@
+"""Service settings, read once from ``RECSYS_*`` environment variables and injected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServingSettings(BaseSettings):
+    """Everything the online service can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RECSYS_", use_attribute_docstrings=True, extra="ignore"
+    )
+
+    bundle_path: Path = Path("artifacts/bundles")
+    """A bundle directory, or a directory of bundles: then the one named in its
+    ``CURRENT`` file, else the newest."""
+    cross_sell_path: Path | None = None
+    """Analyst cross-sell rules (YAML/JSON); none when unset."""
+    redis_url: str | None = None
+    """Shared cache; without it an in-process TTL cache is used (embedded default)."""
+    cache_ttl_seconds: int = Field(default=3600, ge=1)
+    """Lifetime of a cached ranked list."""
+    local_cache_size: int = Field(default=10_000, ge=0)
+    """Entries of the in-process LRU kept in front of Redis (0 disables it)."""
+    events_path: Path = Path("artifacts/events.jsonl")
+    """Append-only store of accepted events (fsynced before the 2xx)."""
+    read_api_key: SecretStr | None = None
+    """Key required on recommendation endpoints (header ``X-API-Key``); open when unset."""
+    admin_api_key: SecretStr | None = None
+    """Key required on event ingestion; open when unset. Also valid for reads."""
+    cors_origins: list[str] = []
+    """Storefront origins allowed by CORS."""
+    reload_interval_seconds: float = Field(default=10.0, ge=0)
+    """How often to look for a new bundle (0: never)."""

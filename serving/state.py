@@ -1,0 +1,96 @@
+"""The serving state: the loaded bundle behind an atomic swap, and fresh purchases."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recsys.bundle import Bundle
+from recsys.errors import ModelError, RecsysError
+from recsys.ranking import HybridRecommender
+from recsys.rules.cross_sell import CrossSellRules, load_cross_sell
+from serving.settings import ServingSettings
+
+__all__ = ["Loaded", "ServiceState", "resolve_bundle"]
+
+log = logging.getLogger("recsys.serving")
+
+
+def resolve_bundle(path: Path) -> Path:
+    """A bundle dir as is; a dir of bundles → the one in ``CURRENT``, else the newest."""
+    if (path / "manifest.json").exists():
+        return path
+    pointer = path / "CURRENT"
+    if pointer.exists():
+        return path / pointer.read_text().strip()
+    candidates = sorted(p for p in path.glob("*/manifest.json")) if path.is_dir() else []
+    if not candidates:
+        raise ModelError(f"{path}: no bundle found")
+    return candidates[-1].parent
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One bundle with its recommender; replaced as a whole, never mutated."""
+
+    bundle: Bundle
+    recommender: HybridRecommender
+    source: Path
+
+    @property
+    def version(self) -> str:
+        """The bundle version (part of every cache key)."""
+        return self.bundle.version
+
+
+def load(settings: ServingSettings) -> Loaded:
+    """Load and validate the bundle and the cross-sell rules the settings name."""
+    source = resolve_bundle(settings.bundle_path)
+    bundle = Bundle.load(source)
+    rules: CrossSellRules | None = None
+    if settings.cross_sell_path is not None:
+        rules = load_cross_sell(settings.cross_sell_path)
+    return Loaded(bundle, HybridRecommender(bundle, bundle.rules, rules), source)
+
+
+@dataclass
+class ServiceState:
+    """What requests read: the current bundle, and purchases since it was trained."""
+
+    settings: ServingSettings
+    current: Loaded | None = None
+    recent: dict[str, set[str]] = field(default_factory=dict)
+    last_error: str | None = None
+
+    def reload(self) -> bool:
+        """Load the bundle the settings point at; keep the old one if it fails."""
+        try:
+            fresh = load(self.settings)
+        except RecsysError as error:
+            self.last_error = str(error)
+            log.warning("bundle refused, keeping %s: %s", self.version, error)
+            return False
+        if self.current is None or fresh.source != self.current.source:
+            self.current, self.last_error = fresh, None  # one reference swap: atomic
+            log.info("serving bundle %s", fresh.version)
+        return True
+
+    def changed(self) -> bool:
+        """Whether the settings now point at another bundle than the one served."""
+        try:
+            return (
+                self.current is None
+                or resolve_bundle(self.settings.bundle_path) != self.current.source
+            )
+        except RecsysError:
+            return False
+
+    @property
+    def version(self) -> str | None:
+        """The served version, or ``None`` before the first load."""
+        return None if self.current is None else self.current.version
+
+    def remember(self, client: str, item: str) -> None:
+        """A purchase after training: folded in until the next bundle."""
+        self.recent.setdefault(client, set()).add(item)

@@ -1,0 +1,81 @@
+"""``recsys serve`` and ``recsys demo``: run the online service."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from training.cli._errors import handle_errors
+
+SAMPLE = Path(__file__).resolve().parents[2] / "recsys/data/sample/online_retail_sample.csv.gz"
+BUNDLES = Path("artifacts/bundles")
+HostOption = Annotated[str, typer.Option(help="Address to bind.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]
+
+
+def _run(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
+
+
+@handle_errors
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Start the API (settings from RECSYS_* variables; see README)."""
+    _run(host, port, workers)
+
+
+@handle_errors
+def demo(
+    events: Annotated[
+        Path, typer.Option("--events", help="Events file (default: sample).")
+    ] = SAMPLE,
+    fmt: Annotated[str, typer.Option("--format", help="Input format.")] = "online-retail",
+    out: Annotated[Path, typer.Option("--out", help="Where bundles go.")] = Path(
+        "artifacts/bundles"
+    ),
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+) -> None:
+    """Import, train, publish and serve: the whole service on one machine, no Redis."""
+    from recsys.data import load_events
+    from training import jobs
+
+    loaded = load_events(events, fmt)
+    bundle = jobs.train(
+        loaded, jobs.choose_models(None, {}), jobs.matrix_config({}), jobs.rules_config({})
+    )
+    bundle.save(out / bundle.version)
+    (out / "CURRENT").write_text(bundle.version)
+    os.environ.setdefault("RECSYS_BUNDLE_PATH", str(out))
+    example = str(bundle.data.clients.ids[0])
+    item = str(bundle.data.items.ids[int(bundle.models["popular"].popularity.argmax())])
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"bundle {bundle.version}: {loaded.report.rows_kept:,} events, "
+        f"{len(bundle.data.clients):,} clients, {len(bundle.data.items):,} items"
+    )
+    for url in (
+        f"{base}/v1/clients/{example}/recommendations?k=5",
+        f"{base}/v1/items/{item}/related?k=5",
+        f"{base}/readyz",
+        f"{base}/docs",
+    ):
+        typer.echo(f"  {url}")
+    _run(host, port, 1)
