@@ -57,8 +57,10 @@ class IdMap:
 
     def lookup(self, external_id: str) -> int | None:
         """The index of one id, or ``None`` when unknown."""
-        found = self._index.get_indexer([str(external_id)])[0]
-        return None if found < 0 else int(found)
+        try:
+            return int(self._index.get_loc(str(external_id)))  # a hash lookup: O(1)
+        except KeyError:
+            return None
 
     def to_ids(self, indices: np.ndarray) -> np.ndarray:
         """External ids of ``indices``."""

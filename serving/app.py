@@ -11,8 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.cache import ListCache
+from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
 from serving.metrics import Metrics
@@ -35,8 +37,8 @@ async def _watch(state: ServiceState, every: float) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: ServingSettings = app.state.settings
-    state: ServiceState = app.state.service
+    context: Context = app.state.context
+    settings, state = context.settings, context.state
     await asyncio.to_thread(state.reload)  # not ready (503) until a bundle loads
     watcher = None
     if settings.reload_interval_seconds > 0:
@@ -46,7 +48,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    await app.state.cache.close()
+    await context.cache.close()
+
+
+class _Measured:
+    """Adapter so ``add_middleware`` can wrap the app with :meth:`Metrics.asgi`."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.handler = metrics.asgi(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(scope, receive, send)
 
 
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
@@ -59,14 +71,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         lifespan=_lifespan,
         default_response_class=ORJSONResponse,
     )
-    app.state.settings = settings
-    app.state.service = ServiceState(settings)
-    app.state.cache = ListCache(
-        settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size
-    )
-    app.state.events = EventStore(settings.events_path)
-    app.state.metrics = Metrics()
-    app.middleware("http")(app.state.metrics.middleware)
+    cache = ListCache(settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size)
+    store = EventStore(settings.events_path)
+    context = Context(settings, ServiceState(settings), cache, store, Metrics())
+    app.state.context = context
+    app.add_middleware(_Measured, metrics=context.metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,11 +1,17 @@
-"""Dependencies injected into the routers, as ``Annotated`` aliases."""
+"""Dependencies injected into the routers, as ``Annotated`` aliases.
+
+Kept to a single ``Request``-only dependency per concern: this FastAPI version
+spends ~10 µs resolving each parameter, which matters on the cached path.
+"""
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from pydantic import SecretStr
 
 from serving.cache import ListCache
 from serving.event_store import EventStore
@@ -13,69 +19,57 @@ from serving.metrics import Metrics
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState
 
-__all__ = ["Admin", "Cache", "Current", "Events", "Reader", "Settings", "State", "Telemetry"]
+__all__ = ["Admin", "Context", "Ctx", "Reader"]
 
 
-def _settings(request: Request) -> ServingSettings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+@dataclass(frozen=True)
+class Context:
+    """Everything a request handler may need, built once per app."""
+
+    settings: ServingSettings
+    state: ServiceState
+    cache: ListCache
+    events: EventStore
+    metrics: Metrics
+
+    @property
+    def current(self) -> Loaded:
+        """The served bundle; 503 before the first one loads."""
+        if self.state.current is None:
+            raise HTTPException(503, "no model loaded yet")
+        return self.state.current
 
 
-def _state(request: Request) -> ServiceState:
-    return request.app.state.service  # type: ignore[no-any-return]
+async def _context(request: Request) -> Context:
+    return request.app.state.context  # type: ignore[no-any-return]
 
 
-def _current(state: Annotated[ServiceState, Depends(_state)]) -> Loaded:
-    if state.current is None:
-        raise HTTPException(503, "no model loaded yet")
-    return state.current
+def _matches(given: str, keys: tuple[SecretStr | None, ...]) -> bool:  # constant time
+    return any(k is not None and hmac.compare_digest(given, k.get_secret_value()) for k in keys)
 
 
-def _cache(request: Request) -> ListCache:
-    return request.app.state.cache  # type: ignore[no-any-return]
-
-
-def _events(request: Request) -> EventStore:
-    return request.app.state.events  # type: ignore[no-any-return]
-
-
-def _metrics(request: Request) -> Metrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
-
-
-def _matches(given: str | None, *keys: object) -> bool:
-    secrets = [k.get_secret_value() for k in keys if k is not None]  # type: ignore[attr-defined]
-    return given is not None and any(hmac.compare_digest(given, s) for s in secrets)
-
-
-def _reader(
-    settings: Annotated[ServingSettings, Depends(_settings)],
-    x_api_key: Annotated[str | None, Header()] = None,
+def _check(
+    request: Request, needed: SecretStr | None, accepted: tuple[SecretStr | None, ...]
 ) -> None:
-    if settings.read_api_key is None:
+    if needed is None:
         return
-    if x_api_key is None:
+    given = request.headers.get("x-api-key")
+    if given is None:
         raise HTTPException(401, "X-API-Key header required")
-    if not _matches(x_api_key, settings.read_api_key, settings.admin_api_key):
-        raise HTTPException(403, "X-API-Key not valid here")
+    if not _matches(given, accepted):
+        raise HTTPException(403, "X-API-Key not valid for this route")
 
 
-def _admin(
-    settings: Annotated[ServingSettings, Depends(_settings)],
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> None:
-    if settings.admin_api_key is None:
-        return
-    if x_api_key is None:
-        raise HTTPException(401, "X-API-Key header required")
-    if not _matches(x_api_key, settings.admin_api_key):
-        raise HTTPException(403, "this route needs the admin key")
+async def _reader(request: Request) -> None:
+    settings: ServingSettings = request.app.state.context.settings
+    _check(request, settings.read_api_key, (settings.read_api_key, settings.admin_api_key))
 
 
-Settings = Annotated[ServingSettings, Depends(_settings)]
-State = Annotated[ServiceState, Depends(_state)]
-Current = Annotated[Loaded, Depends(_current)]
-Cache = Annotated[ListCache, Depends(_cache)]
-Events = Annotated[EventStore, Depends(_events)]
-Telemetry = Annotated[Metrics, Depends(_metrics)]
+async def _admin(request: Request) -> None:
+    settings: ServingSettings = request.app.state.context.settings
+    _check(request, settings.admin_api_key, (settings.admin_api_key,))
+
+
+Ctx = Annotated[Context, Depends(_context)]
 Reader = Depends(_reader)
 Admin = Depends(_admin)

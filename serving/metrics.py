@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["Metrics"]
 
@@ -32,6 +31,8 @@ class Metrics:
         self.cache = Counter(
             "recsys_cache_total", "Cache lookups", ["result"], registry=self.registry
         )
+        # Children resolved once: labels() costs a lock and a dict lookup per call.
+        self.cache_hit, self.cache_miss = self.cache.labels("hit"), self.cache.labels("miss")
         self.model = Gauge(
             "recsys_model_info", "Served bundle", ["version"], registry=self.registry
         )
@@ -39,14 +40,28 @@ class Metrics:
             "recsys_redis_up", "1 when Redis answers (or is not used)", registry=self.registry
         )
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Count and time every request by its route template."""
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        self.requests.labels(name, str(response.status_code)).inc()
-        self.latency.labels(name).observe(time.perf_counter() - started)
-        return response
+    def asgi(self, app: ASGIApp) -> ASGIApp:
+        """Pure ASGI middleware counting and timing requests by route template.
+
+        (Starlette's ``BaseHTTPMiddleware`` would cost a task and a queue per request.)
+        """
+
+        async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            started, status = time.perf_counter(), [500]
+
+            async def capture(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, capture)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.requests.labels(route, str(status[0])).inc()
+                self.latency.labels(route).observe(time.perf_counter() - started)
+
+        return measured

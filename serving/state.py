@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,10 @@ class ServiceState:
         if self.current is None or fresh.source != self.current.source:
             self.current, self.last_error = fresh, None  # one reference swap: atomic
             log.info("serving bundle %s", fresh.version)
+            # The bundle lives until the next swap: keep its objects out of the
+            # collector's full passes (shorter GC pauses, a lower p99).
+            gc.collect()
+            gc.freeze()
         return True
 
     def changed(self) -> bool:

@@ -131,6 +131,8 @@ def test_train_registers_and_promote_sets_the_alias(mlflow_uri: str, trained: Pa
     assert str(client.get_model_version_by_alias("recsys", "production").version) == str(
         latest.version
     )
+    pointer = trained.parent / "CURRENT"
+    assert pointer.read_text() == trained.name  # serving's hot reload follows this
     result = runner.invoke(app, ["promote", "999"])
     assert result.exit_code == 4 and "no version '999'" in result.output
 

@@ -68,7 +68,10 @@ def publish_bundle(bundle_dir: Path, run: Run, settings: TrainingSettings) -> st
     version = client.create_model_version(
         settings.registered_model, source=f"{run.info.artifact_uri}/bundle", run_id=run.info.run_id
     )
-    return str(version.version)
+    # Where the bundle also lies on local disk, so `promote` can point serving at it.
+    name, number = settings.registered_model, str(version.version)
+    client.set_model_version_tag(name, number, "bundle_dir", str(bundle_dir.resolve()))
+    return number
 
 
 def promote(version: str, settings: TrainingSettings) -> dict[str, str]:
@@ -81,6 +84,10 @@ def promote(version: str, settings: TrainingSettings) -> dict[str, str]:
             f"version: no version {version!r} of registered model {settings.registered_model!r}"
         ) from None
     client.set_registered_model_alias(settings.registered_model, settings.serving_alias, version)
+    local = Path(found.tags.get("bundle_dir", ""))
+    if local.name and (local / "manifest.json").exists():
+        # Serving watches this pointer and hot-reloads the promoted bundle.
+        (local.parent / "CURRENT").write_text(local.name)
     return {
         "model": settings.registered_model,
         "alias": settings.serving_alias,

@@ -57,11 +57,20 @@ class _FactorScorer(Scorer):
         users = np.where(rows >= 0, rows, 0)
         return recommend_with(self.model, users, history, k, exclude_seen, recalc)
 
+    @property
+    def unit_item_factors(self) -> np.ndarray:
+        """Item factors scaled to length 1 (computed once per fitted model)."""
+        factors = self.model.item_factors
+        if getattr(self, "_unit_source", None) is not factors:
+            array = np.asarray(factors, dtype=np.float32)
+            norms = np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+            self._unit, self._unit_source = array / norms, factors
+        return self._unit
+
     def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
         """Items with the closest factors (cosine), the item itself left out."""
         items = np.asarray(items, dtype=np.int64)
-        factors = np.asarray(self.model.item_factors, dtype=np.float32)
-        unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+        unit = self.unit_item_factors
         block = unit[items] @ unit.T
         block[np.arange(len(items)), items] = -np.inf
         ids, scores = top_k(block, k)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys.models import ALSScorer, BPRScorer, ItemKNNScorer, Scorer
 from recsys.rules.cross_sell import CrossSellRules
@@ -24,20 +23,28 @@ class Reason:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def because_you_bought(model: Scorer, item: int, history: np.ndarray, top: int = 3) -> list[int]:
-    """The client's purchases most similar to ``item`` under ``model``."""
-    if history.size == 0:
-        return []
+def because_you_bought(
+    model: Scorer, items: np.ndarray, history: np.ndarray, top: int = 3
+) -> dict[int, list[int]]:
+    """For each of ``items``, the client's purchases most similar to it under ``model``.
+
+    One block of similarities (history × items) per request, not one lookup per item.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    if history.size == 0 or items.size == 0:
+        return {int(i): [] for i in items}
     if isinstance(model, ItemKNNScorer):
-        weights = model.model.similarity.tocsr()[history][:, [item]].toarray().ravel()
-    elif not isinstance(model, ALSScorer | BPRScorer):
-        return []
+        block = model.model.similarity.tocsr()[history][:, items].toarray()
+    elif isinstance(model, ALSScorer | BPRScorer):
+        unit = model.unit_item_factors
+        block = unit[history] @ unit[items].T
     else:
-        factors = np.asarray(model.model.item_factors, dtype=np.float64)
-        unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
-        weights = unit[history] @ unit[item]
-    order = np.argsort(-weights, kind="stable")[:top]
-    return [int(history[i]) for i in order if weights[i] > 0]
+        return {int(i): [] for i in items}
+    order = np.argsort(-block, axis=0, kind="stable")[:top]
+    return {
+        int(item): [int(history[r]) for r in order[:, j] if block[r, j] > 0]
+        for j, item in enumerate(items)
+    }
 
 
 def cf_reason(
@@ -54,10 +61,10 @@ def cf_reason(
 
 
 def rule_reason(
-    index: RuleIndex, basket: sp.csr_matrix, item: int, ids: np.ndarray, titles: np.ndarray
+    index: RuleIndex, fired: np.ndarray, item: int, ids: np.ndarray, titles: np.ndarray
 ) -> Reason | None:
-    """The strongest fired association rule behind ``item``."""
-    rule = index.best_rule(basket, item)
+    """The strongest of the ``fired`` association rules that points to ``item``."""
+    rule = index.best_rule(fired, item)
     if rule is None:
         return None
     antecedent = index.antecedents[rule].indices

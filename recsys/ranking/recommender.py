@@ -195,6 +195,8 @@ class HybridRecommender:
 
     def _vector(self, ids: tuple[str, ...]) -> sp.csr_matrix:
         """A one-row basket of the known ids (unknown ones are cold, ignored)."""
+        if not ids:
+            return sp.csr_matrix((1, self.n_items), dtype=np.float32)
         columns = self.bundle.data.items.index(list(ids))
         columns = np.unique(columns[columns >= 0])
         data = np.ones(len(columns), dtype=np.float32)
@@ -212,6 +214,13 @@ class HybridRecommender:
     ) -> list[RankedItem]:
         everything = ((history + cart) > 0).astype(np.float32).tocsr()
         fired = self._fired_analyst(everything, options)
+        fired_rules = self.rules.fired(everything).indices if self.rules is not None else None
+        shown = ranked.items[0][ranked.items[0] >= 0]
+        basis = {
+            name: explain.because_you_bought(model, shown, everything.indices)
+            for name, model in self.cf.items()
+            if name in ranked.parts
+        }
         out = []
         for position, item in enumerate(ranked.items[0]):
             if item < 0:
@@ -220,7 +229,9 @@ class HybridRecommender:
             if ranked.scores[0, position] >= PIN_BOOST:
                 shares["analyst"] = np.inf  # a pinned offer: the rule is the reason
             order = sorted((n for n, s in shares.items() if s > 0), key=lambda n: -shares[n])
-            reasons = [self._reason(n, int(item), everything, fired, related) for n in order]
+            reasons = [
+                self._reason(n, int(item), basis, (fired, fired_rules), related) for n in order
+            ]
             out.append(
                 RankedItem(
                     str(self.ids[item]),
@@ -243,15 +254,21 @@ class HybridRecommender:
         ]
 
     def _reason(
-        self, source: str, item: int, basket: sp.csr_matrix, fired: list[int], related: bool
+        self,
+        source: str,
+        item: int,
+        basis: dict[str, dict[int, list[int]]],
+        fired: tuple[list[int], np.ndarray | None],
+        related: bool,
     ) -> explain.Reason | None:
+        """One source's reason; ``fired`` = (analyst rules, association rules) of the request."""
         if source in self.cf:
-            basis = explain.because_you_bought(self.cf[source], item, basket.indices)
-            return explain.cf_reason(source, self.ids, self.titles, basis, related)
-        if source == "rules" and self.rules is not None:
-            return explain.rule_reason(self.rules, basket, item, self.ids, self.titles)
+            nearest = basis.get(source, {}).get(item, [])
+            return explain.cf_reason(source, self.ids, self.titles, nearest, related)
+        if source == "rules" and self.rules is not None and fired[1] is not None:
+            return explain.rule_reason(self.rules, fired[1], item, self.ids, self.titles)
         if source == "analyst" and self.cross_sell is not None:
-            return explain.analyst_reason(self.cross_sell, fired, str(self.ids[item]))
+            return explain.analyst_reason(self.cross_sell, fired[0], str(self.ids[item]))
         return explain.popular_reason(self.buyers[item])
 
     def _diversify(self, items: list[RankedItem], cap: int | None) -> list[RankedItem]:

@@ -64,9 +64,8 @@ class RuleIndex:
         )
         return (self.fired(baskets) @ cons).tocsr()
 
-    def best_rule(self, basket: sp.csr_matrix, item: int) -> int | None:
-        """The highest-confidence fired rule with consequent ``item`` (one basket)."""
-        fired = self.fired(basket).indices
+    def best_rule(self, fired: np.ndarray, item: int) -> int | None:
+        """The highest-confidence rule among ``fired`` (rule ids) with consequent ``item``."""
         fired = fired[self.consequent[fired] == item]
         if fired.size == 0:
             return None

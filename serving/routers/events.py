@@ -6,24 +6,24 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from serving.deps import Admin, Cache, Events, State
+from serving.deps import Admin, Ctx
 from serving.schemas import Accepted, EventIn, EventsIn
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Admin])
 
 
 @router.post("/events", response_model=Accepted)
-async def ingest(body: EventsIn | EventIn, store: Events, state: State, cache: Cache) -> Accepted:
+async def ingest(body: EventsIn | EventIn, ctx: Ctx) -> Accepted:
     """Store one event or a batch durably, then make purchases count at once."""
     events = body.events if isinstance(body, EventsIn) else [body]
     now = datetime.now(UTC)
     rows = [
         e.model_dump(mode="json") | {"timestamp": (e.timestamp or now).isoformat()} for e in events
     ]
-    await store.append(rows)  # fsynced before we answer
+    await ctx.events.append(rows)  # fsynced before we answer
     for event in events:
         if event.type == "purchase":
-            state.remember(event.client_id, event.item_id)
+            ctx.state.remember(event.client_id, event.item_id)
     for client in {e.client_id for e in events}:
-        await cache.drop_client(client)
+        await ctx.cache.drop_client(client)
     return Accepted(accepted=len(events))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving.deps import Admin, Cache, Current, State, Telemetry
+from serving.deps import Admin, Ctx
 from serving.schemas import ModelInfo
 
 router = APIRouter(tags=["health"])
@@ -21,8 +21,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(state: State, cache: Cache) -> ORJSONResponse:
+async def readyz(ctx: Ctx) -> ORJSONResponse:
     """200 once a model is loaded; Redis down is reported as ``degraded``, not fatal."""
+    state, cache = ctx.state, ctx.cache
     redis_ok = await cache.ping()
     body = {
         "status": "ready" if redis_ok else "degraded",
@@ -37,8 +38,9 @@ async def readyz(state: State, cache: Cache) -> ORJSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(state: State, cache: Cache, telemetry: Telemetry) -> Response:
+async def metrics(ctx: Ctx) -> Response:
     """Prometheus text format."""
+    state, cache, telemetry = ctx.state, ctx.cache, ctx.metrics
     telemetry.redis_up.set(1 if cache.healthy else 0)
     if state.version:
         telemetry.model.clear()
@@ -47,9 +49,9 @@ async def metrics(state: State, cache: Cache, telemetry: Telemetry) -> Response:
 
 
 @router.get("/v1/model", response_model=ModelInfo)
-async def model(current: Current) -> ModelInfo:
+async def model(ctx: Ctx) -> ModelInfo:
     """Version, training time, data fingerprint and metrics of the served bundle."""
-    m = current.bundle.manifest()
+    m = ctx.current.bundle.manifest()
     return ModelInfo(
         version=m["version"],
         created_at=m["created_at"],
@@ -62,8 +64,8 @@ async def model(current: Current) -> ModelInfo:
 
 
 @router.post("/v1/model/reload", dependencies=[Admin])
-async def reload(state: State) -> ORJSONResponse:
+async def reload(ctx: Ctx) -> ORJSONResponse:
     """Load the bundle the settings point at now; a broken one is refused (409)."""
-    ok = await asyncio.to_thread(state.reload)
-    body = {"model_version": state.version, "error": state.last_error}
+    ok = await asyncio.to_thread(ctx.state.reload)
+    body = {"model_version": ctx.state.version, "error": ctx.state.last_error}
     return ORJSONResponse(body, status_code=200 if ok else 409)

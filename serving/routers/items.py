@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import MAX_K
-from serving.deps import Current, Reader
+from serving.deps import Ctx, Reader
 from serving.routers.recommendations import encode
 from serving.schemas import Related
 
@@ -20,10 +20,11 @@ router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[Reader])
 )
 async def related(
     item_id: Annotated[str, Path(min_length=1, max_length=128)],
-    current: Current,
+    ctx: Ctx,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
 ) -> Response:
     """Items bought together with / similar to ``item_id``; unknown item → 404."""
+    current = ctx.current
     items = await run_in_threadpool(current.recommender.for_item, item_id, k)
     body = {"item_id": item_id, "model_version": current.version, "items": items}
     return Response(encode(body), media_type="application/json")

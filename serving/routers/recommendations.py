@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import MAX_K, RankedItem, RequestOptions
-from serving.deps import Cache, Current, Reader, State, Telemetry
+from serving.deps import Ctx, Reader
 from serving.schemas import BasketRequest, Recommendations
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], dependencies=[Reader])
@@ -52,25 +52,23 @@ async def _compute_once(key: str, work: Callable[[], Awaitable[bytes]]) -> bytes
 @router.get("/clients/{client_id}/recommendations", response_model=Recommendations)
 async def for_client(
     client_id: ClientId,
-    current: Current,
-    state: State,
-    cache: Cache,
-    metrics: Telemetry,
+    ctx: Ctx,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     exclude_purchased: bool = True,
     category: Annotated[str | None, Query(max_length=128)] = None,
     exclude: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006 (FastAPI copies)
 ) -> Response:
     """Ranked, explained items for a client; unknown clients get the cold-start list."""
+    current, cache = ctx.current, ctx.cache
     options = RequestOptions(exclude_purchased, tuple(exclude), (), category)
     key = _key(current.version, client_id, k, options)
     cached = await cache.get(key)
-    metrics.cache.labels("hit" if cached else "miss").inc()
+    (ctx.metrics.cache_hit if cached is not None else ctx.metrics.cache_miss).inc()
     if cached is not None:
         return Response(
             cached.replace(b'"cached":false', b'"cached":true', 1), media_type="application/json"
         )
-    recent = tuple(sorted(state.recent.get(client_id, ())))
+    recent = tuple(sorted(ctx.state.recent.get(client_id, ())))
 
     async def work() -> bytes:
         items = await run_in_threadpool(
@@ -91,9 +89,10 @@ async def for_client(
 
 
 @router.post("/baskets/recommendations", response_model=Recommendations)
-async def for_basket(request: BasketRequest, current: Current, state: State) -> Response:
+async def for_basket(request: BasketRequest, ctx: Ctx) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
-    recent = tuple(sorted(state.recent.get(request.client_id or "", ())))
+    current = ctx.current
+    recent = tuple(sorted(ctx.state.recent.get(request.client_id or "", ())))
     items: list[RankedItem] = await run_in_threadpool(
         current.recommender.for_client,
         request.client_id,
