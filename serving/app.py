@@ -17,6 +17,7 @@ from serving.cache import ListCache
 from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
+from serving.fastpath import CachedLists
 from serving.metrics import Metrics
 from serving.routers import events, health, items, recommendations
 from serving.settings import ServingSettings
@@ -75,7 +76,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     store = EventStore(settings.events_path)
     context = Context(settings, ServiceState(settings), cache, store, Metrics())
     app.state.context = context
-    app.add_middleware(_Measured, metrics=context.metrics)
+    app.add_middleware(CachedLists, context=context)
+    app.add_middleware(_Measured, metrics=context.metrics)  # outermost: times hits too
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -19,7 +19,7 @@ from serving.metrics import Metrics
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState
 
-__all__ = ["Admin", "Context", "Ctx", "Reader"]
+__all__ = ["Admin", "Context", "Ctx", "Reader", "authorised"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,14 @@ def _check(
         raise HTTPException(401, "X-API-Key header required")
     if not _matches(given, accepted):
         raise HTTPException(403, "X-API-Key not valid for this route")
+
+
+def authorised(settings: ServingSettings, given: bytes | None) -> bool:
+    """Whether a raw ``X-API-Key`` value may read (the fast path's check)."""
+    if settings.read_api_key is None:
+        return True
+    keys = (settings.read_api_key, settings.admin_api_key)
+    return given is not None and _matches(given.decode("latin-1"), keys)
 
 
 async def _reader(request: Request) -> None:

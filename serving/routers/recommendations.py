@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import MAX_K, RankedItem, RequestOptions
 from serving.deps import Ctx, Reader
+from serving.fastpath import cache_key
 from serving.schemas import BasketRequest, Recommendations
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], dependencies=[Reader])
@@ -24,11 +24,6 @@ _inflight: dict[str, asyncio.Future[bytes]] = {}
 def encode(body: Mapping[str, object]) -> bytes:
     """orjson, with numpy scalars and dataclasses (the reasons) handled."""
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def _key(version: str, client: str, k: int, options: RequestOptions) -> str:
-    digest = hashlib.blake2b(repr((k, options)).encode(), digest_size=8).hexdigest()
-    return f"rec:{version}:{client}:{digest}"
 
 
 async def _compute_once(key: str, work: Callable[[], Awaitable[bytes]]) -> bytes:
@@ -51,6 +46,7 @@ async def _compute_once(key: str, work: Callable[[], Awaitable[bytes]]) -> bytes
 
 @router.get("/clients/{client_id}/recommendations", response_model=Recommendations)
 async def for_client(
+    request: Request,
     client_id: ClientId,
     ctx: Ctx,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -61,9 +57,10 @@ async def for_client(
     """Ranked, explained items for a client; unknown clients get the cold-start list."""
     current, cache = ctx.current, ctx.cache
     options = RequestOptions(exclude_purchased, tuple(exclude), (), category)
-    key = _key(current.version, client_id, k, options)
+    # Hits are normally answered by serving.fastpath before routing; this is the
+    # same lookup for requests that reach the router (e.g. Redis filled meanwhile).
+    key = cache_key(current.version, client_id, request.scope["query_string"])
     cached = await cache.get(key)
-    (ctx.metrics.cache_hit if cached is not None else ctx.metrics.cache_miss).inc()
     if cached is not None:
         return Response(
             cached.replace(b'"cached":false', b'"cached":true', 1), media_type="application/json"
