@@ -223,3 +223,28 @@ def _wait_for(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise AssertionError("redis did not start")
+
+
+def test_precompute_fills_redis_for_every_client(
+    bundles: Path, tmp_path: Path, redis_url: str
+) -> None:
+    import redis
+
+    settings = settings_for(bundles, tmp_path, redis_url=redis_url, local_cache_size=0)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RECSYS_REDIS_URL", redis_url)
+    patch.setenv("RECSYS_BUNDLE_PATH", str(bundles))
+    try:
+        result = CliRunner().invoke(cli, ["precompute", "--k", "4"])
+    finally:
+        patch.undo()
+    assert result.exit_code == 0, result.output
+    bundle = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir()))
+    stored = redis.Redis.from_url(redis_url).keys(f"rec:{bundle.version}:*:k=4")
+    assert len(stored) == len(bundle.data.clients)
+    with TestClient(create_app(settings)) as c:
+        who, _ = a_client(bundles)
+        first = c.get(f"/v1/clients/{who}/recommendations?k=4").json()
+        assert first["cached"] is True and len(first["items"]) == 4
+    no_redis = CliRunner().invoke(cli, ["precompute"])
+    assert no_redis.exit_code == 4 and "RECSYS_REDIS_URL" in no_redis.output

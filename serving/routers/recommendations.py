@@ -26,6 +26,12 @@ def encode(body: Mapping[str, object]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> bytes:
+    """The response bytes of a client's list (also what precompute stores)."""
+    body = {"client_id": client_id, "model_version": version, "cached": False, "items": items}
+    return encode(body)
+
+
 async def _compute_once(key: str, work: Callable[[], Awaitable[bytes]]) -> bytes:
     """Concurrent misses for one key share one computation."""
     if key in _inflight:
@@ -71,14 +77,7 @@ async def for_client(
         items = await run_in_threadpool(
             current.recommender.for_client, client_id, k, (), options, recent
         )
-        body = encode(
-            {
-                "client_id": client_id,
-                "model_version": current.version,
-                "cached": False,
-                "items": items,
-            }
-        )
+        body = list_body(client_id, current.version, items)
         await cache.set(key, client_id, body)
         return body
 
@@ -98,10 +97,5 @@ async def for_basket(request: BasketRequest, ctx: Ctx) -> Response:
         None,
         recent,
     )
-    body = {
-        "client_id": request.client_id,
-        "model_version": current.version,
-        "cached": False,
-        "items": items,
-    }
-    return Response(encode(body), media_type="application/json")
+    body = list_body(request.client_id, current.version, items)
+    return Response(body, media_type="application/json")

@@ -21,5 +21,6 @@ app.command(name="promote")(models.promote)
 app.add_typer(rules.app, name="rules")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(serve.demo)
+app.command(name="precompute")(serve.precompute)
 
 __all__ = ["app"]

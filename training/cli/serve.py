@@ -79,3 +79,21 @@ def demo(
     ):
         typer.echo(f"  {url}")
     _run(host, port, 1)
+
+
+@handle_errors
+def precompute(
+    k: Annotated[int, typer.Option(min=1, max=100, help="List length to precompute.")] = 10,
+) -> None:
+    """Write every known client's top-k list into Redis (RECSYS_REDIS_URL), pipelined."""
+    import time
+
+    from serving.precompute import precompute as run
+    from serving.settings import ServingSettings
+
+    started = time.perf_counter()
+    version, count = run(ServingSettings(), k)
+    typer.echo(
+        f"precomputed {count:,} lists (k={k}) of bundle {version} "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
