@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -170,3 +171,33 @@ def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
         read_events(path, "excel")
     with pytest.raises(SchemaError, match="no such file"):
         read_events(tmp_path / "nope.csv")
+
+
+def test_service_event_log_reads_back(tmp_path: Path) -> None:
+    from recsys.data import load_events
+
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        '{"type":"purchase","client_id":"c1","item_id":"A","order_id":null,'
+        '"timestamp":"2024-05-01T10:00:00+00:00","quantity":2.0,"price":null}\n'
+        '{"type":"view","client_id":"c1","item_id":"B","order_id":null,'
+        '"timestamp":"2024-05-01T10:01:00+00:00","quantity":1.0,"price":null}\n'
+        '{"type":"purchase","client_id":"c2","item_id":"A","order_id":"o9",'
+        '"timestamp":"2024-05-02T10:00:00+00:00","quantity":1.0,"price":3.5}\n'
+    )
+    loaded = load_events(log, "events-log")
+    assert loaded.report.rows_read == 3 and loaded.report.dropped["non_purchase"] == 1
+    events = loaded.events
+    assert events["client_id"].tolist() == ["c1", "c2"]
+    assert np.isnan(events["price"].iloc[0]) and events["price"].iloc[1] == 3.5
+    assert events["timestamp"].iloc[1] == pd.Timestamp("2024-05-02 10:00:00")
+
+
+def test_broken_event_log_line_is_named(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        '{"client_id":"c1","item_id":"A","timestamp":"2024-05-01","quantity":1}\n{oops\n'
+    )
+    with pytest.raises(ParseError) as caught:
+        read_events(log, "events-log")
+    assert caught.value.row == 2 and str(log) in str(caught.value)

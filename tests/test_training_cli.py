@@ -157,3 +157,19 @@ def test_compare_notebook_executes(mlflow_uri: str, shared_slice: Path, tmp_path
     table = notebook.cells[2].outputs[0]["data"]["text/plain"]
     assert "itemknn" in table and "ndcg_at_10" in table
     assert figure.stat().st_size > 1000
+
+
+def test_train_reads_the_service_event_log_back(
+    mlflow_uri: str, shared_slice: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        '{"type":"purchase","client_id":"brand-new-client","item_id":"85048","order_id":null,'
+        '"timestamp":"2010-12-01T10:00:00+00:00","quantity":1.0,"price":null}\n'
+    )
+    args = ["train", "--events", str(shared_slice), "--format", "online-retail"]
+    args += ["--out", str(tmp_path / "b"), "--models", "popular", "--extra-events", str(log)]
+    result = runner.invoke(app, [*args, "--set", "rules.min_support=0.05"])
+    assert result.exit_code == 0, result.output
+    bundle = Bundle.load(next((tmp_path / "b").iterdir()))
+    assert "brand-new-client" in bundle.data.clients

@@ -3,7 +3,7 @@
 from recsys.data._readers import read_events
 from recsys.data._writers import write_table
 from recsys.data.cleaning import CLEANING_STEPS, CleaningConfig, CleaningStep, clean_events
-from recsys.data.loading import ImportReport, LoadedEvents, load_events, summarize
+from recsys.data.loading import ImportReport, LoadedEvents, combine, load_events, summarize
 from recsys.data.schema import FORMATS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, InputFormat
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "InputFormat",
     "LoadedEvents",
     "clean_events",
+    "combine",
     "load_events",
     "read_events",
     "summarize",

@@ -25,6 +25,7 @@ from recsys.data.schema import (
 from recsys.errors import ParseError, SchemaError
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz", ".tsv", ".gz")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _LINE_RE = re.compile(r"line (\d+)")
 
@@ -57,6 +58,8 @@ def _read_raw(path: Path, spec: InputFormat) -> tuple[pd.DataFrame, dict[str, st
         return _read_parquet(path, spec)
     if name.endswith(_CSV_SUFFIXES):
         return _read_csv(path, spec)
+    if name.endswith(_JSONL_SUFFIXES):
+        return _read_jsonl(path, spec)
     raise SchemaError("unknown file type; expected .csv, .csv.gz or .parquet", file=str(path))
 
 
@@ -121,16 +124,42 @@ def _read_parquet(path: Path, spec: InputFormat) -> tuple[pd.DataFrame, dict[str
     return frame[list(columns.values())], columns
 
 
+def _read_jsonl(path: Path, spec: InputFormat) -> tuple[pd.DataFrame, dict[str, str]]:
+    """JSON lines (the service's event log); a bad line is located by a second pass."""
+    file = str(path)
+    try:
+        frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+    except ValueError:
+        raise ParseError("not valid JSON", file=file, row=_bad_json_line(path)) from None
+    if frame.empty:
+        raise SchemaError("the file has no events", file=file)
+    columns = _resolve([str(c) for c in frame.columns], spec, file)
+    return frame[list(columns.values())], columns
+
+
+def _bad_json_line(path: Path) -> int | None:
+    import json
+
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                json.loads(line)
+            except ValueError:
+                return number
+    return None
+
+
 def _convert(
     raw: pd.DataFrame, columns: dict[str, str], spec: InputFormat, file: str
 ) -> pd.DataFrame:
     out: dict[str, pd.Series] = {}
     for canonical, source in columns.items():
         series = raw[source].reset_index(drop=True)
-        if canonical not in NULLABLE_COLUMNS:
+        empty_ok = canonical in spec.may_be_empty
+        if canonical not in NULLABLE_COLUMNS and not empty_ok:
             _check_present(series, file, source)
         if canonical in ("quantity", "price"):
-            out[canonical] = _to_number(series, file, source)
+            out[canonical] = _to_number(series, file, source, empty_ok)
         elif canonical == "timestamp":
             out[canonical] = _to_timestamp(series, spec.date_formats, file, source)
         else:
@@ -150,12 +179,14 @@ def _check_present(series: pd.Series, file: str, column: str) -> None:
         raise ParseError("empty value in a required column", file=file, row=bad + 1, column=column)
 
 
-def _to_number(series: pd.Series, file: str, column: str) -> pd.Series:
+def _to_number(series: pd.Series, file: str, column: str, empty_ok: bool = False) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.astype("float64")
     else:
         values = pd.to_numeric(series.astype("str").str.strip(), errors="coerce")
-    bad = _first_bad(~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan)))
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    allowed = np.isnan(numbers) & series.isna().to_numpy() if empty_ok else False
+    bad = _first_bad(~np.isfinite(numbers) & ~allowed)
     if bad is not None:
         raise ParseError(
             f"cannot parse {series.iloc[bad]!r} as a number", file=file, row=bad + 1, column=column
@@ -168,7 +199,8 @@ def _to_timestamp(series: pd.Series, formats: tuple[str, ...], file: str, column
         return series.dt.tz_localize(None) if series.dt.tz is not None else series
     text = series.astype("str").str.strip()
     fmt = _pick_date_format(text.iloc[0], formats)
-    parsed = pd.to_datetime(text, format=fmt, errors="coerce") if fmt else None
+    # utc=True: offsets (the service writes "+00:00") are normalised, then dropped.
+    parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True) if fmt else None
     bad = 0 if parsed is None else _first_bad(parsed.isna())
     if bad is not None:
         wanted = " or ".join(formats)
@@ -179,7 +211,7 @@ def _to_timestamp(series: pd.Series, formats: tuple[str, ...], file: str, column
             column=column,
         )
     assert parsed is not None
-    return parsed.astype("datetime64[ns]")
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
 def _pick_date_format(first: str, formats: tuple[str, ...]) -> str | None:

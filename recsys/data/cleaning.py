@@ -42,6 +42,8 @@ class CleaningConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
+    non_purchase: bool = True
+    """Drop events that are not purchases (views, add-to-cart) when ``event_type`` is given."""
     duplicates: bool = True
     """Drop exact duplicate lines (every column equal), keeping the first."""
     cancellations: bool = True
@@ -80,6 +82,13 @@ class CleaningStep:
     drops: Mask
 
 
+def _non_purchase(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
+    if "event_type" not in events.columns:
+        return np.zeros(len(events), dtype=bool)
+    kind = events["event_type"]
+    return (kind.notna() & (kind.astype(str) != "purchase")).to_numpy()
+
+
 def _duplicates(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
     return events.duplicated(keep="first").to_numpy()
 
@@ -107,6 +116,8 @@ def _non_positive_price(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
 
 def _on_categories(column: pd.Series, test: Callable[[pd.Series], pd.Series]) -> np.ndarray:
     """Evaluate a string test once per category, then broadcast by code (fast)."""
+    if len(column.cat.categories) == 0:  # e.g. an event log without order ids
+        return np.zeros(len(column), dtype=bool)
     hits = np.asarray(test(pd.Series(column.cat.categories, dtype=str)), dtype=bool)
     codes = column.cat.codes.to_numpy()
     return np.where(codes >= 0, hits[np.maximum(codes, 0)], False)
@@ -114,6 +125,7 @@ def _on_categories(column: pd.Series, test: Callable[[pd.Series], pd.Series]) ->
 
 #: The steps, in the order they run.
 CLEANING_STEPS: tuple[CleaningStep, ...] = (
+    CleaningStep("non_purchase", "views and add-to-cart events", _non_purchase),
     CleaningStep("duplicates", "exact duplicate lines", _duplicates),
     CleaningStep("cancellations", "cancelled orders (order id prefix)", _cancellations),
     CleaningStep(

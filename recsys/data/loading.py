@@ -12,7 +12,7 @@ import pandas as pd
 from recsys.data._readers import read_events
 from recsys.data.cleaning import CleaningConfig, clean_events
 
-__all__ = ["ImportReport", "LoadedEvents", "load_events", "summarize"]
+__all__ = ["ImportReport", "LoadedEvents", "combine", "load_events", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,25 @@ def load_events(
     raw = read_events(path, fmt)
     events, dropped = clean_events(raw, cleaning)
     report = ImportReport(str(path), fmt, len(raw), len(events), dropped)
+    return LoadedEvents(events, report)
+
+
+def combine(first: LoadedEvents, second: LoadedEvents) -> LoadedEvents:
+    """Both event tables as one (e.g. history plus the service's event log)."""
+    events = pd.concat([first.events, second.events], ignore_index=True)
+    for column in events.columns:
+        if events[column].dtype == object or str(events[column].dtype) == "str":
+            events[column] = events[column].astype("category")
+    dropped = dict(first.report.dropped)
+    for reason, count in second.report.dropped.items():
+        dropped[reason] = dropped.get(reason, 0) + count
+    report = ImportReport(
+        f"{first.report.source} + {second.report.source}",
+        f"{first.report.format} + {second.report.format}",
+        first.report.rows_read + second.report.rows_read,
+        first.report.rows_kept + second.report.rows_kept,
+        dropped,
+    )
     return LoadedEvents(events, report)
 
 

@@ -15,7 +15,7 @@ __all__ = [
     "InputFormat",
 ]
 
-FormatName = Literal["canonical", "online-retail"]
+FormatName = Literal["canonical", "online-retail", "events-log"]
 
 #: Columns every events table has, in order.
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -27,7 +27,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "price",
 )
 #: Columns kept when the input has them.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("title", "category", "country")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("title", "category", "country", "event_type")
 #: Identifier columns: strings, stored as pandas categoricals.
 ID_COLUMNS: tuple[str, ...] = ("client_id", "item_id", "order_id")
 #: Columns that may be empty in a row (a line without a known client).
@@ -46,6 +46,7 @@ class InputFormat:
     aliases: dict[str, tuple[str, ...]]
     date_formats: tuple[str, ...] = ("ISO8601",)
     float_ids: tuple[str, ...] = field(default=())
+    may_be_empty: tuple[str, ...] = field(default=())
 
 
 CANONICAL = InputFormat(
@@ -70,4 +71,12 @@ ONLINE_RETAIL = InputFormat(
     float_ids=("client_id",),
 )
 
-FORMATS: dict[str, InputFormat] = {f.name: f for f in (CANONICAL, ONLINE_RETAIL)}
+#: The service's event log (``RECSYS_EVENTS_PATH``, JSON lines): training reads it back.
+#: Events without a price keep an empty (NaN) price; order ids may be missing too.
+EVENTS_LOG = InputFormat(
+    name="events-log",
+    aliases={**{c: (c,) for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}, "event_type": ("type",)},
+    may_be_empty=("price", "order_id"),
+)
+
+FORMATS: dict[str, InputFormat] = {f.name: f for f in (CANONICAL, ONLINE_RETAIL, EVENTS_LOG)}

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from recsys.data import load_events
+from recsys.data import combine, load_events
 from training import jobs, tracking
 from training.cli._errors import handle_errors
 from training.cli._options import EventsOption, FormatOption
@@ -82,11 +82,17 @@ def train(
     fmt: FormatOption = "canonical",
     models: ModelsOption = None,
     overrides: SetOption = None,
+    extra_events: Annotated[
+        Path | None,
+        typer.Option("--extra-events", help="The service's event log (JSON lines) to add."),
+    ] = None,
 ) -> None:
     """Fit the models on all events; write a versioned bundle; register it in MLflow."""
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
     loaded = load_events(events, fmt)
+    if extra_events is not None:
+        loaded = combine(loaded, load_events(extra_events, "events-log"))
     bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
     target = bundle.save(out / bundle.version)
     settings = TrainingSettings()
