@@ -121,6 +121,8 @@ class HybridRecommender:
     ) -> np.ndarray:
         blocked = (basket.toarray() > 0) | ((history.toarray() > 0) & o.exclude_purchased)
         for ids in (o.exclude, o.out_of_stock):
+            if not ids:
+                continue
             columns = self.bundle.data.items.index(list(ids))
             blocked[:, columns[columns >= 0]] = True
         if o.category is not None:

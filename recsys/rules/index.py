@@ -31,6 +31,13 @@ class RuleIndex:
         self.consequent = np.asarray(consequent, dtype=np.int64)
         self.metrics = {name: np.asarray(metrics[name], dtype=np.float64) for name in _METRICS}
         self.sizes = np.diff(self.antecedents.indptr)
+        # Built once: items × rules for firing, rules × items for scoring.
+        self._items_rules = self.antecedents.T.tocsr()
+        n_items = self.antecedents.shape[1]
+        self._consequents = sp.csr_matrix(
+            (self.metrics["confidence"], (np.arange(len(self.consequent)), self.consequent)),
+            shape=(len(self.consequent), n_items),
+        )
 
     @classmethod
     def from_rules(cls, rules: pd.DataFrame, n_items: int) -> RuleIndex:
@@ -50,19 +57,14 @@ class RuleIndex:
 
     def fired(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
         """Baskets × rules: 1 where the whole antecedent is in the basket."""
-        held = ((baskets > 0).astype(np.float32) @ self.antecedents.T).tocsr()
+        held = ((baskets > 0).astype(np.float32) @ self._items_rules).tocsr()
         held.data = (held.data >= self.sizes[held.indices]).astype(np.float32)
         held.eliminate_zeros()
         return held
 
     def scores(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
         """Baskets × items: summed confidence of the fired rules per consequent."""
-        n_items = self.antecedents.shape[1]
-        cons = sp.csr_matrix(
-            (self.metrics["confidence"], (np.arange(len(self)), self.consequent)),
-            shape=(len(self), n_items),
-        )
-        return (self.fired(baskets) @ cons).tocsr()
+        return (self.fired(baskets) @ self._consequents).tocsr()
 
     def best_rule(self, fired: np.ndarray, item: int) -> int | None:
         """The highest-confidence rule among ``fired`` (rule ids) with consequent ``item``."""
