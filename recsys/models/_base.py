@@ -68,13 +68,18 @@ def _pad(items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.
 
 
 def popular_ranking(
-    popularity: np.ndarray, seen: sp.csr_matrix | None, k: int
+    popularity: np.ndarray, seen: sp.csr_matrix | None, k: int, order: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` by popularity (ties by index) per row, minus each row's ``seen`` items."""
+    """Top ``k`` by popularity (ties by index) per row, minus each row's ``seen`` items.
+
+    ``order`` is the popularity order if the caller keeps it (saves a sort per call).
+    """
     rows = 1 if seen is None else seen.shape[0]
     longest = 0 if seen is None else int(np.diff(seen.indptr).max(initial=0))
     # The global order, long enough to survive removing the seen items.
-    order = np.argsort(-popularity, kind="stable")[: k + longest]
+    if order is None:
+        order = np.argsort(-popularity, kind="stable")
+    order = order[: k + longest]
     if seen is None:
         blocked = np.zeros((rows, len(order)), dtype=bool)
     else:

@@ -65,6 +65,7 @@ class HybridRecommender:
         self.categories = np.asarray(bundle.categories)
         self.n_items = len(self.ids)
         self.buyers = np.asarray((bundle.data.matrix > 0).sum(axis=0)).ravel().astype(float)
+        self.popular_order = np.argsort(-self.buyers, kind="stable")
         self.cf = {n: m for n, m in bundle.models.items() if n in ("als", "itemknn", "bpr")}
         if cross_sell is not None:
             index = {str(i): n for n, i in enumerate(self.ids)}
@@ -99,7 +100,7 @@ class HybridRecommender:
                 self.cross_sell, self.triggers, everything, self.offers, context, n, seen
             )
         if weights.get("popular", 0) > 0:
-            out["popular"] = popular_candidates(self.buyers, len(rows), n, seen)
+            out["popular"] = popular_candidates(self.buyers, len(rows), n, seen, self.popular_order)
         return out
 
     def rank(

@@ -75,10 +75,14 @@ def offer_matrix(rules: CrossSellRules, item_index: dict[str, int], n_items: int
 
 
 def popular_candidates(
-    popularity: np.ndarray, n_rows: int, n: int, seen: sp.csr_matrix | None
+    popularity: np.ndarray,
+    n_rows: int,
+    n: int,
+    seen: sp.csr_matrix | None,
+    order: np.ndarray | None = None,
 ) -> Candidates:
     """The most bought items (ties by index), minus what each row has seen."""
-    items, scores = popular_ranking(popularity, seen, n)
+    items, scores = popular_ranking(popularity, seen, n, order)
     if seen is None:
         items, scores = np.repeat(items, n_rows, axis=0), np.repeat(scores, n_rows, axis=0)
     return items, scores
