@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import data, models, rules, serve
+from training.cli import data, features, models, rules, serve
 from training.cli.synth import synth
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.command(name="evaluate")(models.evaluate)
 app.command(name="train")(models.train)
 app.command(name="promote")(models.promote)
 app.add_typer(rules.app, name="rules")
+app.add_typer(features.app, name="features")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(serve.demo)
 app.command(name="precompute")(serve.precompute)

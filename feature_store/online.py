@@ -1,0 +1,65 @@
+"""The online store: one hash per client and feature version, in Redis or in process.
+
+Reading one client is one round trip (a pipelined GET of the current version
+and HGETALL of its hash).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pandas as pd
+import redis
+
+__all__ = ["OnlineStore"]
+
+_CURRENT = "features:current"
+#: GET the current version and HGETALL that version's hash in one round trip.
+_READ = """
+local version = redis.call('GET', KEYS[1])
+if not version then return {} end
+return redis.call('HGETALL', 'features:' .. version .. ':' .. ARGV[1])
+"""
+
+
+def _row_fields(row: pd.Series) -> dict[str, bytes]:
+    return {str(k): orjson.dumps(None if pd.isna(v) else v, default=str) for k, v in row.items()}
+
+
+class OnlineStore:
+    """Materialised features; ``redis_url`` unset → an in-process dict (embedded default)."""
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+        self._read = self.redis.register_script(_READ) if self.redis is not None else None
+        self._memory: dict[str, dict[str, dict[str, bytes]]] = {}
+        self._version: str | None = None
+
+    def materialise(self, table: pd.DataFrame, version: str, batch: int = 1000) -> int:
+        """Write every client's row under ``version``, then make it current."""
+        rows = {str(client): _row_fields(row) for client, row in table.iterrows()}
+        if self.redis is None:
+            self._memory[version], self._version = rows, version
+            return len(rows)
+        pipe = self.redis.pipeline(transaction=False)
+        for n, (client, fields) in enumerate(rows.items(), start=1):
+            pipe.hset(f"features:{version}:{client}", mapping=fields)  # type: ignore[arg-type]
+            if n % batch == 0:
+                pipe.execute()
+        pipe.set(_CURRENT, version)
+        pipe.execute()
+        return len(rows)
+
+    def get(self, client: str) -> dict[str, Any] | None:
+        """The current features of ``client``; ``None`` for an unknown client."""
+        if self._read is None:
+            fields = self._memory.get(self._version or "", {}).get(client) or {}
+            return {k: orjson.loads(v) for k, v in fields.items()} or None
+        flat = self._read(keys=[_CURRENT], args=[client])
+        pairs = zip(flat[0::2], flat[1::2], strict=True)
+        return {_text(k): orjson.loads(v) for k, v in pairs} or None
+
+
+def _text(key: str | bytes) -> str:
+    return key.decode() if isinstance(key, bytes) else key
