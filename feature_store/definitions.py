@@ -75,6 +75,12 @@ FEATURES: tuple[Feature, ...] = (
         "Suggested next contact",
         "last purchase + avg_days_between_orders (one order: + 30 days), not before as_of",
     ),
+    Feature(
+        "last_orders",
+        "list",
+        "Latest orders, newest first",
+        "up to 5 of {order_id, date, lines, value}",
+    ),
 )
 
 #: Ordered (segment, R range, F range, M range): the first match names the client.

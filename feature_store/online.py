@@ -23,8 +23,17 @@ return redis.call('HGETALL', 'features:' .. version .. ':' .. ARGV[1])
 """
 
 
+def _missing(value: object) -> bool:
+    return not isinstance(value, list | dict | tuple) and bool(pd.isna(value))
+
+
 def _row_fields(row: pd.Series) -> dict[str, bytes]:
-    return {str(k): orjson.dumps(None if pd.isna(v) else v, default=str) for k, v in row.items()}
+    return {
+        str(k): orjson.dumps(
+            None if _missing(v) else v, default=str, option=orjson.OPT_SERIALIZE_NUMPY
+        )
+        for k, v in row.items()
+    }
 
 
 class OnlineStore:
