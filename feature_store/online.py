@@ -24,7 +24,9 @@ return redis.call('HGETALL', 'features:' .. version .. ':' .. ARGV[1])
 
 
 def _missing(value: object) -> bool:
-    return not isinstance(value, list | dict | tuple) and bool(pd.isna(value))
+    if isinstance(value, list | dict | tuple):
+        return False
+    return bool(pd.isna(value))  # type: ignore[call-overload]
 
 
 def _row_fields(row: pd.Series) -> dict[str, bytes]:
