@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import redis
@@ -29,7 +30,13 @@ def _missing(value: object) -> bool:
     return bool(pd.isna(value))  # type: ignore[call-overload]
 
 
+def _plain(value: object) -> object:
+    """Lists read back from Parquet arrive as numpy arrays (of dicts)."""
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
 def _row_fields(row: pd.Series) -> dict[str, bytes]:
+    row = row.map(_plain)
     return {
         str(k): orjson.dumps(
             None if _missing(v) else v, default=str, option=orjson.OPT_SERIALIZE_NUMPY
@@ -61,6 +68,16 @@ class OnlineStore:
         pipe.set(_CURRENT, version)
         pipe.execute()
         return len(rows)
+
+    def at_risk(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Clients flagged ``churn_risk``, highest net spend first (in-process store only)."""
+        rows = self._memory.get(self._version or "", {})
+        risky = [
+            (c, {k: orjson.loads(v) for k, v in f.items()})
+            for c, f in rows.items()
+            if orjson.loads(f["churn_risk"])
+        ]
+        return sorted(risky, key=lambda r: -(r[1].get("monetary") or 0.0))[:limit]
 
     def get(self, client: str) -> dict[str, Any] | None:
         """The current features of ``client``; ``None`` for an unknown client."""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install recsys with its dev extras; install the system
-# packages the tests need (redis-server) through apt-get when missing.
+# Create .venv and install recsys with its dev extras; with --system also the
+# packages the tests need (redis-server, chromium) through apt-get when missing.
 # Idempotent: a second run only re-installs when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +26,5 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
 fi
 if [ "${1:-}" = "--system" ]; then
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  command -v chromium >/dev/null 2>&1 || apt_install chromium   # the client-screen browser test
 fi

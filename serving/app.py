@@ -8,18 +8,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pandas as pd
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from feature_store import OnlineStore
 from serving.cache import ListCache
 from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
 from serving.fastpath import CachedLists
 from serving.metrics import Metrics
-from serving.routers import events, health, items, recommendations
+from serving.routers import events, health, items, offers, recommendations, ui
 from serving.settings import ServingSettings
 from serving.state import ServiceState
 
@@ -62,6 +64,15 @@ class _Measured:
         await self.handler(scope, receive, send)
 
 
+def open_features(settings: ServingSettings) -> OnlineStore | None:
+    """The client feature store the settings name (see ``features_path``)."""
+    if settings.features_path is not None:
+        store = OnlineStore(None)
+        store.materialise(pd.read_parquet(settings.features_path), settings.features_path.stem)
+        return store
+    return OnlineStore(settings.redis_url) if settings.redis_url else None
+
+
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """Build the service; settings come from ``RECSYS_*`` unless given."""
     settings = settings or ServingSettings()
@@ -74,7 +85,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     )
     cache = ListCache(settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size)
     store = EventStore(settings.events_path)
-    context = Context(settings, ServiceState(settings), cache, store, Metrics())
+    features = open_features(settings)
+    context = Context(settings, ServiceState(settings), cache, store, Metrics(), features)
     app.state.context = context
     app.add_middleware(CachedLists, context=context)
     app.add_middleware(_Measured, metrics=context.metrics)  # outermost: times hits too
@@ -85,7 +97,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
         )
-    for router in (recommendations.router, items.router, events.router, health.router):
+    routers = (recommendations, offers, items, events, health, ui)
+    for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)
     return app

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from pydantic import SecretStr
 
+from feature_store import OnlineStore
 from serving.cache import ListCache
 from serving.event_store import EventStore
 from serving.metrics import Metrics
@@ -31,6 +32,7 @@ class Context:
     cache: ListCache
     events: EventStore
     metrics: Metrics
+    features: OnlineStore | None = None
 
     @property
     def current(self) -> Loaded:

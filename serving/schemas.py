@@ -92,3 +92,23 @@ class ModelInfo(BaseModel):
     items: int
     models: list[str]
     metrics: dict[str, float]
+
+
+class OrderOut(BaseModel):
+    """One past order."""
+
+    order_id: str
+    date: str
+    lines: int
+    value: float
+
+
+class NextBestOffers(BaseModel):
+    """The CRM view of a client."""
+
+    client_id: str
+    model_version: str
+    profile: dict[str, Any] | None
+    offers: list[ItemOut]
+    last_orders: list[OrderOut]
+    next_contact: str | None

@@ -18,6 +18,9 @@ class ServingSettings(BaseSettings):
     bundle_path: Path = Path("artifacts/bundles")
     """A bundle directory, or a directory of bundles: then the one named in its
     ``CURRENT`` file, else the newest."""
+    features_path: Path | None = None
+    """Offline client feature table (Parquet from ``recsys features build``), served
+    from memory; unset → the Redis online store when ``redis_url`` is set, else none."""
     cross_sell_path: Path | None = None
     """Analyst cross-sell rules (YAML/JSON); none when unset."""
     redis_url: str | None = None

@@ -54,7 +54,10 @@ def demo(
     port: PortOption = 8000,
 ) -> None:
     """Import, train, publish and serve: the whole service on one machine, no Redis."""
-    from recsys.data import load_events
+    import pandas as pd
+
+    from feature_store import build_features
+    from recsys.data import load_events, read_events
     from training import jobs
 
     loaded = load_events(events, fmt)
@@ -64,6 +67,12 @@ def demo(
     bundle.save(out / bundle.version)
     (out / "CURRENT").write_text(bundle.version)
     os.environ.setdefault("RECSYS_BUNDLE_PATH", str(out))
+    features = out.parent / "features.parquet"
+    as_of = loaded.events["timestamp"].max() + pd.Timedelta(days=1)
+    build_features(read_events(events, fmt), as_of).pipe(
+        lambda t: t.assign(next_contact=t["next_contact"].astype(str))
+    ).to_parquet(features)
+    os.environ.setdefault("RECSYS_FEATURES_PATH", str(features))
     example = str(bundle.data.clients.ids[0])
     item = str(bundle.data.items.ids[int(bundle.models["popular"].popularity.argmax())])
     base = f"http://{host}:{port}"
@@ -74,6 +83,9 @@ def demo(
     for url in (
         f"{base}/v1/clients/{example}/recommendations?k=5",
         f"{base}/v1/items/{item}/related?k=5",
+        f"{base}/v1/clients/{example}/next-best-offers",
+        f"{base}/ui/clients/{example}",
+        f"{base}/ui/at-risk",
         f"{base}/readyz",
         f"{base}/docs",
     ):

@@ -1,0 +1,65 @@
+"""``/v1/clients/{id}/next-best-offers``: profile, offers with reasons, last orders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from recsys.ranking import RankedItem, RequestOptions
+from serving.deps import Context, Ctx, Reader
+from serving.routers.recommendations import encode
+from serving.schemas import NextBestOffers
+
+router = APIRouter(prefix="/v1/clients", tags=["crm"], dependencies=[Reader])
+
+PROFILE = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "average_check",
+    "avg_days_between_orders",
+    "tenure_days",
+    "return_rate",
+    "segment",
+    "churn_risk",
+    "r_score",
+    "f_score",
+    "m_score",
+    "favourite_item",
+    "favourite_country",
+)
+
+
+async def next_best_offers(ctx: Context, client_id: str, k: int) -> dict[str, Any]:
+    """The CRM view of one client; unknown clients get popular offers and no profile."""
+    features = None
+    if ctx.features is not None:
+        features = await run_in_threadpool(ctx.features.get, client_id)
+    segment = (features or {}).get("segment")
+    country = (features or {}).get("favourite_country")
+    options = RequestOptions(segment=segment, country=country)
+    recent = tuple(sorted(ctx.state.recent.get(client_id, ())))
+    offers: list[RankedItem] = await run_in_threadpool(
+        ctx.current.recommender.for_client, client_id, k, (), options, recent
+    )
+    return {
+        "client_id": client_id,
+        "model_version": ctx.current.version,
+        "profile": None if features is None else {key: features.get(key) for key in PROFILE},
+        "offers": offers,
+        "last_orders": [] if features is None else features.get("last_orders") or [],
+        "next_contact": None if features is None else features.get("next_contact"),
+    }
+
+
+@router.get("/{client_id}/next-best-offers", response_model=NextBestOffers)
+async def offers(
+    client_id: Annotated[str, Path(min_length=1, max_length=128)],
+    ctx: Ctx,
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> Response:
+    """Profile, top offers with reasons a manager can say aloud, last orders, next contact."""
+    body = await next_best_offers(ctx, client_id, k)
+    return Response(encode(body), media_type="application/json")

@@ -1,0 +1,50 @@
+"""The client screen for sales managers: server-rendered HTML, readable without JavaScript."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from serving.deps import Ctx, Reader
+from serving.routers.offers import next_best_offers
+
+router = APIRouter(prefix="/ui", tags=["ui"], dependencies=[Reader], include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
+
+
+@router.get("/clients", response_class=HTMLResponse)
+async def search(
+    request: Request, client_id: Annotated[str, Query(max_length=128)] = ""
+) -> Response:
+    """The search box: a client id leads to its screen."""
+    if client_id.strip():
+        return RedirectResponse(f"/ui/clients/{client_id.strip()}", status_code=303)
+    return templates.TemplateResponse(request, "search.html", {})
+
+
+@router.get("/clients/{client_id}", response_class=HTMLResponse)
+async def client_screen(request: Request, client_id: str, ctx: Ctx) -> HTMLResponse:
+    """Profile card, segment badge, offers with reasons and evidence, purchase history."""
+    view = await next_best_offers(ctx, client_id[:128], 5)
+    return templates.TemplateResponse(request, "client.html", {"view": view})
+
+
+@router.get("/at-risk", response_class=HTMLResponse)
+async def at_risk(
+    request: Request, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> HTMLResponse:
+    """Clients flagged churn_risk, most valuable first, each with their best offer."""
+    rows = []
+    if ctx.features is not None:
+        risky = await run_in_threadpool(ctx.features.at_risk, limit)
+        for client_id, profile in risky:
+            view = await next_best_offers(ctx, client_id, 1)
+            rows.append(
+                {"client_id": client_id, "profile": profile, "offer": (view["offers"] or [None])[0]}
+            )
+    return templates.TemplateResponse(request, "at_risk.html", {"rows": rows})

@@ -1,0 +1,133 @@
+"""Next-best offers and the client screen, up to headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from feature_store import build_features
+from recsys.data import read_events
+from serving.app import create_app
+from tests.conftest import IN_CI
+from tests.test_service import bundles, settings_for  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module")
+def features(shared_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    table = build_features(read_events(shared_slice, "online-retail"), "2009-12-10")
+    path = tmp_path_factory.mktemp("features") / "features.parquet"
+    table.to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def client(bundles: Path, features: Path, tmp_path: Path) -> Iterator[TestClient]:  # noqa: F811
+    settings = settings_for(bundles, tmp_path, features_path=features)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_next_best_offers_profile_offers_history(client: TestClient, features: Path) -> None:
+    table = pd.read_parquet(features)
+    who = str(table.sort_values("frequency").index[-1])
+    body = client.get(f"/v1/clients/{who}/next-best-offers?k=3").json()
+    profile = body["profile"]
+    assert profile["frequency"] == table.loc[who, "frequency"]
+    assert profile["segment"] == table.loc[who, "segment"]
+    assert len(body["offers"]) == 3 and all(o["reasons"] for o in body["offers"])
+    assert body["last_orders"] and body["next_contact"]
+    unknown = client.get("/v1/clients/not-a-client/next-best-offers").json()
+    assert unknown["profile"] is None and unknown["offers"]
+    assert client.get("/v1/clients/x/next-best-offers?k=0").status_code == 422
+
+
+def test_client_screen_and_unknown_client_page(client: TestClient, features: Path) -> None:
+    table = pd.read_parquet(features)
+    who = str(table.index[0])
+    page = client.get(f"/ui/clients/{who}")
+    assert page.status_code == 200 and table.loc[who, "segment"] in page.text
+    unknown = client.get("/ui/clients/nobody-here")
+    assert unknown.status_code == 200 and "No purchase history" in unknown.text
+    found = client.get("/ui/clients", params={"client_id": who}, follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/ui/clients/{who}"
+    assert client.get("/ui/at-risk").status_code == 200
+
+
+def _wait_ready(port: int) -> None:
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the service did not become ready")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_client_screen_in_headless_chromium(
+    bundles: Path,  # noqa: F811
+    features: Path,
+    tmp_path: Path,
+) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if IN_CI:
+            pytest.fail("chromium is missing; CI must have it")
+        pytest.skip("chromium is missing")
+    port = _free_port()
+    settings = settings_for(bundles, tmp_path, features_path=features)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        _wait_ready(port)
+        table = pd.read_parquet(features)
+        who = str(table.sort_values("monetary").index[-1])
+        url = f"http://127.0.0.1:{port}/ui/clients/{who}"
+        flags = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+        ]
+        run = subprocess.run(
+            [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+        )
+        dom = run.stdout
+        shot = tmp_path / "client.png"
+        subprocess.run(
+            [*flags, f"--screenshot={shot}", "--window-size=1280,1400", url],
+            capture_output=True,
+            timeout=120,
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert f"Client {who}" in dom, run.stderr[-2000:]
+    assert f'id="frequency">{table.loc[who, "frequency"]}<' in dom
+    assert table.loc[who, "segment"] in dom
+    assert dom.count('class="offer"') == 5
+    assert shot.exists() and shot.stat().st_size > 10_000
