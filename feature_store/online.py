@@ -49,7 +49,11 @@ class OnlineStore:
     """Materialised features; ``redis_url`` unset → an in-process dict (embedded default)."""
 
     def __init__(self, redis_url: str | None = None) -> None:
-        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+        self.redis = (
+            redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            if redis_url
+            else None
+        )
         self._read = self.redis.register_script(_READ) if self.redis is not None else None
         self._memory: dict[str, dict[str, dict[str, bytes]]] = {}
         self._version: str | None = None

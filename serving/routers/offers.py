@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import RankedItem, RequestOptions
 from serving.deps import Context, Ctx, Reader
-from serving.routers.recommendations import encode
+from serving.routers.recommendations import client_profile, encode
 from serving.schemas import NextBestOffers
 
 router = APIRouter(prefix="/v1/clients", tags=["crm"], dependencies=[Reader])
@@ -34,9 +34,7 @@ PROFILE = (
 
 async def next_best_offers(ctx: Context, client_id: str, k: int) -> dict[str, Any]:
     """The CRM view of one client; unknown clients get popular offers and no profile."""
-    features = None
-    if ctx.features is not None:
-        features = await run_in_threadpool(ctx.features.get, client_id)
+    features = await client_profile(ctx, client_id) or None
     segment = (features or {}).get("segment")
     country = (features or {}).get("favourite_country")
     options = RequestOptions(segment=segment, country=country)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated
+from dataclasses import replace
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import MAX_K, RankedItem, RequestOptions
-from serving.deps import Ctx, Reader
+from serving.deps import Context, Ctx, Reader
 from serving.fastpath import cache_key
 from serving.schemas import BasketRequest, Recommendations
 
@@ -24,6 +26,16 @@ _inflight: dict[str, asyncio.Future[bytes]] = {}
 def encode(body: Mapping[str, object]) -> bytes:
     """orjson, with numpy scalars and dataclasses (the reasons) handled."""
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
+    """The client's features from the online store (empty when unknown or no store)."""
+    if ctx.features is None or client_id is None:
+        return {}
+    try:
+        return await run_in_threadpool(ctx.features.get, client_id) or {}
+    except (RedisError, OSError):  # Redis down: rank without targeting, still 200
+        return {}
 
 
 def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> bytes:
@@ -74,8 +86,13 @@ async def for_client(
     recent = tuple(sorted(ctx.state.recent.get(client_id, ())))
 
     async def work() -> bytes:
+        # Analyst rules may target segments and countries: the feature store knows them.
+        profile = await client_profile(ctx, client_id)
+        targeted = replace(
+            options, segment=profile.get("segment"), country=profile.get("favourite_country")
+        )
         items = await run_in_threadpool(
-            current.recommender.for_client, client_id, k, (), options, recent
+            current.recommender.for_client, client_id, k, (), targeted, recent
         )
         body = list_body(client_id, current.version, items)
         await cache.set(key, client_id, body)
