@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from recsys.bundle import Bundle
 from recsys.errors import ModelError, RecsysError
 from recsys.ranking import HybridRecommender
@@ -52,7 +54,11 @@ def load(settings: ServingSettings) -> Loaded:
     rules: CrossSellRules | None = None
     if settings.cross_sell_path is not None:
         rules = load_cross_sell(settings.cross_sell_path)
-    return Loaded(bundle, HybridRecommender(bundle, bundle.rules, rules), source)
+    recommender = HybridRecommender(bundle, bundle.rules, rules)
+    if settings.features_path is not None:
+        segments = pd.read_parquet(settings.features_path, columns=["segment"])["segment"]
+        recommender.set_segments({str(c): str(s) for c, s in segments.items()})
+    return Loaded(bundle, recommender, source)
 
 
 @dataclass

@@ -157,3 +157,16 @@ def test_weights_switch_sources_off(recommender: HybridRecommender) -> None:
     )
     got = only_popular.for_client("c0", k=3)
     assert all([r.source for r in g.reasons] == ["popular"] for g in got)
+
+
+def test_popularity_within_the_segment(recommender: HybridRecommender) -> None:
+    recommender.set_segments({f"c{i}": ("a" if i < 4 else "b") for i in range(8)})
+    try:
+        # Within b (c4..c7): eggs 4 buyers, then items 4..7 two each (ties by index).
+        got = recommender.for_client("stranger", 3, options=RequestOptions(segment="b"))
+        assert [g.item_id for g in got] == ["eggs", "beer", "crisps"]
+        assert got[1].reasons[0].text == "Popular with b clients: bought by 2 of them"
+        plain = recommender.for_client("stranger", 3)
+        assert [g.item_id for g in plain] == ["eggs", "bread", "butter"]
+    finally:
+        recommender.segment_buyers = {}

@@ -88,6 +88,12 @@ def analyst_reason(rules: CrossSellRules, fired: list[int], item_id: str) -> Rea
     return Reason("analyst", f"Marketing rule: {rule.reason}", evidence)
 
 
-def popular_reason(buyers: float) -> Reason:
-    """A popularity fallback, with how many clients bought the item."""
+def popular_reason(buyers: float, segment: tuple[str, int] | None = None) -> Reason:
+    """A popularity fallback, with how many clients (of the segment) bought the item."""
+    if segment is not None:
+        name, count = segment
+        text = f"Popular with {name} clients: bought by {count:,} of them"
+        return Reason(
+            "popular", text, {"buyers": int(buyers), "segment": name, "segment_buyers": count}
+        )
     return Reason("popular", f"Popular: bought by {int(buyers):,} clients", {"buyers": int(buyers)})

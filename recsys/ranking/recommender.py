@@ -14,10 +14,12 @@ from recsys.ranking import explain
 from recsys.ranking.blend import MAX_K, PIN_BOOST, BlendConfig, Blended, Candidates, blend
 from recsys.ranking.sources import (
     analyst_candidates,
+    cap_per_group,
     cf_candidates,
     offer_matrix,
     popular_candidates,
     rule_candidates,
+    segment_popularity,
 )
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
@@ -66,6 +68,7 @@ class HybridRecommender:
         self.n_items = len(self.ids)
         self.buyers = np.asarray((bundle.data.matrix > 0).sum(axis=0)).ravel().astype(float)
         self.popular_order = np.argsort(-self.buyers, kind="stable")
+        self.segment_buyers: dict[str, np.ndarray] = {}
         self.cf = {n: m for n, m in bundle.models.items() if n in ("als", "itemknn", "bpr")}
         if cross_sell is not None:
             index = {str(i): n for n, i in enumerate(self.ids)}
@@ -100,8 +103,19 @@ class HybridRecommender:
                 self.cross_sell, self.triggers, everything, self.offers, context, n, seen
             )
         if weights.get("popular", 0) > 0:
-            out["popular"] = popular_candidates(self.buyers, len(rows), n, seen, self.popular_order)
+            out["popular"] = self._popular(len(rows), n, seen, options.segment)
         return out
+
+    def set_segments(self, segments: dict[str, str]) -> None:
+        """Client id → segment: popularity within a segment for its clients' requests."""
+        self.segment_buyers = segment_popularity(self.bundle.data, self.buyers, segments)
+
+    def _popular(
+        self, n_rows: int, n: int, seen: sp.csr_matrix | None, segment: str | None
+    ) -> Candidates:
+        if segment in self.segment_buyers:
+            return popular_candidates(self.segment_buyers[segment], n_rows, n, seen)
+        return popular_candidates(self.buyers, n_rows, n, seen, self.popular_order)
 
     def rank(
         self,
@@ -233,7 +247,8 @@ class HybridRecommender:
                 shares["analyst"] = np.inf  # a pinned offer: the rule is the reason
             order = sorted((n for n, s in shares.items() if s > 0), key=lambda n: -shares[n])
             reasons = [
-                self._reason(n, int(item), basis, (fired, fired_rules), related) for n in order
+                self._reason(n, int(item), basis, (fired, fired_rules), related, options.segment)
+                for n in order
             ]
             out.append(
                 RankedItem(
@@ -263,6 +278,7 @@ class HybridRecommender:
         basis: dict[str, dict[int, list[int]]],
         fired: tuple[list[int], np.ndarray | None],
         related: bool,
+        segment: str | None = None,
     ) -> explain.Reason | None:
         """One source's reason; ``fired`` = (analyst rules, association rules) of the request."""
         if source in self.cf:
@@ -272,17 +288,18 @@ class HybridRecommender:
             return explain.rule_reason(self.rules, fired[1], item, self.ids, self.titles)
         if source == "analyst" and self.cross_sell is not None:
             return explain.analyst_reason(self.cross_sell, fired[0], str(self.ids[item]))
-        return explain.popular_reason(self.buyers[item])
+        return explain.popular_reason(self.buyers[item], self._segment_count(item, segment))
+
+    def _segment_count(self, item: int, segment: str | None) -> tuple[str, int] | None:
+        if segment is None or segment not in self.segment_buyers:
+            return None
+        return segment, int(self.segment_buyers[segment][item])
 
     def _diversify(self, items: list[RankedItem], cap: int | None) -> list[RankedItem]:
         """Keep at most ``cap`` items per category, in rank order."""
         if not cap:
             return items
-        counts: dict[str, int] = {}
-        kept = []
-        for ranked in items:
-            category = str(self.categories[self.bundle.data.items.lookup(ranked.item_id) or 0])
-            if counts.get(category, 0) < cap:
-                kept.append(ranked)
-                counts[category] = counts.get(category, 0) + 1
-        return kept
+        lookup = self.bundle.data.items.lookup
+        return cap_per_group(
+            items, [str(self.categories[lookup(i.item_id) or 0]) for i in items], cap
+        )

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.matrix import InteractionMatrix
 from recsys.models import Scorer, top_k
 from recsys.models._base import popular_ranking
 from recsys.ranking.blend import Candidates
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
 
-__all__ = ["analyst_candidates", "cf_candidates", "popular_candidates", "rule_candidates"]
+__all__ = [
+    "analyst_candidates",
+    "cap_per_group",
+    "cf_candidates",
+    "popular_candidates",
+    "rule_candidates",
+    "segment_popularity",
+]
 
 
 def cf_candidates(
@@ -86,3 +95,32 @@ def popular_candidates(
     if seen is None:
         items, scores = np.repeat(items, n_rows, axis=0), np.repeat(scores, n_rows, axis=0)
     return items, scores
+
+
+def segment_popularity(
+    data: InteractionMatrix, buyers: np.ndarray, segments: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """Buyers per item within each segment; ties go to the globally more popular item."""
+    rows = data.clients.index(list(segments))
+    known = rows >= 0
+    names, codes = np.unique(np.asarray(list(segments.values()))[known], return_inverse=True)
+    member = sp.csr_matrix(
+        (np.ones(len(codes)), (codes, rows[known])), shape=(len(names), len(data.clients))
+    )
+    counts = (member @ (data.matrix > 0).astype(np.float64)).toarray()
+    tiebreak = buyers / (buyers.max() + 1.0)
+    return {str(name): counts[i] + tiebreak for i, name in enumerate(names)}
+
+
+T = TypeVar("T")
+
+
+def cap_per_group(items: list[T], groups: list[str], cap: int) -> list[T]:
+    """Keep at most ``cap`` items per group, in order (diversity)."""
+    counts: dict[str, int] = {}
+    kept = []
+    for item, group in zip(items, groups, strict=True):
+        if counts.get(group, 0) < cap:
+            kept.append(item)
+            counts[group] = counts.get(group, 0) + 1
+    return kept
