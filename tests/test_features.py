@@ -42,7 +42,19 @@ def expected_for(raw_strings: pd.DataFrame, client: str) -> dict[str, object]:
     when = pd.to_datetime(bought["InvoiceDate"])
     orders = bought["Invoice"].nunique()
     first, last = when.min(), when.max()
+    per_item = bought.assign(q=bought["Quantity"].astype(float)).groupby("StockCode")["q"].sum()
+    top_item = sorted(per_item.items(), key=lambda kv: (-kv[1], kv[0].strip()))[0][0].strip()
+    per_country = bought["Country"].value_counts()
+    top_country = sorted(per_country.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    rhythm = (last - first).total_seconds() / 86400 / (orders - 1) if orders > 1 else None
+    recency = (AS_OF - last).total_seconds() / 86400
+    overdue = recency > max(2 * rhythm, 30) if rhythm is not None else recency > 180
+    due = last + pd.Timedelta(days=rhythm if rhythm is not None else 30)
     return {
+        "favourite_item": top_item,
+        "favourite_country": top_country,
+        "churn_risk": overdue,
+        "next_contact": max(due, AS_OF).date(),
         "frequency": orders,
         "monetary": value.sum(),
         "average_check": value[~back].sum() / orders,
@@ -64,6 +76,8 @@ def test_features_match_pandas_for_sampled_clients(
             got = table.loc[client, name]
             if isinstance(value, float) and np.isnan(value):
                 assert np.isnan(got), (client, name)
+            elif isinstance(value, str | bool | np.bool_) or name == "next_contact":
+                assert got == value, (client, name)
             else:
                 assert got == pytest.approx(value, rel=1e-9), (client, name)
 
