@@ -59,6 +59,12 @@ FEATURES: tuple[Feature, ...] = (
         "favourite_item", "str", "Most bought item", "item with the largest purchased quantity"
     ),
     Feature("favourite_country", "str", "Usual country", "most frequent country of purchase lines"),
+    Feature(
+        "favourite_category",
+        "str",
+        "Usual category",
+        "most frequent category of purchase lines (empty when events carry none)",
+    ),
     Feature("r_score", "int", "Recency quintile 1-5", "5 = most recent fifth of clients"),
     Feature("f_score", "int", "Frequency quintile 1-5", "5 = most frequent fifth (ties by rank)"),
     Feature("m_score", "int", "Monetary quintile 1-5", "5 = highest-spending fifth (ties by rank)"),

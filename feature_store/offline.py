@@ -66,6 +66,7 @@ def build_features(raw: pd.DataFrame, as_of: str | pd.Timestamp, prefix: str = "
     favourite = top.drop_duplicates("client_id").set_index("client_id")["item_id"]
     out["favourite_item"] = favourite.astype(str)
     out["favourite_country"] = _mode(bought, "country").reindex(out.index)
+    out["favourite_category"] = _mode(bought, "category").reindex(out.index)
     out = _score(out, as_of, last)
     out["last_orders"] = _last_orders(bought).reindex(out.index)
     return out

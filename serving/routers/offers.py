@@ -29,6 +29,7 @@ PROFILE = (
     "m_score",
     "favourite_item",
     "favourite_country",
+    "favourite_category",
 )
 
 
