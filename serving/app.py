@@ -20,6 +20,7 @@ from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
 from serving.fastpath import CachedLists
+from serving.limits import RateLimit
 from serving.metrics import Metrics
 from serving.routers import events, health, items, offers, recommendations, ui
 from serving.settings import ServingSettings
@@ -82,6 +83,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         summary="Ranked, explained recommendations and next-best offers",
         lifespan=_lifespan,
         default_response_class=ORJSONResponse,
+        max_body_size=settings.max_body_bytes,
     )
     cache = ListCache(settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size)
     store = EventStore(settings.events_path)
@@ -89,6 +91,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     context = Context(settings, ServiceState(settings), cache, store, Metrics(), features)
     app.state.context = context
     app.add_middleware(CachedLists, context=context)
+    if settings.rate_limit_per_minute is not None:
+        app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
     app.add_middleware(_Measured, metrics=context.metrics)  # outermost: times hits too
     if settings.cors_origins:
         app.add_middleware(

@@ -35,6 +35,10 @@ class ServingSettings(BaseSettings):
     """Key required on recommendation endpoints (header ``X-API-Key``); open when unset."""
     admin_api_key: SecretStr | None = None
     """Key required on event ingestion; open when unset. Also valid for reads."""
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    """Largest accepted request body; larger ones get 413."""
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    """Requests per API key (or client address) and minute; unlimited when unset."""
     cors_origins: list[str] = []
     """Storefront origins allowed by CORS."""
     reload_interval_seconds: float = Field(default=10.0, ge=0)

@@ -1,0 +1,118 @@
+"""Body size limit, per-key rate limit, and events surviving a SIGKILL of the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from tests.test_service import bundles, settings_for  # noqa: F401 (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:  # noqa: F811
+    settings = settings_for(bundles, tmp_path, max_body_bytes=2_000)
+    with TestClient(create_app(settings)) as client:
+        batch = {"events": [{"client_id": f"c{i}", "item_id": "i"} for i in range(200)]}
+        assert client.post("/v1/events", json=batch).status_code == 413
+        assert client.post("/v1/events", json={"client_id": "c", "item_id": "i"}).status_code == 200
+
+
+def test_rate_limit_per_key(bundles: Path, tmp_path: Path) -> None:  # noqa: F811
+    settings = settings_for(bundles, tmp_path, rate_limit_per_minute=3)
+    with TestClient(create_app(settings)) as client:
+        codes = [
+            client.get("/v1/clients/x/recommendations", headers={"X-API-Key": "a"}).status_code
+            for _ in range(4)
+        ]
+        if time.time() % 60 > 1:  # the window did not roll over mid-test
+            assert codes == [200, 200, 200, 429]
+        other = client.get("/v1/clients/x/recommendations", headers={"X-API-Key": "b"})
+        assert other.status_code == 200  # keys are limited separately
+        assert client.get("/healthz").status_code == 200  # probes are never limited
+        limited = client.get("/v1/clients/x/recommendations", headers={"X-API-Key": "a"})
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) <= 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(bundles: Path, events: Path, port: int) -> subprocess.Popen[bytes]:  # noqa: F811
+    env = {
+        **os.environ,
+        "RECSYS_BUNDLE_PATH": str(bundles),
+        "RECSYS_EVENTS_PATH": str(events),
+        "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "serving.app:create_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("server did not start")
+
+
+def _post(port: int, body: dict[str, object]) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/events",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> None:  # noqa: F811
+    events, port = tmp_path / "events.jsonl", _free_port()
+    server = _serve(bundles, events, port)
+    acknowledged = []
+    try:
+        for i in range(40):
+            body = {"client_id": f"killed-{i}", "item_id": "85048"}
+            if _post(port, body) == 200:
+                acknowledged.append(body["client_id"])
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+    stored = [json.loads(line)["client_id"] for line in events.read_text().splitlines()]
+    assert acknowledged == [f"killed-{i}" for i in range(40)]
+    assert set(acknowledged) <= set(stored)
+    again = _serve(bundles, events, port)  # restarts on the same store and appends to it
+    try:
+        assert _post(port, {"client_id": "after-restart", "item_id": "85048"}) == 200
+    finally:
+        again.kill()
+        again.wait(timeout=10)
+    assert (
+        events.read_text()
+        .splitlines()[-1]
+        .startswith('{"type":"purchase","client_id":"after-restart"')
+    )
