@@ -98,6 +98,13 @@ BAD_CASES = {
         2,
         "timestamp",
     ),
+    "date out of range (found by the fuzzer)": (
+        "client_id,item_id,order_id,timestamp,quantity,price\n"
+        "c1,A,o1,2024-01-01,1,1\nc1,A,o1,9999-01-01,1,1\n",
+        ParseError,
+        2,
+        "timestamp",
+    ),
     "unparsable number": (
         "client_id,item_id,order_id,timestamp,quantity,price\n"
         "c1,A,o1,2024-01-01,1,1\nc1,A,o1,2024-01-01,1,1\nc1,B,o1,2024-01-01,two,1\n",

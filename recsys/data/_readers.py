@@ -199,8 +199,7 @@ def _to_timestamp(series: pd.Series, formats: tuple[str, ...], file: str, column
         return series.dt.tz_localize(None) if series.dt.tz is not None else series
     text = series.astype("str").str.strip()
     fmt = _pick_date_format(text.iloc[0], formats)
-    # utc=True: offsets (the service writes "+00:00") are normalised, then dropped.
-    parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True) if fmt else None
+    parsed = _parse_dates(text, fmt) if fmt else None
     bad = 0 if parsed is None else _first_bad(parsed.isna())
     if bad is not None:
         wanted = " or ".join(formats)
@@ -214,11 +213,36 @@ def _to_timestamp(series: pd.Series, formats: tuple[str, ...], file: str, column
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
+# Years like 0 or 9999 parse at a coarser unit but do not fit nanoseconds: errors.
+_LOW, _HIGH = pd.Timestamp("1678-01-01", tz="UTC"), pd.Timestamp("2261-12-31", tz="UTC")
+
+
+def _parse_dates(text: pd.Series, fmt: str) -> pd.Series:
+    """Parse a whole column; values out of the datetime range become NaT (then errors).
+
+    utc=True: offsets (the service writes "+00:00") are normalised, then dropped.
+    """
+    try:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+    except (ValueError, OverflowError):  # "coerce" does not catch every overflow
+        one = [_parse_one(value, fmt) for value in text]  # error path only
+        parsed = pd.Series(one, index=text.index, dtype="datetime64[ns, UTC]")
+    return parsed.where((parsed >= _LOW) & (parsed <= _HIGH))
+
+
+def _parse_one(value: str, fmt: str) -> pd.Timestamp | None:
+    try:
+        stamp = pd.to_datetime(value, format=fmt, utc=True)
+    except (ValueError, OverflowError):
+        return None
+    return stamp if _LOW <= stamp <= _HIGH else None
+
+
 def _pick_date_format(first: str, formats: tuple[str, ...]) -> str | None:
     for fmt in formats:
         try:
             pd.to_datetime(first, format=fmt)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             continue
         return fmt
     return None
