@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from feature_store.definitions import SEGMENT_RULES
-from recsys.data import CleaningConfig, clean_events
+from recsys.data import CleaningConfig, clean_events, mode_by
 
 __all__ = ["build_features", "feature_events", "rfm_segment"]
 
@@ -65,8 +65,8 @@ def build_features(raw: pd.DataFrame, as_of: str | pd.Timestamp, prefix: str = "
     top = qty.sort_values(["client_id", "quantity", "item_id"], ascending=[True, False, True])
     favourite = top.drop_duplicates("client_id").set_index("client_id")["item_id"]
     out["favourite_item"] = favourite.astype(str)
-    out["favourite_country"] = _mode(bought, "country").reindex(out.index)
-    out["favourite_category"] = _mode(bought, "category").reindex(out.index)
+    out["favourite_country"] = mode_by(bought, "client_id", "country").reindex(out.index)
+    out["favourite_category"] = mode_by(bought, "client_id", "category").reindex(out.index)
     out = _score(out, as_of, last)
     out["last_orders"] = _last_orders(bought).reindex(out.index)
     return out
@@ -93,14 +93,6 @@ def _last_orders(bought: pd.DataFrame, keep: int = 5) -> pd.Series:
 def _per_client(lines: pd.DataFrame, clients: pd.Index) -> pd.Series:
     """Σ value per client over ``lines``, 0 for clients without such lines."""
     return lines.groupby("client_id")["value"].sum().reindex(clients).fillna(0.0)
-
-
-def _mode(lines: pd.DataFrame, column: str) -> pd.Series:
-    if column not in lines.columns:
-        return pd.Series(dtype=object)
-    counts = lines.groupby(["client_id", column], observed=True).size().reset_index(name="n")
-    top = counts.sort_values(["client_id", "n", column], ascending=[True, False, True])
-    return top.drop_duplicates("client_id").set_index("client_id")[column].astype(str)
 
 
 def _score(out: pd.DataFrame, as_of: pd.Timestamp, last: pd.Series) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.data import mode_by
 from recsys.errors import ModelError
 from recsys.matrix import InteractionMatrix, MatrixConfig
 from recsys.models import MODELS, Scorer
@@ -42,14 +43,8 @@ def data_fingerprint(events: pd.DataFrame) -> str:
 
 def item_titles(events: pd.DataFrame, items: IdMap, column: str = "title") -> np.ndarray:
     """The most frequent ``column`` value (title, category) of each item, ``""`` if none."""
-    titles = np.full(len(items), "", dtype=object)
-    if column not in events.columns:
-        return titles.astype(str)
-    named = events[events[column].notna()]
-    mode = named.groupby("item_id", observed=True)[column].agg(lambda s: s.value_counts().index[0])
-    rows = items.index(pd.Series(mode.index.astype(str)))
-    titles[rows[rows >= 0]] = mode.astype(str).to_numpy()[rows >= 0]
-    return titles.astype(str)
+    mode = mode_by(events, "item_id", column)
+    return mode.reindex(items.ids).fillna("").to_numpy(dtype=str)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.data import mode_by
 from recsys.errors import ConfigError
 from recsys.matrix import InteractionMatrix, MatrixConfig, build_matrix
 from recsys.metrics import evaluate_rankings
@@ -44,11 +45,8 @@ def client_groups(
     """Each client's most frequent value of ``column`` as a group index, if present."""
     if column not in events.columns:
         return None
-    known = events[events["client_id"].notna() & events[column].notna()]
-    mode = known.groupby("client_id", observed=True)[column].agg(
-        lambda s: s.value_counts().index[0]
-    )
-    codes, _ = pd.factorize(mode.astype(str))
+    mode = mode_by(events, "client_id", column)
+    codes, _ = pd.factorize(mode)
     groups = np.full(len(clients), -1, dtype=np.int64)
     rows = clients.index(pd.Series(mode.index.astype(str)))
     groups[rows[rows >= 0]] = codes[rows >= 0]

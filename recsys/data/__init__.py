@@ -3,7 +3,14 @@
 from recsys.data._readers import read_events
 from recsys.data._writers import write_table
 from recsys.data.cleaning import CLEANING_STEPS, CleaningConfig, CleaningStep, clean_events
-from recsys.data.loading import ImportReport, LoadedEvents, combine, load_events, summarize
+from recsys.data.loading import (
+    ImportReport,
+    LoadedEvents,
+    combine,
+    load_events,
+    mode_by,
+    summarize,
+)
 from recsys.data.schema import FORMATS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, InputFormat
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "clean_events",
     "combine",
     "load_events",
+    "mode_by",
     "read_events",
     "summarize",
     "write_table",

@@ -12,7 +12,7 @@ import pandas as pd
 from recsys.data._readers import read_events
 from recsys.data.cleaning import CleaningConfig, clean_events
 
-__all__ = ["ImportReport", "LoadedEvents", "combine", "load_events", "summarize"]
+__all__ = ["ImportReport", "LoadedEvents", "combine", "load_events", "mode_by", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,20 @@ def combine(first: LoadedEvents, second: LoadedEvents) -> LoadedEvents:
         dropped,
     )
     return LoadedEvents(events, report)
+
+
+def mode_by(events: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """The most frequent ``column`` value per ``key`` (ties: the smallest value), as strings.
+
+    Vectorised: one count per (key, value), one sort. Empty when ``column`` is absent.
+    """
+    if column not in events.columns:
+        return pd.Series(dtype=str)
+    known = events[events[key].notna() & events[column].notna()]
+    counts = known.groupby([key, column], observed=True).size().reset_index(name="n")
+    counts[key], counts[column] = counts[key].astype(str), counts[column].astype(str)
+    top = counts.sort_values([key, "n", column], ascending=[True, False, True])
+    return top.drop_duplicates(key).set_index(key)[column]
 
 
 def summarize(events: pd.DataFrame) -> dict[str, Any]:

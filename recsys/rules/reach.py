@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.data import mode_by
 from recsys.matrix import MatrixConfig, build_matrix
 from recsys.rules.cross_sell import CrossSellRules
 
@@ -16,13 +17,8 @@ __all__ = ["client_countries", "preview"]
 
 def client_countries(events: pd.DataFrame, clients: np.ndarray) -> np.ndarray:
     """Each client's most frequent country (``""`` when unknown)."""
-    if "country" not in events.columns:
-        return np.full(len(clients), "", dtype=object)
-    known = events[events["client_id"].notna() & events["country"].notna()]
-    mode = known.groupby("client_id", observed=True)["country"].agg(
-        lambda s: s.value_counts().index[0]
-    )
-    return mode.astype(str).reindex(clients).fillna("").to_numpy()
+    mode = mode_by(events, "client_id", "country")
+    return mode.reindex(clients).fillna("").to_numpy(dtype=object)
 
 
 def _category_map(events: pd.DataFrame) -> dict[str, str]:
