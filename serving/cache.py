@@ -15,7 +15,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-__all__ = ["ListCache", "LocalLRU"]
+__all__ = ["ListCache", "LocalLRU", "queue_list"]
+
+
+def queue_list(pipe: Any, key: str, client: str, value: bytes, ttl: int) -> None:
+    """Queue the Redis writes of one cached list on ``pipe`` (sync or async pipeline):
+    the bytes, and the key in the client's key set that events invalidate."""
+    pipe.set(key, value, ex=ttl)
+    pipe.sadd(f"keys:{client}", key)
+    pipe.expire(f"keys:{client}", ttl)
 
 
 class LocalLRU:
@@ -82,9 +90,7 @@ class ListCache:
         self.local.set(key, client, value)
         if self.redis is not None:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.set(key, value, ex=self.ttl).sadd(f"keys:{client}", key).expire(
-                f"keys:{client}", self.ttl
-            )
+            queue_list(pipe, key, client, value, self.ttl)
             await self._redis(pipe.execute())
 
     async def drop_client(self, client: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from recsys.errors import ConfigError
+from serving.cache import queue_list
 from serving.fastpath import cache_key
 from serving.routers.recommendations import list_body
 from serving.settings import ServingSettings
@@ -29,9 +30,7 @@ def precompute(settings: ServingSettings, k: int = 10, batch: int = 500) -> tupl
     for n, client_id in enumerate(ids.tolist()):
         key = cache_key(loaded.version, client_id, query)
         body = list_body(client_id, loaded.version, loaded.recommender.for_client(client_id, k))
-        pipe.set(key, body, ex=ttl)
-        pipe.sadd(f"keys:{client_id}", key)
-        pipe.expire(f"keys:{client_id}", ttl)
+        queue_list(pipe, key, client_id, body, ttl)
         if n % batch == batch - 1:
             pipe.execute()
     pipe.execute()
