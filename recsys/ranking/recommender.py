@@ -2,157 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.bundle import Bundle
 from recsys.errors import NotFoundError
 from recsys.ranking import explain
-from recsys.ranking.blend import MAX_K, PIN_BOOST, BlendConfig, Blended, Candidates, blend
-from recsys.ranking.sources import (
-    analyst_candidates,
-    cap_per_group,
-    cf_candidates,
-    offer_matrix,
-    popular_candidates,
-    rule_candidates,
-    segment_popularity,
-)
-from recsys.rules.cross_sell import CrossSellRules
-from recsys.rules.index import RuleIndex
+from recsys.ranking._core import BlendCore, RankedItem, RequestOptions
+from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Candidates, blend
+from recsys.ranking.sources import cap_per_group, rule_candidates
 
 __all__ = ["HybridRecommender", "RankedItem", "RequestOptions"]
 
 
-@dataclass(frozen=True)
-class RequestOptions:
-    """Filters and context of one request."""
+class HybridRecommender(BlendCore):
+    """CF models, association rules, analyst rules and popularity, blended and explained.
 
-    exclude_purchased: bool = True
-    exclude: tuple[str, ...] = ()
-    out_of_stock: tuple[str, ...] = ()
-    category: str | None = None
-    max_per_category: int | None = None
-    day: date | None = None
-    segment: str | None = None
-    country: str | None = None
-
-
-@dataclass(frozen=True)
-class RankedItem:
-    """One recommended item with its blended score and reasons."""
-
-    item_id: str
-    title: str
-    score: float
-    reasons: list[explain.Reason] = field(default_factory=list)
-
-
-class HybridRecommender:
-    """CF models, association rules, analyst rules and popularity, blended and explained."""
-
-    def __init__(
-        self,
-        bundle: Bundle,
-        rules: RuleIndex | None = None,
-        cross_sell: CrossSellRules | None = None,
-        config: BlendConfig | None = None,
-    ) -> None:
-        self.bundle, self.rules, self.cross_sell = bundle, rules, cross_sell
-        self.config = config or BlendConfig()
-        self.ids, self.titles = bundle.data.items.ids, bundle.titles
-        self.categories = np.asarray(bundle.categories)
-        self.n_items = len(self.ids)
-        self.buyers = np.asarray((bundle.data.matrix > 0).sum(axis=0)).ravel().astype(float)
-        self.popular_order = np.argsort(-self.buyers, kind="stable")
-        self.segment_buyers: dict[str, np.ndarray] = {}
-        self.cf = {n: m for n, m in bundle.models.items() if n in ("als", "itemknn", "bpr")}
-        if cross_sell is not None:
-            index = {str(i): n for n, i in enumerate(self.ids)}
-            self.triggers = cross_sell.triggers(bundle.data.items, {})
-            self.offers = offer_matrix(cross_sell, index, self.n_items)
-
-    # -- batched core, used by evaluation directly -------------------------------
-    def sources(
-        self,
-        rows: np.ndarray,
-        history: sp.csr_matrix,
-        basket: sp.csr_matrix,
-        options: RequestOptions,
-    ) -> dict[str, Candidates]:
-        """Every enabled source's candidates for a batch of requests."""
-        n, weights = self.config.candidates, self.config.weights
-        seen = history if options.exclude_purchased else None
-        everything = ((history + basket) > 0).astype(np.float32).tocsr()
-        out: dict[str, Candidates] = {}
-        # A client with neither a past nor a basket is cold: popularity and
-        # analyst rules speak for it, the CF models have nothing to say.
-        cold = (rows < 0) & (np.diff(everything.indptr) == 0)
-        for name, model in self.cf.items():
-            if weights.get(name, 0) > 0:
-                items, scores = cf_candidates(model, rows, everything, n, options.exclude_purchased)
-                out[name] = (np.where(cold[:, None], -1, items), scores)
-        if self.rules is not None and len(self.rules) and weights.get("rules", 0) > 0:
-            out["rules"] = rule_candidates(self.rules, everything, n, seen)
-        if self.cross_sell is not None and weights.get("analyst", 0) > 0:
-            context = (options.day or date.today(), options.segment, options.country)
-            out["analyst"] = analyst_candidates(
-                self.cross_sell, self.triggers, everything, self.offers, context, n, seen
-            )
-        if weights.get("popular", 0) > 0:
-            out["popular"] = self._popular(len(rows), n, seen, options.segment)
-        return out
-
-    def set_segments(self, segments: dict[str, str]) -> None:
-        """Client id → segment: popularity within a segment for its clients' requests."""
-        self.segment_buyers = segment_popularity(self.bundle.data, self.buyers, segments)
-
-    def _popular(
-        self, n_rows: int, n: int, seen: sp.csr_matrix | None, segment: str | None
-    ) -> Candidates:
-        if segment in self.segment_buyers:
-            return popular_candidates(self.segment_buyers[segment], n_rows, n, seen)
-        return popular_candidates(self.buyers, n_rows, n, seen, self.popular_order)
-
-    def rank(
-        self,
-        rows: np.ndarray,
-        history: sp.csr_matrix,
-        basket: sp.csr_matrix,
-        k: int,
-        options: RequestOptions,
-    ) -> Blended:
-        """Blend, filter and rank for a batch of (client row, history, basket)."""
-        blocked = self._blocked(history, basket, options)
-        pinned = self._pinned(history + basket, options)
-        sources = self.sources(rows, history, basket, options)
-        return blend(sources, self.config.weights, self.n_items, k, blocked, pinned)
-
-    def _blocked(
-        self, history: sp.csr_matrix, basket: sp.csr_matrix, o: RequestOptions
-    ) -> np.ndarray:
-        blocked = (basket.toarray() > 0) | ((history.toarray() > 0) & o.exclude_purchased)
-        for ids in (o.exclude, o.out_of_stock):
-            if not ids:
-                continue
-            columns = self.bundle.data.items.index(list(ids))
-            blocked[:, columns[columns >= 0]] = True
-        if o.category is not None:
-            blocked |= (self.categories != o.category)[None, :]
-        return blocked
-
-    def _pinned(self, baskets: sp.csr_matrix, o: RequestOptions) -> np.ndarray | None:
-        if self.cross_sell is None or not any(r.pinned for r in self.cross_sell.rules):
-            return None
-        day = o.day or date.today()
-        keep = np.array(
-            [r.pinned and r.applies(day, o.segment, o.country) for r in self.cross_sell.rules]
-        )
-        fired = (((baskets > 0).astype(np.float32) @ self.triggers).toarray() > 0) & keep[None, :]
-        return (sp.csr_matrix(fired.astype(np.float32)) @ self.offers).toarray() > 0
+    The batched :meth:`rank` (evaluation) lives in :class:`BlendCore`; the single
+    requests serving makes, with their reasons, live here.
+    """
 
     # -- single requests, as serving calls them ----------------------------------
     def for_client(
@@ -174,8 +43,8 @@ class HybridRecommender:
         history = ((self._history(row) + self._vector(recent)) > 0).astype(np.float32).tocsr()
         cart = self._vector(basket)
         wanted = k * 4 if options.max_per_category else k
-        ranked = self.rank(rows, history, cart, min(wanted, MAX_K), options)
-        items = self._explain(ranked, history, cart, options)
+        ranked, everything, fired = self._rank(rows, history, cart, min(wanted, MAX_K), options)
+        items = self._explain(ranked, everything, fired, options)
         return self._diversify(items, options.max_per_category)[: min(k, MAX_K)]
 
     def for_basket(
@@ -198,12 +67,12 @@ class HybridRecommender:
         for name, model in self.cf.items():
             similar = model.similar_items(np.array([column]), k=self.config.candidates)
             sources[name] = (similar.items, similar.scores)
-        if self.rules is not None and len(self.rules):
-            sources["rules"] = rule_candidates(self.rules, basket, self.config.candidates, basket)
+        fired = self.rules.fired(basket) if self.rules is not None else None
+        if self.rules is not None and fired is not None and len(self.rules):
+            sources["rules"] = rule_candidates(self.rules, fired, self.config.candidates, basket)
         blocked = basket.toarray() > 0
         ranked = blend(sources, self.config.weights, self.n_items, min(k, MAX_K), blocked)
-        empty = sp.csr_matrix((1, self.n_items))
-        return self._explain(ranked, empty, basket, RequestOptions(), related=True)
+        return self._explain(ranked, basket, fired, RequestOptions(), related=True)
 
     def _history(self, row: int | None) -> sp.csr_matrix:
         if row is None:
@@ -224,14 +93,14 @@ class HybridRecommender:
     def _explain(
         self,
         ranked: Blended,
-        history: sp.csr_matrix,
-        cart: sp.csr_matrix,
+        everything: sp.csr_matrix,
+        fired_by_basket: sp.csr_matrix | None,
         options: RequestOptions,
         related: bool = False,
     ) -> list[RankedItem]:
-        everything = ((history + cart) > 0).astype(np.float32).tocsr()
+        """Reasons for one request; ``everything`` = history ∪ basket, one row."""
         fired = self._fired_analyst(everything, options)
-        fired_rules = self.rules.fired(everything).indices if self.rules is not None else None
+        fired_rules = None if fired_by_basket is None else fired_by_basket.indices
         shown = ranked.items[0][ranked.items[0] >= 0]
         basis = {
             name: explain.because_you_bought(model, shown, everything.indices)

@@ -14,9 +14,11 @@ from recsys.models._base import popular_ranking
 from recsys.ranking.blend import Candidates
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
+from recsys.vocab import IdMap
 
 __all__ = [
     "analyst_candidates",
+    "blocked_mask",
     "cap_per_group",
     "cf_candidates",
     "popular_candidates",
@@ -42,10 +44,10 @@ def _sparse_top(scores: sp.csr_matrix, seen: sp.csr_matrix | None, n: int) -> Ca
 
 
 def rule_candidates(
-    index: RuleIndex, baskets: sp.csr_matrix, n: int, seen: sp.csr_matrix | None
+    index: RuleIndex, fired: sp.csr_matrix, n: int, seen: sp.csr_matrix | None
 ) -> Candidates:
-    """Items that association rules fired by each basket (history ∪ cart) point to."""
-    return _sparse_top(index.scores(baskets), seen, n)
+    """Items that the rules ``fired`` by each basket (history ∪ cart) point to."""
+    return _sparse_top(index.scores_of(fired), seen, n)
 
 
 def analyst_candidates(
@@ -124,3 +126,23 @@ def cap_per_group(items: list[T], groups: list[str], cap: int) -> list[T]:
             kept.append(item)
             counts[group] = counts.get(group, 0) + 1
     return kept
+
+
+def blocked_mask(
+    items: IdMap,
+    categories: np.ndarray,
+    history_and_basket: tuple[sp.csr_matrix, sp.csr_matrix],
+    exclude_seen: bool,
+    excluded: tuple[str, ...],
+    category: str | None,
+) -> np.ndarray:
+    """Rows × items: True where an item may not be offered (in the basket, already
+    bought when excluded, excluded or out of stock, outside the wanted category)."""
+    history, basket = history_and_basket
+    blocked = (basket.toarray() > 0) | ((history.toarray() > 0) & exclude_seen)
+    if excluded:
+        columns = items.index(list(excluded))
+        blocked[:, columns[columns >= 0]] = True
+    if category is not None:
+        blocked |= (categories != category)[None, :]
+    return blocked

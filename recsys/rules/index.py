@@ -64,7 +64,11 @@ class RuleIndex:
 
     def scores(self, baskets: sp.csr_matrix) -> sp.csr_matrix:
         """Baskets × items: summed confidence of the fired rules per consequent."""
-        return (self.fired(baskets) @ self._consequents).tocsr()
+        return self.scores_of(self.fired(baskets))
+
+    def scores_of(self, fired: sp.csr_matrix) -> sp.csr_matrix:
+        """Baskets × items from an already computed :meth:`fired` matrix."""
+        return (fired @ self._consequents).tocsr()
 
     def best_rule(self, fired: np.ndarray, item: int) -> int | None:
         """The highest-confidence rule among ``fired`` (rule ids) with consequent ``item``."""
