@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +24,7 @@ from recsys.ranking.sources import (
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
 
-__all__ = ["BlendCore", "RankedItem", "RequestOptions"]
+__all__ = ["BlendCore", "Ranked", "RankedItem", "RequestOptions"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ class RequestOptions:
     day: date | None = None
     segment: str | None = None
     country: str | None = None
+
+
+class Ranked(NamedTuple):
+    """A blended batch with the inputs its reasons need."""
+
+    blended: Blended
+    everything: sp.csr_matrix
+    fired_rules: sp.csr_matrix | None
 
 
 @dataclass(frozen=True)
@@ -129,27 +138,19 @@ class BlendCore:
         basket: sp.csr_matrix,
         k: int,
         options: RequestOptions,
-    ) -> Blended:
-        """Blend, filter and rank for a batch of (client row, history, basket)."""
-        return self._rank(rows, history, basket, k, options)[0]
+    ) -> Ranked:
+        """Blend, filter and rank for a batch of (client row, history, basket).
 
-    def _rank(
-        self,
-        rows: np.ndarray,
-        history: sp.csr_matrix,
-        basket: sp.csr_matrix,
-        k: int,
-        options: RequestOptions,
-    ) -> tuple[Blended, sp.csr_matrix, sp.csr_matrix | None]:
-        """:meth:`rank`, also returning history ∪ basket and the rules it fired
-        (computed once here, reused by the reasons)."""
+        Also returns history ∪ basket and the rules it fired, computed once here
+        and reused by the reasons.
+        """
         everything = ((history + basket) > 0).astype(np.float32).tocsr()
         fired = self.rules.fired(everything) if self.rules is not None else None
         blocked = self._blocked(history, basket, options)
         pinned = self._pinned(everything, options)
         sources = self.sources(rows, history, everything, options, fired)
         ranked = blend(sources, self.config.weights, self.n_items, k, blocked, pinned)
-        return ranked, everything, fired
+        return Ranked(ranked, everything, fired)
 
     def _blocked(
         self, history: sp.csr_matrix, basket: sp.csr_matrix, o: RequestOptions

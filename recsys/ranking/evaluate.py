@@ -35,7 +35,7 @@ def _rank_all(recommender: HybridRecommender, task: EvaluationTask, k: int) -> n
         rows = task.rows[start : start + 512]
         history = task.train.matrix[rows]
         empty = sp.csr_matrix(history.shape, dtype=np.float32)
-        chunks.append(recommender.rank(rows, history, empty, k, options).items)
+        chunks.append(recommender.rank(rows, history, empty, k, options).blended.items)
     return np.vstack(chunks)
 
 

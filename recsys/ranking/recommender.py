@@ -43,7 +43,7 @@ class HybridRecommender(BlendCore):
         history = ((self._history(row) + self._vector(recent)) > 0).astype(np.float32).tocsr()
         cart = self._vector(basket)
         wanted = k * 4 if options.max_per_category else k
-        ranked, everything, fired = self._rank(rows, history, cart, min(wanted, MAX_K), options)
+        ranked, everything, fired = self.rank(rows, history, cart, min(wanted, MAX_K), options)
         items = self._explain(ranked, everything, fired, options)
         return self._diversify(items, options.max_per_category)[: min(k, MAX_K)]
 
