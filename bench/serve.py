@@ -40,7 +40,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(target: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -55,6 +55,8 @@ def start(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     if target.endswith("create_app"):
         command.append("--factory")
@@ -72,6 +74,15 @@ def start(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes
             time.sleep(0.1)
     process.kill()
     raise SystemExit(f"{target} did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, so a multi-worker uvicorn takes its workers down with it."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> dict[str, float]:
@@ -99,6 +110,7 @@ def main() -> None:
     parser.add_argument("--format", default="online-retail")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -124,7 +136,7 @@ def main() -> None:
             "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
         }
         ours_port, bare_port = free_port(), free_port()
-        ours = start("serving.app:create_app", ours_port, env)
+        ours = start("serving.app:create_app", ours_port, env, args.workers)
         try:
             from recsys.bundle import Bundle
 
@@ -136,7 +148,7 @@ def main() -> None:
             body = urllib.request.urlopen(url).read()  # the cached bytes
             body_file = Path(tmp) / "body.json"
             body_file.write_bytes(body)
-            bare = start("_bare:app", bare_port, {"BARE_BODY_FILE": str(body_file)})
+            bare = start("_bare:app", bare_port, {"BARE_BODY_FILE": str(body_file)}, args.workers)
             try:
                 a = wrk(
                     f"http://127.0.0.1:{bare_port}/v1/clients/{client}/recommendations?k=10",
@@ -144,16 +156,16 @@ def main() -> None:
                     args.connections,
                 )
             finally:
-                bare.kill()
+                stop(bare)
             b = wrk(url, args.seconds, args.connections)
             script = Path(tmp) / "uncached.lua"
             script.write_text(UNCACHED % ", ".join(f'"{i}"' for i in ids))
             c = wrk(f"http://127.0.0.1:{ours_port}/", args.seconds, args.connections, str(script))
         finally:
-            ours.kill()
+            stop(ours)
     print(
         f"\nresponse body: {len(body):,} bytes; "
-        f"{args.connections} connections, {args.seconds}s each"
+        f"{args.connections} connections, {args.seconds}s each, {args.workers} worker(s) per server"
     )
     print(f"{'':<22}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for name, r in (("(a) bare FastAPI", a), ("(b) ours, cached", b), ("(c) ours, uncached", c)):

@@ -17,3 +17,43 @@ def row_contains(columns: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
     stored = rows * n_cols + matrix.indices
     asked = np.arange(columns.shape[0], dtype=np.int64)[:, None] * n_cols + columns
     return np.isin(asked, stored) & (columns >= 0)
+
+
+def _positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Storage positions of ``rows``' entries, and how many each row has."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 1:  # one request's row: a slice
+        start, end = int(indptr[rows[0]]), int(indptr[rows[0] + 1])
+        return np.arange(start, end), np.array([end - start])
+    starts = indptr[rows].astype(np.int64)
+    lengths = indptr[rows + 1] - starts
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return offsets + np.arange(int(lengths.sum()), dtype=np.int64), lengths
+
+
+def gather_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of ``rows`` of a CSR matrix, concatenated.
+
+    Index arithmetic on ``indptr`` only: for one request this is far cheaper than
+    slicing a new sparse matrix (each scipy construction costs tens of µs).
+    """
+    positions, _ = _positions(matrix.indptr, rows)
+    return matrix.indices[positions], matrix.data[positions]
+
+
+def row_sums(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Dense sum of ``rows`` of a CSR matrix: one basket's ``basket @ matrix``."""
+    columns, values = gather_rows(matrix, rows)
+    return np.bincount(columns, weights=values, minlength=matrix.shape[1])
+
+
+def dense_block(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``matrix[rows][:, columns]`` as a dense array (``columns`` unique)."""
+    positions, lengths = _positions(matrix.indptr, rows)
+    where = np.full(matrix.shape[1], -1, dtype=np.int64)
+    where[columns] = np.arange(len(columns))
+    labels = np.repeat(np.arange(len(lengths)), lengths)
+    slot = where[matrix.indices[positions]]
+    block = np.zeros((len(lengths), len(columns)), dtype=np.float64)
+    block[labels[slot >= 0], slot[slot >= 0]] = matrix.data[positions][slot >= 0]
+    return block

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,8 +12,8 @@ from contextlib import asynccontextmanager
 import pandas as pd
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from threadpoolctl import threadpool_limits
 
 from feature_store import OnlineStore
 from serving.cache import ListCache
@@ -43,7 +44,11 @@ async def _watch(state: ServiceState, every: float) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     context: Context = app.state.context
     settings, state = context.settings, context.state
+    # One request's ranking is a few hundred µs-sized numpy calls: BLAS threads
+    # only spin between them, taking a core from the server.
+    blas = threadpool_limits(limits=1)
     await asyncio.to_thread(state.reload)  # not ready (503) until a bundle loads
+    gc.freeze()  # the bundle's objects live as long as it: keep them out of GC passes
     watcher = None
     if settings.reload_interval_seconds > 0:
         watcher = asyncio.create_task(_watch(state, settings.reload_interval_seconds))
@@ -53,6 +58,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
     await context.cache.close()
+    blas.restore_original_limits()
 
 
 class _Measured:
@@ -82,7 +88,6 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         version="1",
         summary="Ranked, explained recommendations and next-best offers",
         lifespan=_lifespan,
-        default_response_class=ORJSONResponse,
         max_body_size=settings.max_body_bytes,
     )
     cache = ListCache(settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size)

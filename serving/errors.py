@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from recsys.errors import ConfigError, DataError, ModelError, NotFoundError, RecsysError
 
@@ -23,9 +23,9 @@ def status_of(error: RecsysError) -> int:
     return next(code for kind, code in STATUS if isinstance(error, kind))
 
 
-async def _handle(request: Request, error: Exception) -> ORJSONResponse:
+async def _handle(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RecsysError)
-    return ORJSONResponse({"detail": str(error)}, status_code=status_of(error))
+    return JSONResponse({"detail": str(error)}, status_code=status_of(error))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,6 +1,6 @@
 """Recommender models behind one contract (:class:`Scorer`), and their registry."""
 
-from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
+from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k, top_of_row
 from recsys.models.factorization import ALSConfig, ALSScorer, BPRConfig, BPRScorer
 from recsys.models.itemknn import ItemKNNConfig, ItemKNNScorer
 from recsys.models.popular import PopularConfig, PopularScorer
@@ -40,4 +40,5 @@ __all__ = [
     "Scorer",
     "default_models",
     "top_k",
+    "top_of_row",
 ]

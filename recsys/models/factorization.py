@@ -109,6 +109,24 @@ class ALSScorer(_FactorScorer):
     ) -> np.ndarray:
         return (rows >= 0) | (np.diff(history.indptr) > 0)
 
+    def fold_in(self, items: np.ndarray) -> np.ndarray:
+        """Factors of a client who bought ``items`` (columns, unique), item factors fixed.
+
+        implicit's ``recalculate_user`` for one binary row, without building a sparse
+        row: solve (YᵀY + λI + (α−1)·Y_uᵀY_u) x = α·Σ Y_u. With α = 1 the matrix does
+        not depend on the client, so its inverse is computed once per model.
+        """
+        factors = self.model.item_factors
+        if getattr(self, "_base_source", None) is not factors:
+            y = np.asarray(factors, dtype=np.float64)
+            base = y.T @ y + self.config.regularization * np.eye(y.shape[1])
+            self._base, self._base_inverse = base, np.linalg.inv(base)
+            self._base_source = factors
+        mine, alpha = factors[items].astype(np.float64), self.config.alpha
+        if alpha == 1.0:
+            return self._base_inverse @ mine.sum(axis=0)
+        return np.linalg.solve(self._base + (alpha - 1) * mine.T @ mine, alpha * mine.sum(axis=0))
+
     def _new_model(self) -> AlternatingLeastSquares:
         c = self.config
         return AlternatingLeastSquares(

@@ -66,6 +66,19 @@ class ItemKNNScorer(Scorer):
     ) -> tuple[np.ndarray, np.ndarray]:
         return recommend_with(self.model, np.arange(len(rows)), history, k, exclude_seen, False)
 
+    @property
+    def similarity(self) -> sp.csr_matrix:
+        """Items × items neighbour weights: a basket's scores are ``basket @ similarity``."""
+        return self.model.similarity.tocsr()
+
+    @property
+    def similarity_by_target(self) -> sp.csr_matrix:
+        """The transpose of :attr:`similarity`, as CSR (built once per fitted model)."""
+        source = self.model.similarity
+        if getattr(self, "_transposed_source", None) is not source:
+            self._transposed, self._transposed_source = source.T.tocsr(), source
+        return self._transposed
+
     def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
         """The item's strongest neighbours, itself left out."""
         items = np.asarray(items, dtype=np.int64)

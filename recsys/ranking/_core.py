@@ -72,11 +72,17 @@ class BlendCore:
         self.bundle, self.rules, self.cross_sell = bundle, rules, cross_sell
         self.config = config or BlendConfig()
         self.ids, self.titles = bundle.data.items.ids, bundle.titles
+        # Python lists for the per-item strings of reasons (numpy scalars are slow there).
+        self.id_list: list[str] = self.ids.tolist()
+        self.title_list: list[str] = [str(t) for t in self.titles.tolist()]
+        self.labels = [t or i for t, i in zip(self.title_list, self.id_list, strict=True)]
         self.categories = np.asarray(bundle.categories)
         self.n_items = len(self.ids)
+        bundle.data.matrix.sort_indices()  # single requests read rows as sorted columns
         self.buyers = np.asarray((bundle.data.matrix > 0).sum(axis=0)).ravel().astype(float)
         self.popular_order = np.argsort(-self.buyers, kind="stable")
         self.segment_buyers: dict[str, np.ndarray] = {}
+        self.segment_order: dict[str, np.ndarray] = {}
         self.cf = {n: m for n, m in bundle.models.items() if n in ("als", "itemknn", "bpr")}
         if cross_sell is not None:
             index = {str(i): n for n, i in enumerate(self.ids)}
@@ -123,6 +129,9 @@ class BlendCore:
     def set_segments(self, segments: dict[str, str]) -> None:
         """Client id → segment: popularity within a segment for its clients' requests."""
         self.segment_buyers = segment_popularity(self.bundle.data, self.buyers, segments)
+        self.segment_order = {
+            name: np.argsort(-buyers, kind="stable") for name, buyers in self.segment_buyers.items()
+        }
 
     def _popular(
         self, n_rows: int, n: int, seen: sp.csr_matrix | None, segment: str | None

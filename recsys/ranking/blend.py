@@ -57,13 +57,13 @@ class Blended:
 
 
 def normalise(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Row-wise min-max of valid entries to [0, 1]; invalid entries 0."""
-    masked_max = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
-    masked_min = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
-    span = masked_max - masked_min
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(span > 0, (scores - masked_min) / span, 1.0)
-    return np.where(valid, out, 0.0)
+    """Row-wise min-max of valid entries to [0, 1] (a flat row: 1); invalid entries 0."""
+    low = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
+    span = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True) - low
+    out = np.ones(scores.shape, dtype=np.float64)
+    np.divide(scores - low, span, out=out, where=valid & (span > 0))
+    out[~valid] = 0.0
+    return out
 
 
 def blend(
@@ -77,25 +77,32 @@ def blend(
     """Blend ``sources`` (name → items, scores per row) into the top ``k`` per row."""
     n_rows = next(iter(sources.values()))[0].shape[0] if sources else 0
     total = np.zeros((n_rows, n_items), dtype=np.float64)
-    dense: dict[str, np.ndarray] = {}
+    flat = total.reshape(-1)
+    shares: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    offsets = np.arange(n_rows)[:, None] * n_items
     for name, (items, scores) in sources.items():
         weight = weights.get(name, 0.0)
         valid = (items >= 0) & np.isfinite(scores)
         if weight <= 0 or not valid.any():
             continue
-        share = np.zeros_like(total)
-        rows = np.broadcast_to(np.arange(n_rows)[:, None], items.shape)
-        share[rows[valid], items[valid]] = weight * normalise(scores, valid)[valid] + 1e-9
-        total += share
-        dense[name] = share
+        # Sparse (row, item) keys: a source lists an item at most once per row.
+        keys = (offsets + items)[valid]
+        values = weight * normalise(scores, valid)[valid] + 1e-9
+        flat[keys] += values
+        order = np.argsort(keys)
+        shares[name] = (keys[order], values[order])
     total[total <= 0] = -np.inf
     if blocked is not None:
         total[blocked] = -np.inf
     if pinned is not None:
         total = np.where(pinned & np.isfinite(total), total + PIN_BOOST, total)
     ranked, values = top_k(total, min(k, MAX_K))
-    safe = np.maximum(ranked, 0)
-    parts = {
-        n: np.where(ranked >= 0, np.take_along_axis(d, safe, 1), 0.0) for n, d in dense.items()
-    }
+    asked = offsets + ranked
+    parts = {n: _lookup(keys, v, asked, ranked >= 0) for n, (keys, v) in shares.items()}
     return Blended(ranked, values, parts)
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, asked: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``values`` at ``asked`` keys (``keys`` sorted); 0 where absent or not ``ok``."""
+    at = np.minimum(np.searchsorted(keys, asked), len(keys) - 1)
+    return np.where(ok & (keys[at] == asked), values[at], 0.0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from recsys._sparse import dense_block
 from recsys.models import ALSScorer, BPRScorer, ItemKNNScorer, Scorer
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
@@ -34,53 +36,54 @@ def because_you_bought(
     if history.size == 0 or items.size == 0:
         return {int(i): [] for i in items}
     if isinstance(model, ItemKNNScorer):
-        block = model.model.similarity.tocsr()[history][:, items].toarray()
+        block = dense_block(model.similarity_by_target, items, history).T  # 10 rows, not |history|
     elif isinstance(model, ALSScorer | BPRScorer):
         unit = model.unit_item_factors
         block = unit[history] @ unit[items].T
     else:
         return {int(i): [] for i in items}
     order = np.argsort(-block, axis=0, kind="stable")[:top]
+    nearest = np.where(np.take_along_axis(block, order, 0) > 0, history[order], -1)
     return {
-        int(item): [int(history[r]) for r in order[:, j] if block[r, j] > 0]
-        for j, item in enumerate(items)
+        item: [h for h in column if h >= 0]
+        for item, column in zip(items.tolist(), nearest.T.tolist(), strict=True)
     }
 
 
 def cf_reason(
-    name: str, ids: np.ndarray, titles: np.ndarray, basis: list[int], related: bool = False
+    name: str, ids: Sequence[str], labels: Sequence[str], basis: list[int], related: bool = False
 ) -> Reason:
-    """ "Clients like this one bought it", naming the nearest purchases."""
-    names = ", ".join(titles[i] or ids[i] for i in basis)
+    """ "Clients like this one bought it", naming the nearest purchases.
+
+    ``labels`` are the items' titles, or their ids where a title is missing.
+    """
+    names = ", ".join(labels[i] for i in basis)
     if related:
         text = f"Bought by the same clients as {names}" if names else "Bought by the same clients"
     else:
         text = "Clients like this one bought it" + (f"; it goes with {names}" if names else "")
     key = "similar_to" if related else "because_you_bought"
-    return Reason(name, text, {"model": name, key: [str(ids[i]) for i in basis]})
+    return Reason(name, text, {"model": name, key: [ids[i] for i in basis]})
 
 
 def rule_reason(
-    index: RuleIndex, fired: np.ndarray, item: int, ids: np.ndarray, titles: np.ndarray
-) -> Reason | None:
-    """The strongest of the ``fired`` association rules that points to ``item``."""
-    rule = index.best_rule(fired, item)
-    if rule is None:
-        return None
-    antecedent = index.antecedents[rule].indices
+    index: RuleIndex, rule: int, item: int, ids: Sequence[str], labels: Sequence[str]
+) -> Reason:
+    """Association ``rule`` (the best fired one pointing to ``item``) said aloud."""
+    antecedent = index.antecedent(rule).tolist()
     m = {name: float(values[rule]) for name, values in index.metrics.items()}
-    left = " and ".join(titles[a] or ids[a] for a in antecedent)
+    left = " and ".join(labels[a] for a in antecedent)
     return Reason(
         "rules",
-        f"Clients who buy {left} buy {titles[item] or ids[item]}: "
+        f"Clients who buy {left} buy {labels[item]}: "
         f"confidence {m['confidence']:.0%}, lift {m['lift']:.1f}",
-        {"rule": f"{'|'.join(sorted(ids[antecedent]))}→{ids[item]}", **m},
+        {"rule": f"{'|'.join(sorted(ids[a] for a in antecedent))}→{ids[item]}", **m},
     )
 
 
-def analyst_reason(rules: CrossSellRules, fired: list[int], item_id: str) -> Reason | None:
+def analyst_reason(rules: CrossSellRules, fired: np.ndarray, item_id: str) -> Reason | None:
     """The first applying analyst rule (by priority) that offers ``item_id``."""
-    offering = [r for r in fired if item_id in rules.rules[r].offer]
+    offering = [int(r) for r in fired if item_id in rules.rules[r].offer]
     if not offering:
         return None
     rule = rules.rules[max(offering, key=lambda r: rules.rules[r].priority)]

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from recsys._sparse import gather_rows
 from recsys.errors import NotFoundError
+from recsys.models import top_k
 from recsys.ranking import explain
-from recsys.ranking._core import BlendCore, RankedItem, RequestOptions
-from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Candidates, blend
-from recsys.ranking.sources import cap_per_group, rule_candidates
+from recsys.ranking._core import RankedItem, RequestOptions
+from recsys.ranking._single import OneRanked, Query, SingleRequests
+from recsys.ranking.blend import MAX_K, PIN_BOOST, Candidates, blend
+from recsys.ranking.sources import cap_per_group
 
 __all__ = ["HybridRecommender", "RankedItem", "RequestOptions"]
 
 
-class HybridRecommender(BlendCore):
+class HybridRecommender(SingleRequests):
     """CF models, association rules, analyst rules and popularity, blended and explained.
 
     The batched :meth:`rank` (evaluation) lives in :class:`BlendCore`; the single
@@ -39,13 +41,22 @@ class HybridRecommender(BlendCore):
         """
         options = options or RequestOptions()
         row = self.bundle.data.clients.lookup(client_id) if client_id is not None else None
-        rows = np.array([-1 if row is None else row])
-        history = ((self._history(row) + self._vector(recent)) > 0).astype(np.float32).tocsr()
-        cart = self._vector(basket)
+        query = self.query(row, basket, recent)
         wanted = k * 4 if options.max_per_category else k
-        ranked, everything, fired = self.rank(rows, history, cart, min(wanted, MAX_K), options)
-        items = self._explain(ranked, everything, fired, options)
+        ranked = self.rank_one(query, min(wanted, MAX_K), options)
+        items = self._explain(ranked, options)
         return self._diversify(items, options.max_per_category)[: min(k, MAX_K)]
+
+    def query(
+        self, row: int | None, basket: tuple[str, ...] = (), recent: tuple[str, ...] = ()
+    ) -> Query:
+        """One request's item columns: the trained history plus ``recent``, and the basket."""
+        history = np.zeros(0, dtype=np.int64)
+        if row is not None:  # a CSR row of the bundle: sorted, unique columns
+            history = gather_rows(self.bundle.data.matrix, np.array([row]))[0].astype(np.int64)
+        if recent:
+            history = np.union1d(history, self.columns(recent))
+        return Query(-1 if row is None else row, history, self.columns(basket))
 
     def for_basket(
         self,
@@ -62,101 +73,70 @@ class HybridRecommender(BlendCore):
         column = self.bundle.data.items.lookup(item_id)
         if column is None:
             raise NotFoundError(f"item_id: unknown item {item_id!r}")
-        basket = self._vector((item_id,))
+        basket = np.array([column])
         sources: dict[str, Candidates] = {}
         for name, model in self.cf.items():
-            similar = model.similar_items(np.array([column]), k=self.config.candidates)
+            similar = model.similar_items(basket, k=self.config.candidates)
             sources[name] = (similar.items, similar.scores)
-        fired = self.rules.fired(basket) if self.rules is not None else None
+        fired = self.rules.fired_by(basket) if self.rules is not None else None
         if self.rules is not None and fired is not None and len(self.rules):
-            sources["rules"] = rule_candidates(self.rules, fired, self.config.candidates, basket)
-        blocked = basket.toarray() > 0
+            scores = self.rules.scores_by(fired)
+            scores[scores <= 0] = -np.inf
+            scores[column] = -np.inf
+            sources["rules"] = top_k(scores[None, :], self.config.candidates)
+        blocked = np.zeros((1, self.n_items), dtype=bool)
+        blocked[0, column] = True
         ranked = blend(sources, self.config.weights, self.n_items, min(k, MAX_K), blocked)
-        return self._explain(ranked, basket, fired, RequestOptions(), related=True)
-
-    def _history(self, row: int | None) -> sp.csr_matrix:
-        if row is None:
-            return sp.csr_matrix((1, self.n_items), dtype=np.float32)
-        return self.bundle.data.matrix[[row]].astype(np.float32)
-
-    def _vector(self, ids: tuple[str, ...]) -> sp.csr_matrix:
-        """A one-row basket of the known ids (unknown ones are cold, ignored)."""
-        if not ids:
-            return sp.csr_matrix((1, self.n_items), dtype=np.float32)
-        columns = self.bundle.data.items.index(list(ids))
-        columns = np.unique(columns[columns >= 0])
-        data = np.ones(len(columns), dtype=np.float32)
-        return sp.csr_matrix(
-            (data, (np.zeros(len(columns), int), columns)), shape=(1, self.n_items)
-        )
+        one = OneRanked(ranked, basket, fired, np.zeros(0, dtype=np.int64))
+        return self._explain(one, RequestOptions(), related=True)
 
     def _explain(
-        self,
-        ranked: Blended,
-        everything: sp.csr_matrix,
-        fired_by_basket: sp.csr_matrix | None,
-        options: RequestOptions,
-        related: bool = False,
+        self, one: OneRanked, options: RequestOptions, related: bool = False
     ) -> list[RankedItem]:
-        """Reasons for one request; ``everything`` = history ∪ basket, one row."""
-        fired = self._fired_analyst(everything, options)
-        fired_rules = None if fired_by_basket is None else fired_by_basket.indices
+        """Reasons for one request, from what ranking it computed."""
+        ranked, everything = one.blended, one.everything
         shown = ranked.items[0][ranked.items[0] >= 0]
+        rules: dict[int, int] = {}
+        if one.fired_rules is not None and self.rules is not None:
+            rules = self.rules.best_rules(one.fired_rules, shown)
+        items = ranked.items[0].tolist()
         basis = {
-            name: explain.because_you_bought(model, shown, everything.indices)
+            name: explain.because_you_bought(model, shown, everything)
             for name, model in self.cf.items()
             if name in ranked.parts
         }
+        parts = {name: part[0].tolist() for name, part in ranked.parts.items()}
+        context = (basis, one.fired_analyst, rules, related, options.segment)
         out = []
-        for position, item in enumerate(ranked.items[0]):
+        for position, score in enumerate(ranked.scores[0].tolist()):
+            item = items[position]
             if item < 0:
                 break
-            shares = {name: part[0, position] for name, part in ranked.parts.items()}
-            if ranked.scores[0, position] >= PIN_BOOST:
+            shares = {name: part[position] for name, part in parts.items()}
+            if score >= PIN_BOOST:
                 shares["analyst"] = np.inf  # a pinned offer: the rule is the reason
             order = sorted((n for n, s in shares.items() if s > 0), key=lambda n: -shares[n])
-            reasons = [
-                self._reason(n, int(item), basis, (fired, fired_rules), related, options.segment)
-                for n in order
-            ]
-            out.append(
-                RankedItem(
-                    str(self.ids[item]),
-                    str(self.titles[item]),
-                    float(ranked.scores[0, position]),
-                    [r for r in reasons if r],
-                )
-            )
+            reasons = [self._reason(n, item, context) for n in order]
+            found = [r for r in reasons if r]
+            out.append(RankedItem(self.id_list[item], self.title_list[item], score, found))
         return out
 
-    def _fired_analyst(self, basket: sp.csr_matrix, options: RequestOptions) -> list[int]:
-        if self.cross_sell is None:
-            return []
-        day = options.day or date.today()
-        hits = ((basket > 0).astype(np.float32) @ self.triggers).toarray()[0] > 0
-        return [
-            r
-            for r, rule in enumerate(self.cross_sell.rules)
-            if hits[r] and rule.applies(day, options.segment, options.country)
-        ]
-
-    def _reason(
-        self,
-        source: str,
-        item: int,
-        basis: dict[str, dict[int, list[int]]],
-        fired: tuple[list[int], np.ndarray | None],
-        related: bool,
-        segment: str | None = None,
-    ) -> explain.Reason | None:
-        """One source's reason; ``fired`` = (analyst rules, association rules) of the request."""
+    def _reason(self, source: str, item: int, context: tuple[Any, ...]) -> explain.Reason | None:
+        """One source's reason; ``context`` = (CF basis, analyst rules fired, best
+        association rule per item, related?, segment) of the request."""
+        basis, analyst, rules, related, segment = context
         if source in self.cf:
             nearest = basis.get(source, {}).get(item, [])
-            return explain.cf_reason(source, self.ids, self.titles, nearest, related)
-        if source == "rules" and self.rules is not None and fired[1] is not None:
-            return explain.rule_reason(self.rules, fired[1], item, self.ids, self.titles)
+            return explain.cf_reason(source, self.id_list, self.labels, nearest, related)
+        if source == "rules" and self.rules is not None:
+            rule = rules.get(item)
+            return (
+                None
+                if rule is None
+                else explain.rule_reason(self.rules, rule, item, self.id_list, self.labels)
+            )
         if source == "analyst" and self.cross_sell is not None:
-            return explain.analyst_reason(self.cross_sell, fired[0], str(self.ids[item]))
+            return explain.analyst_reason(self.cross_sell, analyst, self.id_list[item])
         return explain.popular_reason(self.buyers[item], self._segment_count(item, segment))
 
     def _segment_count(self, item: int, segment: str | None) -> tuple[str, int] | None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._sparse import gather_rows, row_sums
 from recsys.errors import ModelError
 
 __all__ = ["RuleIndex"]
@@ -70,12 +71,32 @@ class RuleIndex:
         """Baskets × items from an already computed :meth:`fired` matrix."""
         return (fired @ self._consequents).tocsr()
 
-    def best_rule(self, fired: np.ndarray, item: int) -> int | None:
-        """The highest-confidence rule among ``fired`` (rule ids) with consequent ``item``."""
-        fired = fired[self.consequent[fired] == item]
-        if fired.size == 0:
-            return None
-        return int(fired[np.argmax(self.metrics["confidence"][fired])])
+    def fired_by(self, items: np.ndarray) -> np.ndarray:
+        """Ids of the rules one basket (item columns, unique) fires: :meth:`fired`, one row."""
+        held = np.bincount(gather_rows(self._items_rules, items)[0], minlength=len(self))
+        return np.flatnonzero((held >= self.sizes) & (self.sizes > 0))
+
+    def scores_by(self, fired: np.ndarray) -> np.ndarray:
+        """Dense item scores of one basket's fired rules: :meth:`scores_of`, one row."""
+        return row_sums(self._consequents, fired)
+
+    def antecedent(self, rule: int) -> np.ndarray:
+        """Item columns of one rule's antecedent."""
+        a = self.antecedents
+        return a.indices[a.indptr[rule] : a.indptr[rule + 1]]
+
+    def best_rules(self, fired: np.ndarray, items: np.ndarray) -> dict[int, int]:
+        """For each of ``items`` some rule points to: the highest-confidence rule among
+        ``fired`` (rule ids) with it as consequent; equal confidence → lower rule id."""
+        fired = np.asarray(fired, dtype=np.int64)
+        wanted = np.zeros(self.antecedents.shape[1], dtype=bool)
+        wanted[items] = True
+        fired = fired[wanted[self.consequent[fired]]]
+        consequent = self.consequent[fired]
+        order = np.lexsort((-self.metrics["confidence"][fired], consequent))
+        ranked, consequent = fired[order], consequent[order]
+        first = np.r_[True, consequent[1:] != consequent[:-1]] if ranked.size else ranked > 0
+        return dict(zip(consequent[first].tolist(), ranked[first].tolist(), strict=True))
 
     def save(self, path: Path) -> None:
         """Write as one ``.npz`` (no pickle)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.deps import Admin, Ctx
@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(ctx: Ctx) -> ORJSONResponse:
+async def readyz(ctx: Ctx) -> JSONResponse:
     """200 once a model is loaded; Redis down is reported as ``degraded``, not fatal."""
     state, cache = ctx.state, ctx.cache
     redis_ok = await cache.ping()
@@ -33,8 +33,8 @@ async def readyz(ctx: Ctx) -> ORJSONResponse:
     }
     if state.current is None:
         body["status"] = "not ready"
-        return ORJSONResponse(body, status_code=503)
-    return ORJSONResponse(body)
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
 
 
 @router.get("/metrics")
@@ -64,8 +64,8 @@ async def model(ctx: Ctx) -> ModelInfo:
 
 
 @router.post("/v1/model/reload", dependencies=[Admin])
-async def reload(ctx: Ctx) -> ORJSONResponse:
+async def reload(ctx: Ctx) -> JSONResponse:
     """Load the bundle the settings point at now; a broken one is refused (409)."""
     ok = await asyncio.to_thread(ctx.state.reload)
     body = {"model_version": ctx.state.version, "error": ctx.state.last_error}
-    return ORJSONResponse(body, status_code=200 if ok else 409)
+    return JSONResponse(body, status_code=200 if ok else 409)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import MAX_K
 from serving.deps import Ctx, Reader
@@ -25,6 +24,6 @@ async def related(
 ) -> Response:
     """Items bought together with / similar to ``item_id``; unknown item → 404."""
     current = ctx.current
-    items = await run_in_threadpool(current.recommender.for_item, item_id, k)
+    items = current.recommender.for_item(item_id, k)  # on the loop: GIL-bound, ~1 ms
     body = {"item_id": item_id, "model_version": current.version, "items": items}
     return Response(encode(body), media_type="application/json")

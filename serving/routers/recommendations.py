@@ -32,6 +32,8 @@ async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
     """The client's features from the online store (empty when unknown or no store)."""
     if ctx.features is None or client_id is None:
         return {}
+    if ctx.features.redis is None:  # an in-process dict: no I/O to wait for
+        return ctx.features.get(client_id) or {}
     try:
         return await run_in_threadpool(ctx.features.get, client_id) or {}
     except (RedisError, OSError):  # Redis down: rank without targeting, still 200
@@ -91,9 +93,10 @@ async def for_client(
         targeted = replace(
             options, segment=profile.get("segment"), country=profile.get("favourite_country")
         )
-        items = await run_in_threadpool(
-            current.recommender.for_client, client_id, k, (), targeted, recent
-        )
+        # Ranking runs on the event loop: ~1-2 ms of numpy with the GIL held.
+        # In the threadpool, dozens of threads fought over the GIL and served
+        # 20× fewer requests than one thread doing them in turn.
+        items = current.recommender.for_client(client_id, k, (), targeted, recent)
         body = list_body(client_id, current.version, items)
         await cache.set(key, client_id, body)
         return body
@@ -106,13 +109,8 @@ async def for_basket(request: BasketRequest, ctx: Ctx) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
     current = ctx.current
     recent = tuple(sorted(ctx.state.recent.get(request.client_id or "", ())))
-    items: list[RankedItem] = await run_in_threadpool(
-        current.recommender.for_client,
-        request.client_id,
-        request.k,
-        tuple(request.items),
-        None,
-        recent,
+    items = current.recommender.for_client(  # on the loop: see for_client above
+        request.client_id, request.k, tuple(request.items), None, recent
     )
     body = list_body(request.client_id, current.version, items)
     return Response(body, media_type="application/json")

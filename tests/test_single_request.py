@@ -1,0 +1,114 @@
+"""The single-request path serving uses gives the batched path's answer.
+
+``HybridRecommender.rank_one`` (index arrays, dense vectors, ``blend_one``) is an
+optimisation of ``BlendCore.rank`` (sparse batches, ``blend``): on real data,
+for known and unknown clients, baskets and filters, both must rank the same
+items with the same scores and the same per-source shares. The helpers it
+stands on are checked against scipy and a full stable sort.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recsys._sparse import dense_block, gather_rows, row_sums
+from recsys.data import load_events
+from recsys.models import top_k
+from recsys.ranking import BlendConfig, HybridRecommender, RequestOptions
+from recsys.rules.cross_sell import load_cross_sell
+from training import jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def recommender(shared_slice: Path) -> HybridRecommender:
+    loaded = load_events(shared_slice, "online-retail")
+    models = jobs.choose_models(["popular", "als", "itemknn", "bpr"], {"bpr": {"iterations": 5}})
+    rules = jobs.rules_config({"rules": {"min_support": 0.02}})
+    bundle = jobs.train(loaded, models, jobs.matrix_config({}), rules)
+    weights = {
+        "als": 1.0,
+        "itemknn": 0.5,
+        "bpr": 0.3,
+        "rules": 0.25,
+        "analyst": 1.0,
+        "popular": 0.2,
+    }
+    cross_sell = load_cross_sell(ROOT / "examples" / "cross_sell.yaml")
+    return HybridRecommender(bundle, bundle.rules, cross_sell, BlendConfig(weights=weights))
+
+
+def _batched(r: HybridRecommender, row: int, basket: np.ndarray, k: int, o: RequestOptions):  # type: ignore[no-untyped-def]
+    n = r.n_items
+    history = (
+        r.bundle.data.matrix[[row]].astype(np.float32)
+        if row >= 0
+        else sp.csr_matrix((1, n), dtype=np.float32)
+    )
+    cart = sp.csr_matrix(
+        (np.ones(basket.size, np.float32), (np.zeros(basket.size, int), basket)), shape=(1, n)
+    )
+    return r.rank(np.array([row]), history, cart, k, o).blended
+
+
+OPTIONS = [
+    RequestOptions(),
+    RequestOptions(exclude_purchased=False),
+    RequestOptions(segment="loyal", country="United Kingdom"),
+    RequestOptions(max_per_category=None, exclude=("85123A", "nope")),
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=["default", "keep-bought", "segment", "exclude"])
+def test_single_request_ranks_as_the_batch(
+    recommender: HybridRecommender, options: RequestOptions
+) -> None:
+    r = recommender
+    rng = np.random.default_rng(7)
+    clients = len(r.bundle.data.clients)
+    r.set_segments({str(c): "loyal" for c in r.bundle.data.clients.ids[: clients // 2]})
+    rows = [-1] * 10 + rng.choice(clients, 60, replace=False).tolist()
+    for row in rows:
+        basket = rng.choice(r.n_items, rng.integers(0, 4), replace=False)
+        query = r.query(None if row < 0 else row, tuple(r.id_list[b] for b in basket))
+        one = r.rank_one(query, 10, options).blended
+        many = _batched(r, row, query.basket, 10, options)
+        assert one.items.tolist() == many.items.tolist(), row
+        np.testing.assert_allclose(one.scores, many.scores, rtol=1e-4)
+        assert one.parts.keys() == many.parts.keys()
+        for name in one.parts:
+            np.testing.assert_allclose(one.parts[name], many.parts[name], rtol=1e-4, atol=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([-np.inf, 0.0, 1.0, 2.0, 2.5, 7.0]), min_size=1, max_size=40),
+    st.integers(1, 50),
+)
+def test_top_k_of_one_row_is_a_full_stable_sort(values: list[float], k: int) -> None:
+    row = np.array(values)
+    items, _ = top_k(row[None, :], k)
+    expected = np.argsort(-row, kind="stable")[:k]
+    expected = np.where(np.isfinite(row[expected]), expected, -1)
+    assert items[0][: len(expected)].tolist() == expected.tolist()
+    assert (items[0][len(expected) :] == -1).all()
+
+
+def test_row_helpers_match_scipy() -> None:
+    matrix = sp.random(60, 30, density=0.2, format="csr", random_state=3)
+    columns = np.array([4, 0, 29, 17])
+    for rows in (np.array([5, 9, 9, 0, 59]), np.array([12]), np.array([], dtype=int)):
+        expected = np.asarray(matrix[rows].sum(axis=0)).ravel()
+        np.testing.assert_allclose(row_sums(matrix, rows), expected)
+        np.testing.assert_allclose(
+            dense_block(matrix, rows, columns), matrix[rows][:, columns].toarray()
+        )
+        got_columns, _ = gather_rows(matrix, rows)
+        assert sorted(got_columns.tolist()) == sorted(matrix[rows].indices.tolist())
