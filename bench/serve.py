@@ -1,11 +1,13 @@
 """Load test on 127.0.0.1 with wrk: (a) a bare FastAPI endpoint returning the same
 bytes, (b) our cached recommendation endpoint, (c) our uncached path.
 
-    .venv/bin/python bench/serve.py [--events PATH] [--seconds 10] [--connections 64]
+    .venv/bin/python bench/serve.py [--events PATH] [--seconds 8] [--rounds 3]
+                                    [--connections 64] [--workers 1]
 
 Needs `wrk` (Debian package). Each server is one uvicorn worker (uvloop,
-httptools) sharing the 2 cores with wrk. Prints rps and p50/p99 for each and the
-ratios b/a and c/a.
+httptools) sharing the 2 cores with wrk. The three runs are repeated in rounds
+(a, b, c, a, b, c, ...) because single figures swing ±25 % on a shared machine;
+prints each round, then the medians and the ratios b/a and c/a of the medians.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +31,8 @@ UNCACHED = """
 local ids = {%s}
 request = function()
   local id = ids[math.random(#ids)]
-  local query = "/recommendations?k=10&exclude=x" .. math.random(1e9)
+  -- the round in the key: wrk seeds math.random alike in every run
+  local query = "/recommendations?k=10&exclude=r%d-" .. math.random(1e9)
   return wrk.format("GET", "/v1/clients/" .. id .. query)
 end
 """
@@ -108,7 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", default=str(SHARED))
     parser.add_argument("--format", default="online-retail")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     args = parser.parse_args()
@@ -138,41 +143,68 @@ def main() -> None:
         ours_port, bare_port = free_port(), free_port()
         ours = start("serving.app:create_app", ours_port, env, args.workers)
         try:
-            from recsys.bundle import Bundle
-
-            bundle = Bundle.load(next(bundles.iterdir()))
-            ids = bundle.data.clients.ids[:500].tolist()
-            client = ids[0]
-            url = f"http://127.0.0.1:{ours_port}/v1/clients/{client}/recommendations?k=10"
-            body = urllib.request.urlopen(url).read()
-            body = urllib.request.urlopen(url).read()  # the cached bytes
-            body_file = Path(tmp) / "body.json"
-            body_file.write_bytes(body)
-            bare = start("_bare:app", bare_port, {"BARE_BODY_FILE": str(body_file)}, args.workers)
-            try:
-                a = wrk(
-                    f"http://127.0.0.1:{bare_port}/v1/clients/{client}/recommendations?k=10",
-                    args.seconds,
-                    args.connections,
-                )
-            finally:
-                stop(bare)
-            b = wrk(url, args.seconds, args.connections)
-            script = Path(tmp) / "uncached.lua"
-            script.write_text(UNCACHED % ", ".join(f'"{i}"' for i in ids))
-            c = wrk(f"http://127.0.0.1:{ours_port}/", args.seconds, args.connections, str(script))
+            rounds, body = measure(args, bundles, Path(tmp), ours_port, bare_port)
         finally:
             stop(ours)
+    report(args, rounds, len(body))
+
+
+def measure(
+    args: argparse.Namespace, bundles: Path, tmp: Path, ours_port: int, bare_port: int
+) -> tuple[list[dict[str, dict[str, float]]], bytes]:
+    """Rounds of (a) bare, (b) cached, (c) uncached, both servers up throughout."""
+    from recsys.bundle import Bundle
+
+    ids = Bundle.load(next(bundles.iterdir())).data.clients.ids[:500].tolist()
+    path = f"/v1/clients/{ids[0]}/recommendations?k=10"
+    url = f"http://127.0.0.1:{ours_port}{path}"
+    urllib.request.urlopen(url).read()
+    body = urllib.request.urlopen(url).read()  # the cached bytes
+    (tmp / "body.json").write_bytes(body)
+    bare = start("_bare:app", bare_port, {"BARE_BODY_FILE": str(tmp / "body.json")}, args.workers)
+    rounds = []
+    try:
+        for number in range(args.rounds):
+            script = tmp / f"uncached{number}.lua"
+            script.write_text(UNCACHED % (", ".join(f'"{i}"' for i in ids), number))
+            run = {
+                "a": wrk(f"http://127.0.0.1:{bare_port}{path}", args.seconds, args.connections),
+                "b": wrk(url, args.seconds, args.connections),
+                "c": wrk(
+                    f"http://127.0.0.1:{ours_port}/", args.seconds, args.connections, str(script)
+                ),
+            }
+            rounds.append(run)
+    finally:
+        stop(bare)
+    return rounds, body
+
+
+def report(args: argparse.Namespace, rounds: list[dict[str, dict[str, float]]], size: int) -> None:
+    """Each round, then the medians and the target ratios."""
     print(
-        f"\nresponse body: {len(body):,} bytes; "
-        f"{args.connections} connections, {args.seconds}s each, {args.workers} worker(s) per server"
+        f"\nresponse body: {size:,} bytes; {args.connections} connections, {args.seconds}s per "
+        f"run, {args.rounds} rounds, {args.workers} worker(s) per server"
     )
-    print(f"{'':<22}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-    for name, r in (("(a) bare FastAPI", a), ("(b) ours, cached", b), ("(c) ours, uncached", c)):
-        print(f"{name:<22}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['errors']:>10}")
+    names = {"a": "(a) bare FastAPI", "b": "(b) ours, cached", "c": "(c) ours, uncached"}
+    print(f"{'':<28}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for number, run in enumerate(rounds, 1):
+        for key, r in run.items():
+            label = f"{names[key]} #{number}"
+            print(
+                f"{label:<28}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['errors']:>10.0f}"
+            )
+    median = {
+        key: {m: statistics.median(run[key][m] for run in rounds) for m in ("rps", "p50", "p99")}
+        for key in names
+    }
+    for key, r in median.items():
+        print(f"{names[key] + ' median':<28}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
+    a, b, c = median["a"], median["b"], median["c"]
     print(
-        f"b/a rps {b['rps'] / a['rps']:.2f} (target ≥ 0.8), b/a p99 {b['p99'] / a['p99']:.2f} "
-        f"(target ≤ 1.5); c/a rps {c['rps'] / a['rps']:.2f} (target ≥ 0.1)"
+        f"medians: b/a rps {b['rps'] / a['rps']:.2f} (target ≥ 0.8), b/a p99 "
+        f"{b['p99'] / a['p99']:.2f} (target ≤ 1.5); c/a rps {c['rps'] / a['rps']:.2f} "
+        "(target ≥ 0.1)"
     )
 
 

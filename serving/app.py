@@ -89,6 +89,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         summary="Ranked, explained recommendations and next-best offers",
         lifespan=_lifespan,
         max_body_size=settings.max_body_bytes,
+        # /metrics is ours (Prometheus); FastAPI's OpenTelemetry hook would look up
+        # the global providers (and the environment) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     cache = ListCache(settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size)
     store = EventStore(settings.events_path)

@@ -27,12 +27,15 @@ def queue_list(pipe: Any, key: str, client: str, value: bytes, ttl: int) -> None
 
 
 class LocalLRU:
-    """A small TTL + LRU map of bytes, per process."""
+    """A small TTL + LRU map of bytes, per process, with each client's keys indexed."""
 
     def __init__(self, size: int, ttl: float) -> None:
         self.size, self.ttl = size, ttl
-        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._data: OrderedDict[str, tuple[float, str, bytes]] = OrderedDict()
         self._by_client: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def get(self, key: str) -> bytes | None:
         """The live value of ``key``, refreshed as most recently used."""
@@ -40,22 +43,34 @@ class LocalLRU:
         if found is None or found[0] < time.monotonic():
             return None
         self._data.move_to_end(key)
-        return found[1]
+        return found[2]
 
     def set(self, key: str, client: str, value: bytes) -> None:
         """Store ``value``; evict the least recently used past ``size``."""
         if self.size <= 0:
             return
-        self._data[key] = (time.monotonic() + self.ttl, value)
+        self._data[key] = (time.monotonic() + self.ttl, client, value)
         self._data.move_to_end(key)
         self._by_client.setdefault(client, set()).add(key)
         while len(self._data) > self.size:
-            self._data.popitem(last=False)
+            old_key, (_, old_client, _) = self._data.popitem(last=False)
+            self._forget(old_client, old_key)  # the index must not outgrow the map
 
     def drop_client(self, client: str) -> None:
         """Forget every list of ``client``."""
         for key in self._by_client.pop(client, set()):
             self._data.pop(key, None)
+
+    def indexed_keys(self) -> int:
+        """Keys held in the per-client index (equals ``len(self)``; tests check it)."""
+        return sum(len(keys) for keys in self._by_client.values())
+
+    def _forget(self, client: str, key: str) -> None:
+        keys = self._by_client.get(client)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_client[client]
 
 
 class ListCache:

@@ -1,23 +1,33 @@
-"""Cached ranked lists served before FastAPI's routing, as the stored bytes.
+"""The client list route answered before FastAPI's routing, for plain requests.
 
-A list is cached only after FastAPI validated its request, under a key made
-from the model version, the client and the raw query string; an identical raw
-query is therefore known-good, and its hit needs no parameter parsing. Auth is
-checked here exactly as the router's dependency does. Misses fall through.
+Hits are the stored bytes, found under a key made from the model version, the
+client and the raw query string. Misses whose query is plainly valid (the few
+parameters of the route, each well-formed, none repeated) are computed here by
+the same :mod:`serving.lists` functions the router calls: FastAPI's
+per-request dependency and parameter machinery costs about as much as ranking
+itself. Anything else - a bad or unusual parameter, a missing key, no model
+yet - falls through to the router, which validates and answers as usual.
 """
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+import re
+from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Context, authorised
+from serving.lists import cache_key, cached_list, compute_list
 
-__all__ = ["CachedLists", "cache_key"]
+__all__ = ["CachedLists", "plain_query"]
 
 _PREFIX, _SUFFIX = "/v1/clients/", "/recommendations"
 _HEADERS = [(b"content-type", b"application/json")]
+_K = re.compile(r"[1-9][0-9]{0,2}")
+_BOOL = {"true": True, "1": True, "false": False, "0": False}
+_SCALARS = ("k", "exclude_purchased", "category")
 
 
 class _Route:
@@ -27,22 +37,37 @@ class _Route:
 _ROUTE = _Route()
 
 
-def cache_key(version: str, client: str, raw_query: bytes) -> str:
-    """The cache key of one client's list under one model and one query string."""
-    return f"rec:{version}:{client}:{raw_query.decode('latin-1')}"
+def plain_query(raw: bytes) -> tuple[int, RequestOptions] | None:
+    """(k, options) when the query is one the router would surely accept as is;
+    ``None`` sends the request on to FastAPI (a stricter subset, never a wider one)."""
+    params = QueryParams(raw)
+    if any(len(params.getlist(name)) > 1 for name in _SCALARS):
+        return None
+    k, keep, category = params.get("k", "10"), params.get("exclude_purchased", "true"), None
+    if not _K.fullmatch(k) or int(k) > MAX_K or keep not in _BOOL:
+        return None
+    if "category" in params:
+        category = params["category"]
+        if not 0 < len(category) <= 128:
+            return None
+    exclude = params.getlist("exclude")
+    if len(exclude) > 200 or not all(exclude):
+        return None
+    return int(k), RequestOptions(_BOOL[keep], tuple(exclude), (), category)
 
 
 class CachedLists:
-    """ASGI middleware answering cache hits of the client recommendations route."""
+    """ASGI middleware answering the client recommendations route before routing."""
 
     def __init__(self, app: ASGIApp, context: Context) -> None:
         self.app, self.context = app, context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await self._hit(scope) if scope["type"] == "http" else None
+        body = await self._answer(scope) if scope["type"] == "http" else None
         if body is None:
             await self.app(scope, receive, send)
             return
+        scope["route"] = _ROUTE  # metrics label it as the router would
         await send(
             {
                 "type": "http.response.start",
@@ -52,18 +77,32 @@ class CachedLists:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _hit(self, scope: Scope) -> bytes | None:
-        path, state = scope["path"], self.context.state
-        if scope["method"] != "GET" or state.current is None:
+    async def _answer(self, scope: Scope) -> bytes | None:
+        client = self._client(scope)
+        if client is None:
+            return None
+        ctx, raw = self.context, scope["query_string"]
+        key = cache_key(ctx.current.version, client, raw)
+        found = await cached_list(ctx, key)
+        (ctx.metrics.cache_hit if found else ctx.metrics.cache_miss).inc()
+        if found is not None:
+            return found
+        plain = plain_query(raw)
+        if plain is None:
+            return None
+        return await compute_list(ctx, key, client, *plain)
+
+    def _client(self, scope: Scope) -> str | None:
+        """The client id of an authorised GET on the route, once a model is loaded."""
+        path: str = scope["path"]  # already percent-decoded by the server
+        if scope["method"] != "GET" or self.context.state.current is None:
             return None
         if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
             return None
-        client = unquote(path[len(_PREFIX) : -len(_SUFFIX)])
-        headers = dict(scope["headers"])
-        if "/" in client or not authorised(self.context.settings, headers.get(b"x-api-key")):
-            return None  # let the router answer (404/401/403 with its usual body)
-        found = await self.context.cache.get(
-            cache_key(state.current.version, client, scope["query_string"])
-        )
-        (self.context.metrics.cache_hit if found else self.context.metrics.cache_miss).inc()
-        return None if found is None else found.replace(b'"cached":false', b'"cached":true', 1)
+        client = path[len(_PREFIX) : -len(_SUFFIX)]
+        headers: dict[bytes, Any] = dict(scope["headers"])
+        if not 0 < len(client) <= 128 or "/" in client:
+            return None  # the router answers 404/422 with its usual body
+        if not authorised(self.context.settings, headers.get(b"x-api-key")):
+            return None  # the router answers 401/403 with its usual body
+        return client

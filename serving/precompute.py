@@ -6,8 +6,7 @@ import redis
 
 from recsys.errors import ConfigError
 from serving.cache import queue_list
-from serving.fastpath import cache_key
-from serving.routers.recommendations import list_body
+from serving.lists import cache_key, list_body
 from serving.settings import ServingSettings
 from serving.state import load
 

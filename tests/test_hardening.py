@@ -15,6 +15,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
+from serving.cache import LocalLRU
 from tests.test_service import bundles, settings_for  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,3 +117,14 @@ def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> N
         .splitlines()[-1]
         .startswith('{"type":"purchase","client_id":"after-restart"')
     )
+
+
+def test_local_cache_and_its_client_index_stay_bounded() -> None:
+    cache = LocalLRU(size=50, ttl=60)
+    for n in range(500):  # many clients, many one-off queries: what a load run does
+        cache.set(f"rec:v:c{n % 37}:q{n}", f"c{n % 37}", b"x")
+    assert len(cache) == 50
+    assert cache.indexed_keys() == 50  # evicted keys left the per-client index too
+    cache.drop_client("c3")
+    assert all(cache.get(f"rec:v:c3:q{n}") is None for n in range(500))
+    assert cache.get(f"rec:v:c{499 % 37}:q499") == b"x"  # the newest survives

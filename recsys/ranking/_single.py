@@ -53,10 +53,18 @@ _NONE = np.zeros(0, dtype=np.int64)
 
 def _top(scores: np.ndarray, n: int, seen: np.ndarray | None, positive: bool) -> Candidates:
     """Top ``n`` of one score vector, minus ``seen`` (and non-positive scores), compact:
-    only real candidates, best first."""
+    only real candidates, best first (ties by index)."""
+    if positive:  # sparse sources: work on the few positive entries only
+        items = np.flatnonzero(scores > 0)
+        if seen is not None and items.size:
+            items = items[~np.isin(items, seen, assume_unique=True)]
+        values = scores[items].astype(np.float64)
+        if items.size > n:
+            keep = top_of_row(values, n)
+            return items[keep], values[keep]
+        order = np.argsort(-values, kind="stable")
+        return items[order], values[order]
     scores = scores.astype(np.float64)
-    if positive:
-        scores[scores <= 0] = -np.inf
     if seen is not None:
         scores[seen] = -np.inf
     items = top_of_row(scores, n)
@@ -134,7 +142,7 @@ class SingleRequests(BlendCore):
                 out[name] = self._cf_one(model, query, n, options.exclude_purchased)
         if fired is not None and self.rules is not None and weights.get("rules", 0) > 0:
             out["rules"] = _top(self.rules.scores_by(fired), n, seen, positive=True)
-        if self.cross_sell is not None and weights.get("analyst", 0) > 0:
+        if self.cross_sell is not None and weights.get("analyst", 0) > 0 and analyst.size:
             out["analyst"] = _top(row_sums(self.offers, analyst), n, seen, positive=True)
         if weights.get("popular", 0) > 0:
             out["popular"] = self._popular_one(n, seen, options.segment)
@@ -181,6 +189,8 @@ class SingleRequests(BlendCore):
         if self.cross_sell is None or not any(r.pinned for r in self.cross_sell.rules):
             return None
         pinned = np.array([self.cross_sell.rules[r].pinned for r in analyst], dtype=bool)
+        if not pinned.any():
+            return None
         return row_sums(self.offers, analyst[pinned]) > 0
 
     def columns(self, ids: tuple[str, ...]) -> np.ndarray:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from recsys.ranking import MAX_K
 from serving.deps import Ctx, Reader
-from serving.routers.recommendations import encode
+from serving.lists import encode
 from serving.schemas import Related
 
 router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[Reader])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from recsys.ranking import RequestOptions
 from serving.deps import Context, Ctx, Reader
-from serving.routers.recommendations import client_profile, encode
+from serving.lists import client_profile, encode
 from serving.schemas import NextBestOffers
 
 router = APIRouter(prefix="/v1/clients", tags=["crm"], dependencies=[Reader])
