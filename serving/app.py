@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +35,7 @@ async def _watch(state: ServiceState, every: float) -> None:
     """Hot reload: look for a newly promoted bundle; swap it in when it loads."""
     while True:
         await asyncio.sleep(every)
-        if state.changed():
+        if await asyncio.to_thread(state.changed):  # may ask MLflow: off the loop
             await asyncio.to_thread(state.reload)
 
 
@@ -48,7 +47,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # only spin between them, taking a core from the server.
     blas = threadpool_limits(limits=1)
     await asyncio.to_thread(state.reload)  # not ready (503) until a bundle loads
-    gc.freeze()  # the bundle's objects live as long as it: keep them out of GC passes
     watcher = None
     if settings.reload_interval_seconds > 0:
         watcher = asyncio.create_task(_watch(state, settings.reload_interval_seconds))

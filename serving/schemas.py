@@ -112,3 +112,23 @@ class NextBestOffers(BaseModel):
     offers: list[ItemOut]
     last_orders: list[OrderOut]
     next_contact: str | None
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx/5xx the service answers itself."""
+
+    detail: Any
+    """What was wrong: a sentence, or FastAPI's list of invalid fields (422)."""
+
+
+#: Documented on every route that checks an API key.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "X-API-Key header missing (keys configured)"},
+    403: {"model": ErrorOut, "description": "X-API-Key not valid for this route"},
+}
+
+#: Documented on every route that reads a JSON body.
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body is not JSON (or not UTF-8)"},
+    413: {"model": ErrorOut, "description": "the body is larger than max_body_bytes"},
+}

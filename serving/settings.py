@@ -41,5 +41,13 @@ class ServingSettings(BaseSettings):
     """Requests per API key (or client address) and minute; unlimited when unset."""
     cors_origins: list[str] = []
     """Storefront origins allowed by CORS."""
+    mlflow_tracking_uri: str | None = None
+    """MLflow tracking URI; when set, serve the registered version under ``serving_alias``
+    (falling back to the local bundle pointer, reported in ``/readyz``, when MLflow
+    cannot answer). Unset: the local pointer only."""
+    registered_model: str = "recsys"
+    """Registered model whose versions are bundles (as ``recsys train`` registers them)."""
+    serving_alias: str = "production"
+    """Alias of the version to serve (as ``recsys promote`` sets it)."""
     reload_interval_seconds: float = Field(default=10.0, ge=0)
     """How often to look for a new bundle (0: never)."""

@@ -13,6 +13,7 @@ from recsys.bundle import Bundle
 from recsys.errors import ModelError, RecsysError
 from recsys.ranking import HybridRecommender
 from recsys.rules.cross_sell import CrossSellRules, load_cross_sell
+from serving.registry import registry_bundle
 from serving.settings import ServingSettings
 
 __all__ = ["Loaded", "ServiceState", "resolve_bundle"]
@@ -40,6 +41,8 @@ class Loaded:
     bundle: Bundle
     recommender: HybridRecommender
     source: Path
+    origin: str = "local bundle pointer"
+    """How the bundle was chosen (shown by ``/readyz``)."""
 
     @property
     def version(self) -> str:
@@ -47,9 +50,22 @@ class Loaded:
         return self.bundle.version
 
 
+def locate(settings: ServingSettings) -> tuple[Path, str]:
+    """The bundle to serve and how it was chosen: the MLflow alias when configured
+    and answering, else the local pointer (saying why)."""
+    if settings.mlflow_tracking_uri is None:
+        return resolve_bundle(settings.bundle_path), "local bundle pointer"
+    try:
+        found = registry_bundle(settings)
+    except ModelError as error:
+        log.warning("MLflow registry not used, serving the local bundle pointer: %s", error)
+        return resolve_bundle(settings.bundle_path), f"local bundle pointer ({error})"
+    return found, f"MLflow {settings.registered_model}@{settings.serving_alias}"
+
+
 def load(settings: ServingSettings) -> Loaded:
     """Load and validate the bundle and the cross-sell rules the settings name."""
-    source = resolve_bundle(settings.bundle_path)
+    source, origin = locate(settings)
     bundle = Bundle.load(source)
     rules: CrossSellRules | None = None
     if settings.cross_sell_path is not None:
@@ -58,7 +74,7 @@ def load(settings: ServingSettings) -> Loaded:
     if settings.features_path is not None:
         segments = pd.read_parquet(settings.features_path, columns=["segment"])["segment"]
         recommender.set_segments({str(c): str(s) for c, s in segments.items()})
-    return Loaded(bundle, recommender, source)
+    return Loaded(bundle, recommender, source, origin)
 
 
 @dataclass
@@ -90,10 +106,7 @@ class ServiceState:
     def changed(self) -> bool:
         """Whether the settings now point at another bundle than the one served."""
         try:
-            return (
-                self.current is None
-                or resolve_bundle(self.settings.bundle_path) != self.current.source
-            )
+            return self.current is None or locate(self.settings)[0] != self.current.source
         except RecsysError:
             return False
 

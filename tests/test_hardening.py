@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.cache import LocalLRU
+from tests.servers import free_port, serve
 from tests.test_service import bundles, settings_for  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,41 +42,6 @@ def test_rate_limit_per_key(bundles: Path, tmp_path: Path) -> None:  # noqa: F81
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) <= 60
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(bundles: Path, events: Path, port: int) -> subprocess.Popen[bytes]:  # noqa: F811
-    env = {
-        **os.environ,
-        "RECSYS_BUNDLE_PATH": str(bundles),
-        "RECSYS_EVENTS_PATH": str(events),
-        "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "serving.app:create_app",
-        "--factory",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not start")
-
-
 def _post(port: int, body: dict[str, object]) -> int:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/events",
@@ -92,8 +54,8 @@ def _post(port: int, body: dict[str, object]) -> int:
 
 
 def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> None:  # noqa: F811
-    events, port = tmp_path / "events.jsonl", _free_port()
-    server = _serve(bundles, events, port)
+    events, port = tmp_path / "events.jsonl", free_port()
+    server = serve(bundles, events, port)
     acknowledged = []
     try:
         for i in range(40):
@@ -106,7 +68,7 @@ def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> N
     stored = [json.loads(line)["client_id"] for line in events.read_text().splitlines()]
     assert acknowledged == [f"killed-{i}" for i in range(40)]
     assert set(acknowledged) <= set(stored)
-    again = _serve(bundles, events, port)  # restarts on the same store and appends to it
+    again = serve(bundles, events, port)  # restarts on the same store and appends to it
     try:
         assert _post(port, {"client_id": "after-restart", "item_id": "85048"}) == 200
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from recsys.bundle import Bundle
 from serving.app import create_app
 from serving.settings import ServingSettings
+from tests.servers import free_port, start_redis
 from training.cli import app as cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,15 +184,11 @@ def test_hot_reload_and_refusal_of_a_broken_bundle(bundles: Path, tmp_path: Path
         assert body["model_version"] == "v-newer"
 
 
-def test_with_real_redis_and_redis_killed(bundles: Path, tmp_path: Path, redis_url: str) -> None:
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    extra_redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port + 1), "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
+def test_with_real_redis_and_redis_killed(bundles: Path, tmp_path: Path) -> None:
+    port = free_port()
+    extra_redis = start_redis(port, tmp_path)
     try:
-        _wait_for(port + 1)
-        url = f"redis://127.0.0.1:{port + 1}/0"
+        url = f"redis://127.0.0.1:{port}/0"
         with TestClient(
             create_app(settings_for(bundles, tmp_path, redis_url=url, local_cache_size=0))
         ) as c:
@@ -210,19 +206,6 @@ def test_with_real_redis_and_redis_killed(bundles: Path, tmp_path: Path, redis_u
             assert "recsys_redis_up 0.0" in c.get("/metrics").text
     finally:
         extra_redis.kill()
-
-
-def _wait_for(port: int) -> None:
-    import socket
-    import time
-
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("redis did not start")
 
 
 def test_precompute_fills_redis_for_every_client(

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from serving.deps import Admin, Ctx
-from serving.schemas import Accepted, EventIn, EventsIn
+from serving.schemas import AUTH_RESPONSES, BODY_RESPONSES, Accepted, EventIn, EventsIn
 
-router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Admin])
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Admin], responses=AUTH_RESPONSES)
 
 
-@router.post("/events", response_model=Accepted)
+@router.post("/events", response_model=Accepted, responses=BODY_RESPONSES)
 async def ingest(body: EventsIn | EventIn, ctx: Ctx) -> Accepted:
     """Store one event or a batch durably, then make purchases count at once."""
     events = body.events if isinstance(body, EventsIn) else [body]

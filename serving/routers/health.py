@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.deps import Admin, Ctx
-from serving.schemas import ModelInfo
+from serving.schemas import AUTH_RESPONSES, ModelInfo
 
 router = APIRouter(tags=["health"])
 
@@ -28,6 +28,7 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     body = {
         "status": "ready" if redis_ok else "degraded",
         "model_version": state.version,
+        "model_source": None if state.current is None else state.current.origin,
         "cache": cache.backend if redis_ok else f"{cache.backend} unreachable, serving in-process",
         "last_reload_error": state.last_error,
     }
@@ -37,7 +38,11 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(ctx: Ctx) -> Response:
     """Prometheus text format."""
     state, cache, telemetry = ctx.state, ctx.cache, ctx.metrics
@@ -63,7 +68,14 @@ async def model(ctx: Ctx) -> ModelInfo:
     )
 
 
-@router.post("/v1/model/reload", dependencies=[Admin])
+@router.post(
+    "/v1/model/reload",
+    dependencies=[Admin],
+    responses={
+        **AUTH_RESPONSES,
+        409: {"description": "the bundle was refused; the old one serves"},
+    },
+)
 async def reload(ctx: Ctx) -> JSONResponse:
     """Load the bundle the settings point at now; a broken one is refused (409)."""
     ok = await asyncio.to_thread(ctx.state.reload)

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Path, Query, Response
 from recsys.ranking import MAX_K
 from serving.deps import Ctx, Reader
 from serving.lists import encode
-from serving.schemas import Related
+from serving.schemas import AUTH_RESPONSES, Related
 
-router = APIRouter(prefix="/v1/items", tags=["items"], dependencies=[Reader])
+router = APIRouter(
+    prefix="/v1/items", tags=["items"], dependencies=[Reader], responses=AUTH_RESPONSES
+)
 
 
 @router.get(

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Path, Query, Response
 from recsys.ranking import RequestOptions
 from serving.deps import Context, Ctx, Reader
 from serving.lists import client_profile, encode
-from serving.schemas import NextBestOffers
+from serving.schemas import AUTH_RESPONSES, NextBestOffers
 
-router = APIRouter(prefix="/v1/clients", tags=["crm"], dependencies=[Reader])
+router = APIRouter(
+    prefix="/v1/clients", tags=["crm"], dependencies=[Reader], responses=AUTH_RESPONSES
+)
 
 PROFILE = (
     "recency_days",

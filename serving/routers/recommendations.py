@@ -9,9 +9,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Ctx, Reader
 from serving.lists import cache_key, cached_list, compute_list, list_body
-from serving.schemas import BasketRequest, Recommendations
+from serving.schemas import AUTH_RESPONSES, BODY_RESPONSES, BasketRequest, Recommendations
 
-router = APIRouter(prefix="/v1", tags=["recommendations"], dependencies=[Reader])
+router = APIRouter(
+    prefix="/v1", tags=["recommendations"], dependencies=[Reader], responses=AUTH_RESPONSES
+)
 
 ClientId = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -35,7 +37,7 @@ async def for_client(
     return Response(body, media_type="application/json")
 
 
-@router.post("/baskets/recommendations", response_model=Recommendations)
+@router.post("/baskets/recommendations", response_model=Recommendations, responses=BODY_RESPONSES)
 async def for_basket(request: BasketRequest, ctx: Ctx) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
     current = ctx.current

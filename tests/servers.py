@@ -1,0 +1,75 @@
+"""Real processes for the tests: free ports, redis-server, and the service under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 10) -> None:
+    """Until something accepts connections on ``port``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A real redis-server on ``port`` (no persistence), once it accepts connections."""
+    binary = shutil.which("redis-server") or "redis-server"
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    process = subprocess.Popen(
+        [*command, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port)
+    except AssertionError:
+        process.kill()
+        raise
+    return process
+
+
+def serve(
+    bundles: Path, events: Path, port: int, log: Path | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    """The service under uvicorn on ``port``, once ``/readyz`` answers; extra ``RECSYS_*``
+    settings as keyword arguments; its output goes to ``log`` when given."""
+    settings = {
+        "RECSYS_BUNDLE_PATH": str(bundles),
+        "RECSYS_EVENTS_PATH": str(events),
+        "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
+        **{f"RECSYS_{key.upper()}": value for key, value in env.items()},
+    }
+    command = [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory"]
+    command += ["--port", str(port), "--log-level", "info" if log else "warning"]
+    out = log.open("wb") if log else None
+    process = subprocess.Popen(
+        command, env={**os.environ, **settings}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+    )
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("server did not start")

@@ -1,0 +1,137 @@
+"""Faults with real parts: MLflow unreachable, Redis stopped and restarted under load,
+and what the logs may never contain."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+
+from recsys.bundle import Bundle
+from serving.app import create_app
+from tests.servers import free_port, serve, start_redis
+from tests.test_service import a_client, bundles, settings_for
+
+__all__ = ["bundles"]  # the module fixture, shared with test_service
+
+
+def test_mlflow_unreachable_serves_the_local_bundle_and_says_so(
+    bundles: Path, tmp_path: Path
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with TestClient(create_app(settings_for(bundles, tmp_path, mlflow_tracking_uri=dead))) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        source = ready.json()["model_source"]
+        assert source.startswith("local bundle pointer (MLflow http://127.0.0.1:"), source
+        assert c.get(f"/v1/clients/{a_client(bundles)[0]}/recommendations").status_code == 200
+
+
+def test_the_mlflow_alias_chooses_the_bundle(bundles: Path, tmp_path: Path) -> None:
+    store = f"sqlite:///{bundles.parent / 'mlflow.db'}"  # where the fixture's train logged
+    client = MlflowClient(store)
+    (version,) = client.search_model_versions("name='recsys'")
+    client.set_registered_model_alias("recsys", "production", version.version)
+    with TestClient(create_app(settings_for(bundles, tmp_path, mlflow_tracking_uri=store))) as c:
+        ready = c.get("/readyz").json()
+        assert ready["model_source"] == "MLflow recsys@production"
+        assert ready["model_version"] == Path(version.tags["bundle_dir"]).name
+
+
+def _hammer(port: int, clients: list[str], stop: threading.Event, log: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Requests in a loop until ``stop``: (time, status, cached) per request."""
+    n = 0
+    while not stop.is_set():
+        url = f"http://127.0.0.1:{port}/v1/clients/{clients[n % len(clients)]}/recommendations"
+        n += 1
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                log.append(
+                    (time.monotonic(), response.status, json.loads(response.read())["cached"])
+                )
+        except urllib.error.HTTPError as error:
+            log.append((time.monotonic(), error.code, False))
+        except OSError:
+            log.append((time.monotonic(), 0, False))
+
+
+def _hit_rate(log: list[tuple], start: float, end: float) -> float:  # type: ignore[type-arg]
+    window = [cached for at, _, cached in log if start <= at < end]
+    return sum(window) / max(len(window), 1)
+
+
+def test_redis_stopped_and_restarted_under_load(bundles: Path, tmp_path: Path) -> None:
+    redis_port, port = free_port(), free_port()
+    redis = start_redis(redis_port, tmp_path)
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    # No in-process level: every hit must come from Redis.
+    server = serve(bundles, tmp_path / "ev.jsonl", port, redis_url=url, local_cache_size="0")
+    bundle = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir()))
+    clients = [str(c) for c in bundle.data.clients.ids[:20]]
+    stop, log = threading.Event(), []  # type: ignore[var-annotated]
+    threads = [threading.Thread(target=_hammer, args=(port, clients, stop, log)) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        stopped = time.monotonic()
+        redis.terminate()
+        redis.wait(timeout=10)
+        time.sleep(2)
+        down = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
+        restarted = time.monotonic()
+        redis = start_redis(redis_port, tmp_path)  # same port, empty: lists are recomputed
+        time.sleep(4)
+        ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        server.terminate()
+        server.wait(timeout=10)
+        redis.terminate()
+    assert {status for _, status, _ in log} == {200}, "a request failed"
+    assert down["status"] == "degraded" and ready["status"] == "ready"
+    assert _hit_rate(log, stopped - 1.5, stopped) > 0.8  # warm before the stop
+    assert _hit_rate(log, stopped + 0.5, restarted) == 0.0  # nothing to hit while down
+    assert _hit_rate(log, restarted + 2.5, restarted + 4) > 0.8  # recovered
+
+
+def test_no_key_or_event_payload_in_the_logs(bundles: Path, tmp_path: Path) -> None:
+    port, log = free_port(), tmp_path / "server.log"
+    read_key, admin_key = "read-KEY-0f3a9c", "admin-KEY-77d1e2"
+    server = serve(
+        bundles, tmp_path / "ev.jsonl", port, log, read_api_key=read_key, admin_api_key=admin_key
+    )
+    secret_client, secret_item = "client-PAYLOAD-5521", "item-PAYLOAD-9034"
+    try:
+        body = json.dumps({"client_id": secret_client, "item_id": secret_item, "price": -1})
+        for key, data in ((admin_key, body), ("wrong-KEY-1", body), (admin_key, body[:-5])):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/events",
+                data=data.encode(),
+                headers={"content-type": "application/json", "x-api-key": key},
+                method="POST",
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10).read()
+            except urllib.error.HTTPError as error:
+                assert error.code in (403, 422)
+        reader = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/clients/x/recommendations",
+            headers={"x-api-key": read_key},
+        )
+        assert urllib.request.urlopen(reader, timeout=10).status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    text = log.read_text()
+    assert "POST /v1/events" in text  # the access log is on: the check below means something
+    for secret in (read_key, admin_key, "wrong-KEY-1", secret_client, secret_item):
+        assert secret not in text, secret
