@@ -80,6 +80,18 @@ def start(target: str, port: int, env: dict[str, str], workers: int) -> subproce
     raise SystemExit(f"{target} did not start")
 
 
+def train_bundle(events: str, format_: str, out: Path) -> None:
+    """The serving line-up (popular, ALS, item-kNN, rules) trained on ``events`` into ``out``."""
+    code = (
+        "from recsys.data import load_events; from training import jobs; "
+        f"l = load_events({events!r}, {format_!r}); "
+        "b = jobs.train(l, jobs.choose_models(['popular','als','itemknn'], {}), "
+        "jobs.matrix_config({}), jobs.rules_config({})); "
+        f"b.save(__import__('pathlib').Path({str(out)!r}) / b.version)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM, so a multi-worker uvicorn takes its workers down with it."""
     process.terminate()
@@ -121,20 +133,7 @@ def main() -> None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp:
         bundles = Path(tmp) / "bundles"
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                (
-                    "from recsys.data import load_events; from training import jobs; "
-                    f"l = load_events({args.events!r}, {args.format!r}); "
-                    "b = jobs.train(l, jobs.choose_models(['popular','als','itemknn'], {}), "
-                    "jobs.matrix_config({}), jobs.rules_config({})); "
-                    f"b.save(__import__('pathlib').Path({str(bundles)!r}) / b.version)"
-                ),
-            ],
-            check=True,
-        )
+        train_bundle(args.events, args.format, bundles)
         env = {
             "RECSYS_BUNDLE_PATH": str(bundles),
             "RECSYS_EVENTS_PATH": f"{tmp}/events.jsonl",

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._io import UNREADABLE
 from recsys.data import mode_by
 from recsys.errors import ModelError
 from recsys.matrix import InteractionMatrix, MatrixConfig
@@ -108,7 +109,7 @@ class Bundle:
             titles = np.load(directory / "titles.npy", allow_pickle=False)
             categories = np.load(directory / "categories.npy", allow_pickle=False)
             history = sp.load_npz(directory / "history.npz").tocsr()
-        except (OSError, ValueError, KeyError) as exc:
+        except UNREADABLE as exc:
             raise ModelError(f"{directory}: not a readable bundle ({exc})") from None
         models = {name: _load_model(directory, name) for name in manifest.get("models", {})}
         bundle = cls(
@@ -151,7 +152,7 @@ def _load_model(directory: Path, name: str) -> Scorer:
     where = directory / "models" / name
     try:
         kind = json.loads((where / "config.json").read_text())["model"]
-    except (OSError, ValueError, KeyError) as exc:
+    except UNREADABLE as exc:
         raise ModelError(f"{where}: not a readable model ({exc})") from None
     if kind not in MODELS:
         raise ModelError(f"{where}: unknown model kind {kind!r}")

@@ -90,8 +90,8 @@ class ServiceState:
         """Load the bundle the settings point at; keep the old one if it fails."""
         try:
             fresh = load(self.settings)
-        except RecsysError as error:
-            self.last_error = str(error)
+        except Exception as error:  # RecsysError, or a failure nobody foresaw: refuse either
+            self.last_error = str(error) if isinstance(error, RecsysError) else repr(error)
             log.warning("bundle refused, keeping %s: %s", self.version, error)
             return False
         if self.current is None or fresh.source != self.current.source:

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
+from recsys._io import UNREADABLE
 from recsys.errors import ModelError
 
 __all__ = ["ModelConfig", "Recommendations", "Scorer", "popular_ranking", "top_k", "top_of_row"]
@@ -216,7 +217,7 @@ class Scorer(ABC):
             model = cls(cls.config_class.model_validate(meta["config"]))
             with np.load(directory / "arrays.npz", allow_pickle=False) as arrays:
                 state = {key: arrays[key] for key in arrays.files}
-        except (OSError, ValueError, KeyError) as exc:
+        except UNREADABLE as exc:
             raise ModelError(f"{directory}: cannot load model {cls.name!r} ({exc})") from None
         model.popularity = state.pop("popularity")
         model.n_clients = int(state.pop("n_clients"))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys._io import UNREADABLE
 from recsys._sparse import gather_rows, row_sums
 from recsys.errors import ModelError
 
@@ -121,5 +122,5 @@ class RuleIndex:
                     (data, z["indices"], z["indptr"]), shape=(n, int(z["n_items"]))
                 )
                 return cls(matrix, z["consequent"], {m: z[m] for m in _METRICS})
-        except (OSError, ValueError, KeyError) as exc:
+        except UNREADABLE as exc:
             raise ModelError(f"{path}: cannot load rules ({exc})") from None
