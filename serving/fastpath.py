@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Context, authorised
 from serving.lists import cache_key, cached_list, compute_list
+from serving.schemas import MAX_ID, MAX_IDS
 
 __all__ = ["CachedLists", "plain_query"]
 
@@ -48,10 +49,10 @@ def plain_query(raw: bytes) -> tuple[int, RequestOptions] | None:
         return None
     if "category" in params:
         category = params["category"]
-        if not 0 < len(category) <= 128:
+        if not 0 < len(category) <= MAX_ID:
             return None
     exclude = params.getlist("exclude")
-    if len(exclude) > 200 or not all(exclude):
+    if len(exclude) > MAX_IDS or not all(exclude):
         return None
     return int(k), RequestOptions(_BOOL[keep], tuple(exclude), (), category)
 
@@ -101,7 +102,7 @@ class CachedLists:
             return None
         client = path[len(_PREFIX) : -len(_SUFFIX)]
         headers: dict[bytes, Any] = dict(scope["headers"])
-        if not 0 < len(client) <= 128 or "/" in client:
+        if not 0 < len(client) <= MAX_ID or "/" in client:
             return None  # the router answers 404/422 with its usual body
         if not authorised(self.context.settings, headers.get(b"x-api-key")):
             return None  # the router answers 401/403 with its usual body

@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.ranking import MAX_K
 
+#: Longest client, item, order id or category the API accepts.
+MAX_ID = 128
+#: Most ids in one list parameter (basket items, excluded items).
+MAX_IDS = 200
+
 
 class ReasonOut(BaseModel):
     """Why an item is recommended."""
@@ -49,8 +54,8 @@ class BasketRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[str] = Field(min_length=0, max_length=200)
-    client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    items: list[str] = Field(min_length=0, max_length=MAX_IDS)
+    client_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
     k: int = Field(default=10, ge=1, le=MAX_K)
 
 
@@ -60,9 +65,9 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["purchase", "view", "add_to_cart"] = "purchase"
-    client_id: str = Field(min_length=1, max_length=128)
-    item_id: str = Field(min_length=1, max_length=128)
-    order_id: str | None = Field(default=None, max_length=128)
+    client_id: str = Field(min_length=1, max_length=MAX_ID)
+    item_id: str = Field(min_length=1, max_length=MAX_ID)
+    order_id: str | None = Field(default=None, max_length=MAX_ID)
     timestamp: datetime | None = None
     quantity: float = Field(default=1.0, gt=0, le=1_000_000)
     price: float | None = Field(default=None, ge=0, le=10_000_000)

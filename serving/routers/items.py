@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from recsys.ranking import MAX_K
 from serving.deps import Ctx, Reader
 from serving.lists import encode
-from serving.schemas import AUTH_RESPONSES, Related
+from serving.schemas import AUTH_RESPONSES, MAX_ID, Related
 
 router = APIRouter(
     prefix="/v1/items", tags=["items"], dependencies=[Reader], responses=AUTH_RESPONSES
@@ -20,7 +20,7 @@ router = APIRouter(
     "/{item_id}/related", response_model=Related, responses={404: {"description": "unknown item"}}
 )
 async def related(
-    item_id: Annotated[str, Path(min_length=1, max_length=128)],
+    item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
     ctx: Ctx,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
 ) -> Response:

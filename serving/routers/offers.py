@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from recsys.ranking import RequestOptions
 from serving.deps import Context, Ctx, Reader
 from serving.lists import client_profile, encode
-from serving.schemas import AUTH_RESPONSES, NextBestOffers
+from serving.schemas import AUTH_RESPONSES, MAX_ID, NextBestOffers
 
 router = APIRouter(
     prefix="/v1/clients", tags=["crm"], dependencies=[Reader], responses=AUTH_RESPONSES
@@ -55,7 +55,7 @@ async def next_best_offers(ctx: Context, client_id: str, k: int) -> dict[str, An
 
 @router.get("/{client_id}/next-best-offers", response_model=NextBestOffers)
 async def offers(
-    client_id: Annotated[str, Path(min_length=1, max_length=128)],
+    client_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
     ctx: Ctx,
     k: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> Response:

@@ -9,13 +9,20 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Ctx, Reader
 from serving.lists import cache_key, cached_list, compute_list, list_body
-from serving.schemas import AUTH_RESPONSES, BODY_RESPONSES, BasketRequest, Recommendations
+from serving.schemas import (
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    MAX_ID,
+    MAX_IDS,
+    BasketRequest,
+    Recommendations,
+)
 
 router = APIRouter(
     prefix="/v1", tags=["recommendations"], dependencies=[Reader], responses=AUTH_RESPONSES
 )
 
-ClientId = Annotated[str, Path(min_length=1, max_length=128)]
+ClientId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
 
 
 @router.get("/clients/{client_id}/recommendations", response_model=Recommendations)
@@ -25,8 +32,8 @@ async def for_client(
     ctx: Ctx,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     exclude_purchased: bool = True,
-    category: Annotated[str | None, Query(max_length=128)] = None,
-    exclude: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006 (FastAPI copies)
+    category: Annotated[str | None, Query(max_length=MAX_ID)] = None,
+    exclude: Annotated[list[str], Query(max_length=MAX_IDS)] = [],  # noqa: B006 (FastAPI copies)
 ) -> Response:
     """Ranked, explained items for a client; unknown clients get the cold-start list."""
     # Plain requests are normally answered by serving.fastpath before routing; this

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.deps import Ctx, Reader
 from serving.routers.offers import next_best_offers
+from serving.schemas import MAX_ID
 
 router = APIRouter(prefix="/ui", tags=["ui"], dependencies=[Reader], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
@@ -19,7 +20,7 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "tem
 
 @router.get("/clients", response_class=HTMLResponse)
 async def search(
-    request: Request, client_id: Annotated[str, Query(max_length=128)] = ""
+    request: Request, client_id: Annotated[str, Query(max_length=MAX_ID)] = ""
 ) -> Response:
     """The search box: a client id leads to its screen."""
     if client_id.strip():
@@ -30,7 +31,7 @@ async def search(
 @router.get("/clients/{client_id}", response_class=HTMLResponse)
 async def client_screen(request: Request, client_id: str, ctx: Ctx) -> HTMLResponse:
     """Profile card, segment badge, offers with reasons and evidence, purchase history."""
-    view = await next_best_offers(ctx, client_id[:128], 5)
+    view = await next_best_offers(ctx, client_id[:MAX_ID], 5)
     return templates.TemplateResponse(request, "client.html", {"view": view})
 
 
