@@ -12,17 +12,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
 
 def main() -> int:
-    command = [str(BIN / "pip-audit"), "--skip-editable", "--progress-spinner", "off", "-f", "json"]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    try:
-        report = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        print(f"pip-audit gave no report (exit {done.returncode}):\n{done.stderr}", file=sys.stderr)
+    report = _report() or _report()  # one retry: the advisory service is on the network
+    if report is None:
         return 2
     found = [(d, v) for d in report["dependencies"] for v in d.get("vulns", [])]
     fixable = [(d, v) for d, v in found if v.get("fix_versions")]
@@ -34,6 +31,18 @@ def main() -> int:
         f"vulnerabilities, {len(fixable)} with a fix available"
     )
     return 1 if fixable else 0
+
+
+def _report() -> dict[str, Any] | None:
+    """pip-audit's JSON report, or ``None`` (said on stderr) when it gave none."""
+    command = [str(BIN / "pip-audit"), "--skip-editable", "--progress-spinner", "off", "-f", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        report: dict[str, Any] = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        print(f"pip-audit gave no report (exit {done.returncode}):\n{done.stderr}", file=sys.stderr)
+        return None
+    return report
 
 
 if __name__ == "__main__":
