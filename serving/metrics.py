@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +16,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._resolved: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "recsys_requests_total",
             "Requests by route and status",
@@ -61,7 +63,18 @@ class Metrics:
                 await app(scope, receive, capture)
             finally:
                 route = getattr(scope.get("route"), "path", "unmatched")
-                self.requests.labels(route, str(status[0])).inc()
-                self.latency.labels(route).observe(time.perf_counter() - started)
+                count, timing = self._children(route, status[0])
+                count.inc()
+                timing.observe(time.perf_counter() - started)
 
         return measured
+
+    def _children(self, route: str, status: int) -> tuple[Any, Any]:
+        """The (counter, histogram) children of a route and status, resolved once each:
+        ``labels()`` validates, locks and looks up on every call."""
+        key = (route, status)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self.requests.labels(route, str(status)), self.latency.labels(route)
+            self._resolved[key] = found
+        return found
