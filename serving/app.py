@@ -22,7 +22,7 @@ from serving.event_store import EventStore
 from serving.fastpath import CachedLists
 from serving.limits import RateLimit
 from serving.metrics import Metrics
-from serving.routers import events, health, items, offers, recommendations, ui
+from serving.routers import cross_sell, events, health, items, offers, recommendations, ui
 from serving.settings import ServingSettings
 from serving.state import ServiceState
 
@@ -107,7 +107,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
         )
-    routers = (recommendations, offers, items, events, health, ui)
+    routers = (recommendations, offers, items, events, cross_sell, health, ui)
     for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)

@@ -27,7 +27,7 @@ def precompute(settings: ServingSettings, k: int = 10, batch: int = 500) -> tupl
     pipe = client.pipeline(transaction=False)
     ids = loaded.bundle.data.clients.ids
     for n, client_id in enumerate(ids.tolist()):
-        key = cache_key(loaded.version, client_id, query)
+        key = cache_key(loaded.cache_version, client_id, query)
         body = list_body(client_id, loaded.version, loaded.recommender.for_client(client_id, k))
         queue_list(pipe, key, client_id, body, ttl)
         if n % batch == batch - 1:

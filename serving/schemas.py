@@ -137,3 +137,14 @@ BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "the body is not JSON (or not UTF-8)"},
     413: {"model": ErrorOut, "description": "the body is larger than max_body_bytes"},
 }
+
+
+class RulesAccepted(BaseModel):
+    """New analyst rules in force."""
+
+    version: str
+    """The version the rules file declares."""
+    rules: int
+    """How many rules."""
+    cache_version: str
+    """What cached lists are keyed by from now on (bundle version and a digest of the rules)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +14,7 @@ import pandas as pd
 from recsys.bundle import Bundle
 from recsys.errors import ModelError, RecsysError
 from recsys.ranking import HybridRecommender
-from recsys.rules.cross_sell import CrossSellRules, load_cross_sell
+from recsys.rules.cross_sell import CrossSellRules, load_cross_sell, save_cross_sell
 from serving.registry import registry_bundle
 from serving.settings import ServingSettings
 
@@ -46,8 +48,25 @@ class Loaded:
 
     @property
     def version(self) -> str:
-        """The bundle version (part of every cache key)."""
+        """The bundle version (shown as ``model_version``)."""
         return self.bundle.version
+
+    @cached_property  # read on every request: hashed once per Loaded
+    def cache_version(self) -> str:
+        """What cached lists are keyed by: the bundle and the analyst rules in force,
+        so neither a new model nor new rules ever meets a stale list."""
+        rules = self.recommender.cross_sell
+        if rules is None:
+            return self.bundle.version
+        digest = hashlib.sha1(rules.model_dump_json().encode()).hexdigest()[:10]
+        return f"{self.bundle.version}.{digest}"
+
+    def with_cross_sell(self, rules: CrossSellRules) -> Loaded:
+        """The same bundle under other analyst rules (segments carried over)."""
+        old = self.recommender
+        fresh = HybridRecommender(self.bundle, self.bundle.rules, rules, old.config)
+        fresh.segment_buyers, fresh.segment_order = old.segment_buyers, old.segment_order
+        return replace(self, recommender=fresh)
 
 
 def locate(settings: ServingSettings) -> tuple[Path, str]:
@@ -102,6 +121,18 @@ class ServiceState:
             gc.collect()
             gc.freeze()
         return True
+
+    def use_cross_sell(self, rules: CrossSellRules) -> Loaded:
+        """Serve ``rules`` from now on: saved to ``cross_sell_path`` first (when set, so a
+        restart or the next bundle keeps them), then one reference swap."""
+        if self.current is None:
+            raise ModelError("no model loaded yet")
+        fresh = self.current.with_cross_sell(rules)
+        if self.settings.cross_sell_path is not None:
+            save_cross_sell(rules, self.settings.cross_sell_path)
+        self.current = fresh
+        log.info("analyst rules version %s in force", rules.version)
+        return fresh
 
     def changed(self) -> bool:
         """Whether the settings now point at another bundle than the one served."""

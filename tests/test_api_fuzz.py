@@ -17,6 +17,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import positive_data_acceptance
 
 from serving.app import create_app
 from tests.test_service import bundles, settings_for
@@ -38,6 +39,17 @@ def api(bundles: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
+def _fuzz(operation: Any, mode: Any, headers: dict[str, str], excluded: list[Any]) -> None:
+    """Generated cases for one operation, each sent and its response validated."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @EXAMPLES
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
+
+    check()
+
+
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=str)
 @pytest.mark.parametrize("key", list(KEYS))
 def test_every_operation_conforms_and_never_fails(
@@ -48,14 +60,14 @@ def test_every_operation_conforms_and_never_fails(
     assert len(operations) >= 10  # the whole API, not an empty schema
     failures = {}
     for operation in operations:
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @EXAMPLES
-        def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=KEYS[key])
+        # Cross-field rules of analyst rules (unique ids, valid_from ≤ valid_to) have no
+        # JSON-schema form: a schema-valid body may rightly get 422 there. No 5xx, and
+        # conformance of every response, are still checked.
+        cross_field = operation.label == "PUT /v1/cross-sell/rules"
+        excluded = [positive_data_acceptance] if cross_field else []
 
         try:
-            check()
+            _fuzz(operation, mode, KEYS[key], excluded)
         except Unsatisfiable:  # no parameters and no body: nothing to make invalid
             assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
         except (Exception, BaseExceptionGroup) as error:  # try all; report every failure

@@ -37,10 +37,16 @@ def bundles(shared_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def settings_for(bundles: Path, tmp: Path, **extra: object) -> ServingSettings:
+    """The service on ``bundles`` with the example analyst rules, copied into ``tmp``
+    (the rules API writes to its file)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    rules = tmp / "cross_sell.yaml"
+    if not rules.exists():
+        shutil.copy(ROOT / "examples" / "cross_sell.yaml", rules)
     return ServingSettings(
         bundle_path=bundles,
         events_path=tmp / "events.jsonl",
-        cross_sell_path=ROOT / "examples" / "cross_sell.yaml",
+        cross_sell_path=rules,
         reload_interval_seconds=0,
         **extra,  # type: ignore[arg-type]
     )
@@ -217,13 +223,15 @@ def test_precompute_fills_redis_for_every_client(
     patch = pytest.MonkeyPatch()
     patch.setenv("RECSYS_REDIS_URL", redis_url)
     patch.setenv("RECSYS_BUNDLE_PATH", str(bundles))
+    # The same analyst rules as the service: they are part of the cache key.
+    patch.setenv("RECSYS_CROSS_SELL_PATH", str(settings.cross_sell_path))
     try:
         result = CliRunner().invoke(cli, ["precompute", "--k", "4"])
     finally:
         patch.undo()
     assert result.exit_code == 0, result.output
     bundle = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir()))
-    stored = redis.Redis.from_url(redis_url).keys(f"rec:{bundle.version}:*:k=4")
+    stored = redis.Redis.from_url(redis_url).keys(f"rec:{bundle.version}.*:k=4")
     assert len(stored) == len(bundle.data.clients)
     with TestClient(create_app(settings)) as c:
         who, _ = a_client(bundles)

@@ -19,6 +19,7 @@ File format (YAML or JSON)::
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -31,13 +32,24 @@ from pydantic_core import ErrorDetails
 from recsys.errors import ConfigError
 from recsys.vocab import IdMap
 
-__all__ = ["CrossSellRule", "CrossSellRules", "Trigger", "load_cross_sell"]
+__all__ = ["CrossSellRule", "CrossSellRules", "Trigger", "load_cross_sell", "save_cross_sell"]
 
 
 class Trigger(BaseModel):
     """What the client must have bought (any of) for the rule to fire."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+        frozen=True,
+        # The rule's validator needs one item or category: say so in the JSON schema too.
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["items"], "properties": {"items": {"minItems": 1}}},
+                {"required": ["categories"], "properties": {"categories": {"minItems": 1}}},
+            ]
+        },
+    )
 
     items: tuple[str, ...] = ()
     """Item ids; any one fires the rule."""
@@ -140,6 +152,20 @@ def load_cross_sell(path: str | Path) -> CrossSellRules:
         raise ConfigError(
             f"{path}: " + "; ".join(_describe(e, raw) for e in exc.errors())
         ) from None
+
+
+def save_cross_sell(rules: CrossSellRules, path: str | Path) -> None:
+    """Write ``rules`` where :func:`load_cross_sell` reads them (JSON for ``.json``,
+    else YAML), atomically: a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    raw = rules.model_dump(mode="json")
+    text = json.dumps(raw, indent=2) if path.suffix.lower() == ".json" else yaml.safe_dump(raw)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write rules file ({exc})") from None
 
 
 def _describe(error: ErrorDetails, raw: object) -> str:

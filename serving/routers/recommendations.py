@@ -39,7 +39,7 @@ async def for_client(
     # Plain requests are normally answered by serving.fastpath before routing; this
     # is the reference path, and the one for requests it leaves to FastAPI.
     options = RequestOptions(exclude_purchased, tuple(exclude), (), category)
-    key = cache_key(ctx.current.version, client_id, request.scope["query_string"])
+    key = cache_key(ctx.current.cache_version, client_id, request.scope["query_string"])
     body = await cached_list(ctx, key) or await compute_list(ctx, key, client_id, k, options)
     return Response(body, media_type="application/json")
 
