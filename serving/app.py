@@ -35,8 +35,11 @@ async def _watch(state: ServiceState, every: float) -> None:
     """Hot reload: look for a newly promoted bundle; swap it in when it loads."""
     while True:
         await asyncio.sleep(every)
-        if await asyncio.to_thread(state.changed):  # may ask MLflow: off the loop
-            await asyncio.to_thread(state.reload)
+        try:
+            if await asyncio.to_thread(state.changed):  # may ask MLflow: off the loop
+                await asyncio.to_thread(state.reload)
+        except Exception:  # a failed look must not end the watching: try again next time
+            log.exception("looking for a new bundle failed")
 
 
 @asynccontextmanager
