@@ -171,3 +171,27 @@ def test_a_corrupted_rules_file_is_refused_and_the_old_bundle_kept(
         assert c.get("/v1/model").json()["version"] == old  # the old one keeps serving
         assert c.get("/readyz").json()["last_reload_error"]
         assert c.get("/v1/clients/x/recommendations").status_code == 200
+
+
+def test_a_promoted_bundle_is_picked_up_in_the_background(bundles: Path, tmp_path: Path) -> None:
+    served = tmp_path / "bundles"
+    original = next(p for p in bundles.iterdir() if p.is_dir())
+    shutil.copytree(original, served / original.name)
+    settings = settings_for(served, tmp_path).model_copy(update={"reload_interval_seconds": 0.2})
+    with TestClient(create_app(settings)) as c:
+        old = c.get("/v1/model").json()["version"]
+        (served / "CURRENT").write_text("does-not-exist")  # a bad pointer: looked at, refused
+        time.sleep(0.6)
+        assert c.get("/v1/model").json()["version"] == old
+        newer = served / "zz-newer"
+        shutil.copytree(original, newer)
+        (newer / "manifest.json").write_text(
+            (newer / "manifest.json").read_text().replace(old, "v-promoted")
+        )
+        (served / "CURRENT").write_text("zz-newer")  # what `recsys promote` writes
+        for _ in range(50):
+            if c.get("/v1/model").json()["version"] == "v-promoted":
+                break
+            time.sleep(0.1)
+        assert c.get("/v1/model").json()["version"] == "v-promoted"
+        assert c.get("/v1/clients/x/recommendations").json()["model_version"] == "v-promoted"
