@@ -92,3 +92,25 @@ class ScorerContract:
         a, b = model.recommend(rows, history, k=5), again.recommend(rows, history, k=5)
         np.testing.assert_array_equal(a.items, b.items)
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+
+    def test_basket_scores_agree_with_recommend_folding_in(self) -> None:
+        """The one-basket fast path gives what ``recommend`` (implicit's own fold-in or
+        neighbour scoring) gives for that basket as an unknown client's history."""
+        check_basket_scores(self.fitted())
+
+
+def check_basket_scores(model: Scorer) -> None:
+    """``basket_scores`` of one basket against ``recommend`` with fold-in (see above)."""
+    basket = np.array([0, 5])
+    scores = model.basket_scores(basket)
+    if scores is None:  # the model relies on recommend; nothing to compare
+        return
+    assert scores.shape == (10,)
+    row = sp.csr_matrix((np.ones(2, np.float32), basket, [0, 2]), shape=(1, 10))
+    got = model.recommend(np.array([-1]), row, k=8, fold_in=True)
+    items, values = got.items[0], got.scores[0]
+    proposed = (items >= 0) & (values > 0)  # -inf in basket_scores: not proposed
+    np.testing.assert_allclose(scores[items[proposed]], values[proposed], rtol=1e-4)
+    mine = np.delete(scores, basket)
+    best = np.sort(mine[np.isfinite(mine)])[::-1][: int(proposed.sum())]
+    np.testing.assert_allclose(best, values[proposed], rtol=1e-4)

@@ -18,7 +18,14 @@ from recsys.models import (
     PopularScorer,
     Scorer,
 )
-from tests.model_contract import EMPTY, GROUPS, MATRIX, ScorerContract, popularity_order
+from tests.model_contract import (
+    EMPTY,
+    GROUPS,
+    MATRIX,
+    ScorerContract,
+    check_basket_scores,
+    popularity_order,
+)
 
 
 class TestPopular(ScorerContract):
@@ -53,6 +60,11 @@ class TestALS(ScorerContract):
         got = self.fitted().similar_items(np.array([0, 4]), k=2)
         assert set(got.items[0]) <= {1, 2, 3, 8}
         assert set(got.items[1]) <= {5, 6, 7, 8}
+
+    def test_basket_scores_with_alpha_one(self) -> None:
+        """α = 1 takes the cached-inverse path of the fold-in: held to implicit too."""
+        model = ALSScorer(ALSConfig(factors=2, iterations=30, regularization=0.01, alpha=1))
+        check_basket_scores(model.fit(MATRIX))
 
 
 class TestBPR(ScorerContract):

@@ -179,6 +179,18 @@ class Scorer(ABC):
         """Items most similar to each of ``items`` (the item itself left out)."""
         raise ModelError(f"model {self.name!r} has no item similarity")
 
+    def basket_scores(self, items: np.ndarray) -> np.ndarray | None:
+        """Scores of every item for one client who bought ``items`` (columns, unique,
+        non-empty), ``-inf`` where the model proposes nothing: :meth:`recommend` with
+        ``fold_in`` for one row, without building a sparse row. ``None`` when the model
+        cannot score a basket by itself (callers then use :meth:`recommend`)."""
+        return None
+
+    def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
+        """Item-to-item similarity of ``rows`` × ``columns`` under this model (the
+        "because you bought" evidence); ``None`` when the model has no such notion."""
+        return None
+
     @abstractmethod
     def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None: ...
 

@@ -67,6 +67,11 @@ class _FactorScorer(Scorer):
             self._unit, self._unit_source = array / norms, factors
         return self._unit
 
+    def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Cosine of the item factors."""
+        unit = self.unit_item_factors
+        return unit[rows] @ unit[columns].T
+
     def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
         """Items with the closest factors (cosine), the item itself left out."""
         items = np.asarray(items, dtype=np.int64)
@@ -87,6 +92,12 @@ class _FactorScorer(Scorer):
 
     def _new_model(self) -> Any:
         raise NotImplementedError
+
+    def _shared(self) -> dict[str, Any]:
+        """implicit's keyword arguments both factor models take from :class:`_FactorConfig`."""
+        c = self.config
+        assert isinstance(c, _FactorConfig)
+        return {"factors": c.factors, "regularization": c.regularization, "random_state": c.seed}
 
     def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
         with single_threaded_blas():
@@ -127,15 +138,13 @@ class ALSScorer(_FactorScorer):
             return self._base_inverse @ mine.sum(axis=0)
         return np.linalg.solve(self._base + (alpha - 1) * mine.T @ mine, alpha * mine.sum(axis=0))
 
+    def basket_scores(self, items: np.ndarray) -> np.ndarray:
+        """Item factors against the folded-in client (float32, as implicit scores)."""
+        return self.model.item_factors @ self.fold_in(items).astype(np.float32)
+
     def _new_model(self) -> AlternatingLeastSquares:
         c = self.config
-        return AlternatingLeastSquares(
-            factors=c.factors,
-            regularization=c.regularization,
-            alpha=c.alpha,
-            iterations=c.iterations,
-            random_state=c.seed,
-        )
+        return AlternatingLeastSquares(alpha=c.alpha, iterations=c.iterations, **self._shared())
 
 
 class BPRScorer(_FactorScorer):
@@ -153,9 +162,5 @@ class BPRScorer(_FactorScorer):
     def _new_model(self) -> BayesianPersonalizedRanking:
         c = self.config
         return BayesianPersonalizedRanking(
-            factors=c.factors,
-            learning_rate=c.learning_rate,
-            regularization=c.regularization,
-            iterations=c.iterations,
-            random_state=c.seed,
+            learning_rate=c.learning_rate, iterations=c.iterations, **self._shared()
         )

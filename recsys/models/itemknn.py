@@ -12,6 +12,7 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, Item
 from implicit.utils import ParameterWarning
 from pydantic import Field
 
+from recsys._sparse import dense_block, row_sums
 from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
 from recsys.models._implicit import recommend_with
 
@@ -78,6 +79,16 @@ class ItemKNNScorer(Scorer):
         if getattr(self, "_transposed_source", None) is not source:
             self._transposed, self._transposed_source = source.T.tocsr(), source
         return self._transposed
+
+    def basket_scores(self, items: np.ndarray) -> np.ndarray:
+        """``basket @ similarity``; items no purchase points to are ``-inf``."""
+        scores = row_sums(self.similarity, items)
+        return np.where(scores > 0, scores, -np.inf)
+
+    def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Neighbour weights ``similarity[rows][:, columns]``, read through the
+        transpose: the few ``columns`` (shown items) are its short side."""
+        return dense_block(self.similarity_by_target, columns, rows).T
 
     def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
         """The item's strongest neighbours, itself left out."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys._sparse import row_sums
-from recsys.models import ALSScorer, ItemKNNScorer, Scorer, top_k, top_of_row
+from recsys.models import Scorer, top_k, top_of_row
 from recsys.ranking._core import BlendCore, RequestOptions
 from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Candidates
 from recsys.ranking.sources import cf_candidates
@@ -32,11 +33,29 @@ class Query:
     row: int
     history: np.ndarray
     basket: np.ndarray
+    n_items: int
     everything: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         union = np.union1d(self.history, self.basket) if self.basket.size else self.history
         object.__setattr__(self, "everything", union)
+
+    # Boolean masks over the catalogue, built once per request: the sources, the
+    # popularity list and the filters all drop the same seen items.
+    @cached_property
+    def history_mask(self) -> np.ndarray:
+        """True at the items bought before (trained history and recent purchases)."""
+        return self._mask(self.history)
+
+    @cached_property
+    def everything_mask(self) -> np.ndarray:
+        """True at the items bought before or in the basket."""
+        return self._mask(self.everything)
+
+    def _mask(self, items: np.ndarray) -> np.ndarray:
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[items] = True
+        return mask
 
 
 class OneRanked(NamedTuple):
@@ -52,14 +71,12 @@ _NONE = np.zeros(0, dtype=np.int64)
 
 
 def _top(scores: np.ndarray, n: int, seen: np.ndarray | None, positive: bool) -> Candidates:
-    """Top ``n`` of one score vector, minus ``seen`` (and non-positive scores), compact:
-    only real candidates, best first (ties by index)."""
+    """Top ``n`` of one score vector, minus the ``seen`` mask (and non-positive scores),
+    compact: only real candidates, best first (ties by index)."""
     if positive:  # sparse sources: work on the few positive entries only
         items = np.flatnonzero(scores > 0)
-        if seen is not None and items.size:
-            blocked = np.zeros(scores.size, dtype=bool)  # cheaper than np.isin's sort
-            blocked[seen] = True
-            items = items[~blocked[items]]
+        if seen is not None:
+            items = items[~seen[items]]
         values = scores[items].astype(np.float64)
         if items.size > n:
             keep = top_of_row(values, n)
@@ -136,7 +153,7 @@ class SingleRequests(BlendCore):
         options: RequestOptions,
     ) -> dict[str, Candidates]:
         n, weights = self.config.candidates, self.config.weights
-        seen = query.history if options.exclude_purchased else None
+        seen = query.history_mask if options.exclude_purchased else None
         out: dict[str, Candidates] = {}
         cold = query.row < 0 and query.everything.size == 0
         for name, model in self.cf.items():
@@ -147,40 +164,39 @@ class SingleRequests(BlendCore):
         if self.cross_sell is not None and weights.get("analyst", 0) > 0 and analyst.size:
             out["analyst"] = _top(row_sums(self.offers, analyst), n, seen, positive=True)
         if weights.get("popular", 0) > 0:
-            out["popular"] = self._popular_one(n, seen, options.segment)
+            out["popular"] = self._popular_one(n, query, options)
         return out
 
     def _cf_one(self, model: Scorer, query: Query, n: int, exclude: bool) -> Candidates:
         """A CF model's candidates, history ∪ basket folded in, as the batched path does."""
         everything = query.everything
-        seen = everything if exclude else None
-        if isinstance(model, ItemKNNScorer) and everything.size:
-            return _top(row_sums(model.similarity, everything), n, seen, positive=True)
-        if isinstance(model, ALSScorer) and everything.size:
-            factor = model.fold_in(everything).astype(np.float32)  # float32 @ float64 copies Y
-            return _top(model.model.item_factors @ factor, n, seen, positive=False)
+        seen = query.everything_mask if exclude else None
+        scores = model.basket_scores(everything) if everything.size else None
+        if scores is not None:
+            return _top(scores, n, seen, positive=False)
         rows = np.array([query.row])
         ones = np.ones(everything.size, np.float32)
         history = sp.csr_matrix((ones, everything, [0, everything.size]), (1, self.n_items))
         items, scores = cf_candidates(model, rows, history, n, exclude)
         return items[0][items[0] >= 0], scores[0][items[0] >= 0]
 
-    def _popular_one(self, n: int, seen: np.ndarray | None, segment: str | None) -> Candidates:
+    def _popular_one(self, n: int, query: Query, options: RequestOptions) -> Candidates:
         popularity, order = self.buyers, self.popular_order
-        if segment in self.segment_buyers:
-            popularity, order = self.segment_buyers[segment], self.segment_order[segment]
-        head = order[: n + (0 if seen is None else seen.size)]
-        if seen is not None:
-            mask = np.zeros(self.n_items, dtype=bool)
-            mask[seen] = True
-            head = head[~mask[head]]
-        return head[:n], popularity[head[:n]].astype(np.float32)
+        if options.segment in self.segment_buyers:
+            popularity = self.segment_buyers[options.segment]
+            order = self.segment_order[options.segment]
+        if not options.exclude_purchased:
+            return order[:n], popularity[order[:n]].astype(np.float32)
+        head = order[: n + query.history.size]  # long enough to survive the seen items
+        head = head[~query.history_mask[head]][:n]
+        return head, popularity[head].astype(np.float32)
 
     def _blocked_one(self, query: Query, o: RequestOptions) -> np.ndarray:
-        blocked = np.zeros(self.n_items, dtype=bool)
-        blocked[query.basket] = True
         if o.exclude_purchased:
-            blocked[query.history] = True
+            blocked = query.everything_mask.copy()
+        else:
+            blocked = np.zeros(self.n_items, dtype=bool)
+            blocked[query.basket] = True
         excluded = self.columns((*o.exclude, *o.out_of_stock))
         blocked[excluded] = True
         if o.category is not None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys._sparse import dense_block
-from recsys.models import ALSScorer, BPRScorer, ItemKNNScorer, Scorer
+from recsys.models import Scorer
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
 
@@ -35,12 +34,8 @@ def because_you_bought(
     items = np.asarray(items, dtype=np.int64)
     if history.size == 0 or items.size == 0:
         return {int(i): [] for i in items}
-    if isinstance(model, ItemKNNScorer):
-        block = dense_block(model.similarity_by_target, items, history).T  # 10 rows, not |history|
-    elif isinstance(model, ALSScorer | BPRScorer):
-        unit = model.unit_item_factors
-        block = unit[history] @ unit[items].T
-    else:
+    block = model.similarity_block(history, items)
+    if block is None:
         return {int(i): [] for i in items}
     order = np.argsort(-block, axis=0, kind="stable")[:top]
     nearest = np.where(np.take_along_axis(block, order, 0) > 0, history[order], -1)

@@ -56,7 +56,7 @@ class HybridRecommender(SingleRequests):
             history = gather_rows(self.bundle.data.matrix, np.array([row]))[0].astype(np.int64)
         if recent:
             history = np.union1d(history, self.columns(recent))
-        return Query(-1 if row is None else row, history, self.columns(basket))
+        return Query(-1 if row is None else row, history, self.columns(basket), self.n_items)
 
     def for_basket(
         self,
