@@ -85,7 +85,6 @@ class ListCache:
             else None
         )
         self.healthy = self.redis is None
-        self.hits = self.misses = 0
 
     @property
     def backend(self) -> str:
@@ -93,11 +92,11 @@ class ListCache:
         return "redis" if self.redis is not None else "memory"
 
     async def get(self, key: str) -> bytes | None:
-        """Local first, then Redis (filling the local level)."""
+        """Local first, then Redis. A Redis hit is not copied into the local level: only
+        lists this process computed are there, so its events can drop them."""
         value = self.local.get(key)
         if value is None and self.redis is not None:
             value = await self._redis(self.redis.get(key))
-        self.hits, self.misses = self.hits + (value is not None), self.misses + (value is None)
         return value
 
     async def set(self, key: str, client: str, value: bytes) -> None:
