@@ -1,9 +1,25 @@
-"""Small vectorised helpers on CSR matrices."""
+"""Small vectorised helpers on CSR matrices.
+
+The dtype contract of dense score vectors is stated here, once: every dense,
+catalogue-long score vector a source builds is :data:`SCORE_DTYPE` (float64), so
+``-inf`` ("proposes nothing") always fits. Build them with :func:`row_sums` or
+:func:`empty_scores`, never with a bare ``np.bincount`` or ``np.zeros``: numpy's
+``bincount`` returns int64 for an empty input even with float weights, and an
+integer vector cannot hold ``-inf`` (an item no rule starts from once answered 500).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+#: The dtype of every dense score vector (see the module docstring).
+SCORE_DTYPE = np.float64
+
+
+def empty_scores(n: int) -> np.ndarray:
+    """A zero score vector of ``n`` items in :data:`SCORE_DTYPE`."""
+    return np.zeros(n, dtype=SCORE_DTYPE)
 
 
 def row_contains(columns: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
@@ -42,9 +58,11 @@ def gather_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np
 
 
 def row_sums(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """Dense sum of ``rows`` of a CSR matrix: one basket's ``basket @ matrix``."""
+    """Dense sum of ``rows`` of a CSR matrix: one basket's ``basket @ matrix``, always
+    :data:`SCORE_DTYPE` (also when no entry is gathered)."""
     columns, values = gather_rows(matrix, rows)
-    return np.bincount(columns, weights=values, minlength=matrix.shape[1])
+    sums = np.bincount(columns, weights=values, minlength=matrix.shape[1])
+    return sums.astype(SCORE_DTYPE, copy=False)
 
 
 def dense_block(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys._fields import JsonInt
 from recsys.ranking import MAX_K
 
 #: Longest client, item, order id or category the API accepts.
@@ -56,7 +57,7 @@ class BasketRequest(BaseModel):
 
     items: list[str] = Field(min_length=0, max_length=MAX_IDS)
     client_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    k: JsonInt = Field(default=10, ge=1, le=MAX_K)
 
 
 class EventIn(BaseModel):
@@ -69,8 +70,9 @@ class EventIn(BaseModel):
     item_id: str = Field(min_length=1, max_length=MAX_ID)
     order_id: str | None = Field(default=None, max_length=MAX_ID)
     timestamp: datetime | None = None
-    quantity: float = Field(default=1.0, gt=0, le=1_000_000)
-    price: float | None = Field(default=None, ge=0, le=10_000_000)
+    # strict: a JSON true or "2" is not a number (the schema says number)
+    quantity: float = Field(default=1.0, gt=0, le=1_000_000, strict=True)
+    price: float | None = Field(default=None, ge=0, le=10_000_000, strict=True)
 
 
 class EventsIn(BaseModel):

@@ -16,13 +16,13 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import positive_data_acceptance
 
+from recsys.bundle import Bundle
 from serving.app import create_app
-from tests.test_service import bundles, settings_for
-
-__all__ = ["bundles"]  # the module fixture, shared with test_service
+from tests.conftest import settings_for
 
 READ, ADMIN = "fuzz-read-key", "fuzz-admin-key"
 KEYS = {"admin key": {"X-API-Key": ADMIN}, "read key": {"X-API-Key": READ}, "no key": {}}
@@ -39,10 +39,30 @@ def api(bundles: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
-def _fuzz(operation: Any, mode: Any, headers: dict[str, str], excluded: list[Any]) -> None:
-    """Generated cases for one operation, each sent and its response validated."""
+def _excluded(operation: Any) -> list[Any]:
+    """Checks not to run on ``operation``.
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    Cross-field rules of analyst rules (unique ids, valid_from ≤ valid_to) have no
+    JSON-schema form: a schema-valid body may rightly get 422 there. No 5xx, and
+    conformance of every response, are still checked."""
+    cross_field = operation.label == "PUT /v1/cross-sell/rules"
+    return [positive_data_acceptance] if cross_field else []
+
+
+def _fuzz(
+    operation: Any,
+    mode: Any,
+    headers: dict[str, str],
+    excluded: list[Any],
+    ids: st.SearchStrategy[Any] | None = None,
+) -> None:
+    """Generated cases for one operation, each sent and its response validated;
+    with ``ids``, path ids and basket items are swapped for the bundle's own."""
+    cases = operation.as_strategy(generation_mode=mode)
+    if ids is not None:
+        cases = st.tuples(cases, ids).map(_with_ids)
+
+    @given(case=cases)
     @EXAMPLES
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(headers=headers, excluded_checks=excluded)
@@ -60,16 +80,41 @@ def test_every_operation_conforms_and_never_fails(
     assert len(operations) >= 10  # the whole API, not an empty schema
     failures = {}
     for operation in operations:
-        # Cross-field rules of analyst rules (unique ids, valid_from ≤ valid_to) have no
-        # JSON-schema form: a schema-valid body may rightly get 422 there. No 5xx, and
-        # conformance of every response, are still checked.
-        cross_field = operation.label == "PUT /v1/cross-sell/rules"
-        excluded = [positive_data_acceptance] if cross_field else []
-
         try:
-            _fuzz(operation, mode, KEYS[key], excluded)
+            _fuzz(operation, mode, KEYS[key], _excluded(operation))
         except Unsatisfiable:  # no parameters and no body: nothing to make invalid
             assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
         except (Exception, BaseExceptionGroup) as error:  # try all; report every failure
+            failures[operation.label] = str(error)[:2000]
+    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+
+
+def _with_ids(drawn: tuple[Any, tuple[str, str, list[str]]]) -> Any:
+    """A generated case with the client, item and basket ids replaced by real ones."""
+    case, (client, item, basket) = drawn
+    path = case.path_parameters or {}
+    if "client_id" in path:
+        path["client_id"] = client
+    if "item_id" in path:
+        path["item_id"] = item
+    if isinstance(case.body, dict) and isinstance(case.body.get("items"), list):
+        case.body["items"] = basket
+    return case
+
+
+def test_operations_on_the_bundles_own_ids(api: Any, bundle: Bundle) -> None:
+    """Valid cases whose ids are drawn from the bundle's vocabularies: random strings
+    only reach the 404 of an unknown item, real ids reach every source of the blend
+    (an item no association rule starts from once answered 500 here)."""
+    items = st.sampled_from(bundle.data.items.ids.tolist())
+    ids = st.tuples(
+        st.sampled_from(bundle.data.clients.ids.tolist()), items, st.lists(items, max_size=6)
+    )
+    failures = {}
+    for operation in (result.ok() for result in api.get_all_operations()):
+        try:
+            positive = schemathesis.GenerationMode.POSITIVE
+            _fuzz(operation, positive, KEYS["admin key"], _excluded(operation), ids)
+        except (Exception, BaseExceptionGroup) as error:
             failures[operation.label] = str(error)[:2000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

@@ -18,20 +18,19 @@ from fastapi.testclient import TestClient
 from feature_store import build_features
 from recsys.data import read_events
 from serving.app import create_app
-from tests.conftest import IN_CI
-from tests.test_service import bundles, settings_for  # noqa: F401 (fixture)
+from tests.conftest import IN_CI, settings_for
 
 
 @pytest.fixture(scope="module")
-def features(shared_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    table = build_features(read_events(shared_slice, "online-retail"), "2009-12-10")
+def features(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    table = build_features(read_events(sample_data, "online-retail"), "2009-12-10")
     path = tmp_path_factory.mktemp("features") / "features.parquet"
     table.to_parquet(path)
     return path
 
 
 @pytest.fixture
-def client(bundles: Path, features: Path, tmp_path: Path) -> Iterator[TestClient]:  # noqa: F811
+def client(bundles: Path, features: Path, tmp_path: Path) -> Iterator[TestClient]:
     settings = settings_for(bundles, tmp_path, features_path=features)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
@@ -82,7 +81,7 @@ def _free_port() -> int:
 
 
 def test_client_screen_in_headless_chromium(
-    bundles: Path,  # noqa: F811
+    bundles: Path,
     features: Path,
     tmp_path: Path,
 ) -> None:

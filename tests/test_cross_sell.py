@@ -112,9 +112,9 @@ def test_preview_by_hand(tmp_path: Path) -> None:
     assert later["winter"]["clients"] == 0 and not later["winter"]["active"]
 
 
-def test_preview_cli(shared_slice: Path) -> None:
+def test_preview_cli(sample_data: Path) -> None:
     args = ["rules", "preview", "--cross-sell", str(ROOT / "examples" / "cross_sell.yaml")]
-    args += ["--events", str(shared_slice), "--format", "online-retail"]
+    args += ["--events", str(sample_data), "--format", "online-retail"]
     result = CliRunner().invoke(app, [*args, "--date", "2010-11-15", "--json"])
     assert result.exit_code == 0, result.output
     assert '"rule": "lights-to-spare-bulbs"' in result.output

@@ -9,9 +9,7 @@ from fastapi.testclient import TestClient
 
 from recsys.rules.cross_sell import load_cross_sell
 from serving.app import create_app
-from tests.test_service import a_client, bundles, settings_for
-
-__all__ = ["bundles"]  # the module fixture, shared with test_service
+from tests.conftest import a_client, settings_for
 
 ADMIN, READ = {"X-API-Key": "admin"}, {"X-API-Key": "read"}
 

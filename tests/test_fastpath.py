@@ -19,9 +19,7 @@ from hypothesis import strategies as st
 
 from serving import fastpath
 from serving.app import create_app
-from tests.test_service import a_client, bundles, settings_for
-
-__all__ = ["bundles"]  # the module fixture, shared with test_service
+from tests.conftest import a_client, settings_for
 
 VALUES = {
     "k": ["10", "1", "100", "101", "0", "-1", "abc", "", "05", "10.0", " 7"],

@@ -17,10 +17,8 @@ from mlflow import MlflowClient
 
 from recsys.bundle import Bundle
 from serving.app import create_app
+from tests.conftest import ROOT, a_client, settings_for
 from tests.servers import free_port, serve, start_redis
-from tests.test_service import ROOT, a_client, bundles, settings_for
-
-__all__ = ["bundles"]  # the module fixture, shared with test_service
 
 
 def test_mlflow_unreachable_serves_the_local_bundle_and_says_so(

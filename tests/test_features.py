@@ -18,8 +18,8 @@ SERVICE = r"(?i)(POST|DOT|M|D|S|B|C2|CRUK|BANK CHARGES|AMAZONFEE|ADJUST\d*|TEST.
 
 
 @pytest.fixture(scope="module")
-def raw(shared_data: Path) -> pd.DataFrame:
-    return read_events(shared_data, "online-retail")
+def raw(sample_data: Path) -> pd.DataFrame:
+    return read_events(sample_data, "online-retail")
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +68,11 @@ def expected_for(raw_strings: pd.DataFrame, client: str) -> dict[str, object]:
 
 
 def test_features_match_pandas_for_sampled_clients(
-    table: pd.DataFrame, shared_raw: pd.DataFrame
+    table: pd.DataFrame, sample_raw: pd.DataFrame
 ) -> None:
     sample = table.sample(25, random_state=3).index
     for client in sample:
-        for name, value in expected_for(shared_raw, client).items():
+        for name, value in expected_for(sample_raw, client).items():
             got = table.loc[client, name]
             if isinstance(value, float) and np.isnan(value):
                 assert np.isnan(got), (client, name)
@@ -128,12 +128,12 @@ def test_online_store_round_trip_memory_and_redis(table: pd.DataFrame, redis_url
         assert store.get("nobody") is None
 
 
-def test_features_cli(shared_slice: Path, tmp_path: Path) -> None:
+def test_features_cli(sample_data: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     listed = runner.invoke(app, ["features", "list"])
     assert listed.exit_code == 0 and "recency_days" in listed.output
     out = tmp_path / "features.parquet"
-    args = ["features", "build", "--events", str(shared_slice), "--format", "online-retail"]
+    args = ["features", "build", "--events", str(sample_data), "--format", "online-retail"]
     result = runner.invoke(app, [*args, "--as-of", "2009-12-08", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert len(pd.read_parquet(out)) > 0

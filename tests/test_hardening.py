@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.cache import LocalLRU
+from tests.conftest import settings_for
 from tests.servers import free_port, serve
-from tests.test_service import bundles, settings_for  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, max_body_bytes=2_000)
     with TestClient(create_app(settings)) as client:
         batch = {"events": [{"client_id": f"c{i}", "item_id": "i"} for i in range(200)]}
@@ -26,7 +26,7 @@ def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:  # noqa: 
         assert client.post("/v1/events", json={"client_id": "c", "item_id": "i"}).status_code == 200
 
 
-def test_rate_limit_per_key(bundles: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_rate_limit_per_key(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, rate_limit_per_minute=3)
     with TestClient(create_app(settings)) as client:
         codes = [
@@ -53,7 +53,7 @@ def _post(port: int, body: dict[str, object]) -> int:
         return int(response.status)
 
 
-def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> None:
     events, port = tmp_path / "events.jsonl", free_port()
     server = serve(bundles, events, port)
     acknowledged = []

@@ -125,8 +125,8 @@ def test_max_len_bounds_itemsets() -> None:
     ).any()
 
 
-def test_matches_mlxtend_on_shared_slice(shared_slice: Path) -> None:
-    events = load_events(shared_slice, "online-retail").events
+def test_matches_mlxtend_on_sample_data(sample_data: Path) -> None:
+    events = load_events(sample_data, "online-retail").events
     baskets = build_baskets(events)
     config = RulesConfig(min_support=0.02, min_confidence=0.3)
     ours = as_dict(rules_table(mine_rules(baskets, config), baskets.items))
@@ -150,11 +150,11 @@ def test_matches_mlxtend_on_shared_slice(shared_slice: Path) -> None:
             assert mine[ours_name] == pytest.approx(row[their_name]), (key, ours_name)
 
 
-def test_rules_cli_writes_csv_and_parquet(shared_slice: Path, tmp_path: Path) -> None:
+def test_rules_cli_writes_csv_and_parquet(sample_data: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     for name in ("rules.csv", "rules.parquet"):
         out = tmp_path / name
-        args = ["rules", "--events", str(shared_slice), "--format", "online-retail"]
+        args = ["rules", "--events", str(sample_data), "--format", "online-retail"]
         args += ["--min-support", "0.02", "--min-confidence", "0.5", "--min-leverage", "0.01"]
         result = runner.invoke(app, [*args, "--out", str(out)])
         assert result.exit_code == 0, result.output
@@ -168,7 +168,7 @@ def test_rules_cli_writes_csv_and_parquet(shared_slice: Path, tmp_path: Path) ->
         [
             "rules",
             "--events",
-            str(shared_slice),
+            str(sample_data),
             "--format",
             "online-retail",
             "--min-support",

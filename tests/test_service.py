@@ -13,56 +13,17 @@ from typer.testing import CliRunner
 
 from recsys.bundle import Bundle
 from serving.app import create_app
-from serving.settings import ServingSettings
+from tests.conftest import a_client, settings_for
 from tests.servers import free_port, start_redis
 from training.cli import app as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def bundles(shared_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with one bundle trained on the shared slice (MLflow in a temp store)."""
-    out = tmp_path_factory.mktemp("served")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("RECSYS_MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
-    patch.chdir(out)
-    args = ["train", "--events", str(shared_slice), "--format", "online-retail"]
-    args += ["--out", str(out / "bundles"), "--set", "rules.min_support=0.02"]
-    args += ["--set", "bpr.iterations=10"]
-    result = CliRunner().invoke(cli, args)
-    patch.undo()
-    assert result.exit_code == 0, result.output
-    return out / "bundles"
-
-
-def settings_for(bundles: Path, tmp: Path, **extra: object) -> ServingSettings:
-    """The service on ``bundles`` with the example analyst rules, copied into ``tmp``
-    (the rules API writes to its file)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    rules = tmp / "cross_sell.yaml"
-    if not rules.exists():
-        shutil.copy(ROOT / "examples" / "cross_sell.yaml", rules)
-    return ServingSettings(
-        bundle_path=bundles,
-        events_path=tmp / "events.jsonl",
-        cross_sell_path=rules,
-        reload_interval_seconds=0,
-        **extra,  # type: ignore[arg-type]
-    )
-
-
 @pytest.fixture
 def client(bundles: Path, tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(bundles, tmp_path))) as test_client:
         yield test_client
-
-
-def a_client(bundles: Path) -> tuple[str, set[str]]:
-    bundle = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir()))
-    row = int(np.argmax(np.diff(bundle.data.matrix.indptr)))
-    bought = set(bundle.data.items.to_ids(bundle.data.matrix[row].indices).tolist())
-    return str(bundle.data.clients.ids[row]), bought
 
 
 def test_recommendations_cached_on_second_call(client: TestClient, bundles: Path) -> None:

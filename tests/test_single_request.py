@@ -21,6 +21,7 @@ from recsys._sparse import dense_block, gather_rows, row_sums
 from recsys.data import load_events
 from recsys.models import top_k
 from recsys.ranking import BlendConfig, HybridRecommender, RequestOptions
+from recsys.ranking.blend import Blended
 from recsys.rules.cross_sell import load_cross_sell
 from training import jobs
 
@@ -28,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def recommender(shared_slice: Path) -> HybridRecommender:
-    loaded = load_events(shared_slice, "online-retail")
+def recommender(sample_data: Path) -> HybridRecommender:
+    loaded = load_events(sample_data, "online-retail")
     models = jobs.choose_models(["popular", "als", "itemknn", "bpr"], {"bpr": {"iterations": 5}})
     rules = jobs.rules_config({"rules": {"min_support": 0.02}})
     bundle = jobs.train(loaded, models, jobs.matrix_config({}), rules)
@@ -80,11 +81,29 @@ def test_single_request_ranks_as_the_batch(
         query = r.query(None if row < 0 else row, tuple(r.id_list[b] for b in basket))
         one = r.rank_one(query, 10, options).blended
         many = _batched(r, row, query.basket, 10, options)
-        assert one.items.tolist() == many.items.tolist(), row
-        np.testing.assert_allclose(one.scores, many.scores, rtol=1e-4)
-        assert one.parts.keys() == many.parts.keys()
-        for name in one.parts:
-            np.testing.assert_allclose(one.parts[name], many.parts[name], rtol=1e-4, atol=1e-9)
+        _same_ranking(one, many, row)
+
+
+# Both paths normalise float32 model scores in float64, in another order: shares may
+# differ in the last float32 digits, and items whose blended scores are that close
+# may swap places; anything larger is a real difference.
+_ATOL = 1e-6
+
+
+def _same_ranking(one: Blended, many: Blended, row: int) -> None:
+    np.testing.assert_allclose(one.scores, many.scores, rtol=1e-4, atol=_ATOL)
+    assert one.parts.keys() == many.parts.keys()
+    a, b = one.items[0].tolist(), many.items[0].tolist()
+    score_a = dict(zip(a, one.scores[0].tolist(), strict=True))
+    score_b = dict(zip(b, many.scores[0].tolist(), strict=True))
+    for position, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x != y:  # a swap only between near-equal scores (a tie may cross the cut)
+            assert abs(score_a[x] - score_b.get(x, score_b[y])) <= _ATOL, (row, position)
+    for name in one.parts:  # shares compared item by item, whatever the tie order
+        by_item = dict(zip(b, many.parts[name][0].tolist(), strict=True))
+        common = [p for p, item in enumerate(a) if item in by_item]
+        expected = [by_item[a[p]] for p in common]
+        np.testing.assert_allclose(one.parts[name][0][common], expected, rtol=1e-4, atol=_ATOL)
 
 
 @settings(max_examples=300, deadline=None)

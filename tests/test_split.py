@@ -13,8 +13,8 @@ from recsys.split import split_by_fraction_of_time, split_by_time, split_random_
 
 
 @pytest.fixture(scope="module")
-def slice_events(shared_slice: Path) -> pd.DataFrame:
-    return load_events(shared_slice, "online-retail").events
+def slice_events(sample_data: Path) -> pd.DataFrame:
+    return load_events(sample_data, "online-retail").events
 
 
 def test_time_split_has_no_leakage(slice_events: pd.DataFrame) -> None:

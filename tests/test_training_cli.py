@@ -39,16 +39,16 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def trained(mlflow_uri: str, shared_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(mlflow_uri: str, sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundles")
-    args = ["train", "--events", str(shared_slice), "--format", "online-retail", "--out", str(out)]
+    args = ["train", "--events", str(sample_data), "--format", "online-retail", "--out", str(out)]
     result = runner.invoke(app, args + FAST)
     assert result.exit_code == 0, result.output
     return next(out.iterdir())
 
 
-def test_evaluate_json_and_mlflow_run(mlflow_uri: str, shared_slice: Path) -> None:
-    args = ["evaluate", "--events", str(shared_slice), "--format", "online-retail"]
+def test_evaluate_json_and_mlflow_run(mlflow_uri: str, sample_data: Path) -> None:
+    args = ["evaluate", "--events", str(sample_data), "--format", "online-retail"]
     args += ["--cutoff", "2009-12-06", "--k", "5", "--json", *FAST]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -84,8 +84,8 @@ def test_evaluate_json_and_mlflow_run(mlflow_uri: str, shared_slice: Path) -> No
         (["--split", "time", "--cutoff", "2031-01-01"], "no client bought a new item"),
     ],
 )
-def test_evaluate_refuses_bad_options(shared_slice: Path, extra: list[str], needle: str) -> None:
-    args = ["evaluate", "--events", str(shared_slice), "--format", "online-retail"]
+def test_evaluate_refuses_bad_options(sample_data: Path, extra: list[str], needle: str) -> None:
+    args = ["evaluate", "--events", str(sample_data), "--format", "online-retail"]
     if "--split" not in extra:
         args += ["--cutoff", "2009-12-06"]
     result = runner.invoke(app, args + extra)
@@ -94,10 +94,10 @@ def test_evaluate_refuses_bad_options(shared_slice: Path, extra: list[str], need
 
 
 def test_bundle_round_trip_gives_identical_recommendations(
-    trained: Path, shared_slice: Path
+    trained: Path, sample_data: Path
 ) -> None:
     bundle = Bundle.load(trained)
-    events = load_events(shared_slice, "online-retail").events
+    events = load_events(sample_data, "online-retail").events
     assert len(bundle.data.clients) == events["client_id"].nunique()
     rows = np.arange(min(50, len(bundle.data.clients)))
     history = bundle.data.matrix[rows]
@@ -137,11 +137,11 @@ def test_train_registers_and_promote_sets_the_alias(mlflow_uri: str, trained: Pa
     assert result.exit_code == 4 and "no version '999'" in result.output
 
 
-def test_compare_notebook_executes(mlflow_uri: str, shared_slice: Path, tmp_path: Path) -> None:
+def test_compare_notebook_executes(mlflow_uri: str, sample_data: Path, tmp_path: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    args = ["evaluate", "--events", str(shared_slice), "--format", "online-retail"]
+    args = ["evaluate", "--events", str(sample_data), "--format", "online-retail"]
     result = runner.invoke(app, [*args, "--cutoff", "2009-12-06", "--models", "popular,itemknn"])
     assert result.exit_code == 0, result.output
     notebook = nbformat.read(ROOT / "notebooks" / "compare_experiments.ipynb", as_version=4)
@@ -160,14 +160,14 @@ def test_compare_notebook_executes(mlflow_uri: str, shared_slice: Path, tmp_path
 
 
 def test_train_reads_the_service_event_log_back(
-    mlflow_uri: str, shared_slice: Path, tmp_path: Path
+    mlflow_uri: str, sample_data: Path, tmp_path: Path
 ) -> None:
     log = tmp_path / "events.jsonl"
     log.write_text(
         '{"type":"purchase","client_id":"brand-new-client","item_id":"85048","order_id":null,'
         '"timestamp":"2010-12-01T10:00:00+00:00","quantity":1.0,"price":null}\n'
     )
-    args = ["train", "--events", str(shared_slice), "--format", "online-retail"]
+    args = ["train", "--events", str(sample_data), "--format", "online-retail"]
     args += ["--out", str(tmp_path / "b"), "--models", "popular", "--extra-events", str(log)]
     result = runner.invoke(app, [*args, "--set", "rules.min_support=0.05"])
     assert result.exit_code == 0, result.output

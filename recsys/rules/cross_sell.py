@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from recsys._fields import JsonInt
 from recsys.errors import ConfigError
 from recsys.vocab import IdMap
 
@@ -70,7 +71,7 @@ class CrossSellRule(BaseModel):
     """Items offered when the rule fires, best first."""
     reason: str = Field(min_length=1)
     """The sentence a sales manager can say aloud."""
-    priority: int = 0
+    priority: JsonInt = 0
     """Higher priority rules rank first among analyst offers."""
     valid_from: date | None = None
     """First day the rule applies (inclusive)."""
@@ -80,7 +81,7 @@ class CrossSellRule(BaseModel):
     """Only clients in one of these segments; all when empty."""
     countries: tuple[str, ...] = ()
     """Only clients from one of these countries; all when empty."""
-    pinned: bool = False
+    pinned: bool = Field(default=False, strict=True)
     """Place this rule's offers at the top of the blended list."""
 
     @model_validator(mode="after")
