@@ -33,7 +33,12 @@ FEATURES: tuple[Feature, ...] = (
         "Distinct orders",
         "non-cancelled orders with at least one product line of positive quantity",
     ),
-    Feature("monetary", "float", "Net spend", "Σ quantity × price over purchases and returns"),
+    Feature(
+        "monetary",
+        "float",
+        "Net spend",
+        "Σ quantity × price over purchases and returns with a price; empty without prices",
+    ),
     Feature(
         "average_check",
         "float",
@@ -67,7 +72,12 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature("r_score", "int", "Recency quintile 1-5", "5 = most recent fifth of clients"),
     Feature("f_score", "int", "Frequency quintile 1-5", "5 = most frequent fifth (ties by rank)"),
-    Feature("m_score", "int", "Monetary quintile 1-5", "5 = highest-spending fifth (ties by rank)"),
+    Feature(
+        "m_score",
+        "int",
+        "Monetary quintile 1-5",
+        "5 = highest-spending fifth (ties by rank); 0 = unknown (no prices)",
+    ),
     Feature("segment", "str", "Named RFM segment", "first matching row of SEGMENT_RULES"),
     Feature(
         "churn_risk",

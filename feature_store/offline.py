@@ -11,13 +11,17 @@ from recsys.data import CleaningConfig, clean_events, mode_by
 __all__ = ["build_features", "feature_events", "rfm_segment"]
 
 #: Returns and cancellations stay: monetary is net of them and return_rate needs them.
-_FEATURE_CLEANING = CleaningConfig(cancellations=False, non_positive_quantity=False)
+_KEEP_RETURNS = {"cancellations": False, "non_positive_quantity": False}
 
 
-def feature_events(raw: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Known-client lines strictly before ``as_of``, cleaned but keeping returns."""
+def feature_events(
+    raw: pd.DataFrame, as_of: pd.Timestamp, cleaning: CleaningConfig | None = None
+) -> pd.DataFrame:
+    """Known-client lines strictly before ``as_of``, cleaned (``cleaning``, default
+    every step) but keeping returns. ``value`` is NaN on lines without a price."""
     before = raw[(raw["timestamp"] < as_of) & raw["client_id"].notna()]
-    kept, _ = clean_events(before, _FEATURE_CLEANING)
+    config = (cleaning or CleaningConfig()).model_copy(update=_KEEP_RETURNS)
+    kept, _ = clean_events(before, config)
     value = kept["quantity"] * kept["price"]
     return kept.assign(client_id=kept["client_id"].astype(str), value=value)
 
@@ -29,26 +33,46 @@ def _quintile(values: pd.Series, ascending: bool) -> pd.Series:
     return pd.qcut(ranked, 5, labels=False).astype(int) + 1
 
 
+def _money_quintile(monetary: pd.Series) -> pd.Series:
+    """Quintiles of the clients with prices; 0 (unknown) for those without."""
+    priced = monetary.notna()
+    score = pd.Series(0, index=monetary.index, dtype=int)
+    if priced.any():
+        score[priced] = _quintile(monetary[priced], ascending=True)
+    return score
+
+
 def rfm_segment(r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
-    """Apply :data:`SEGMENT_RULES` in order, vectorised."""
+    """Apply :data:`SEGMENT_RULES` in order, vectorised; an unknown M (0, no prices)
+    matches any M range, so such clients are named by recency and frequency."""
     segment = pd.Series("", index=r.index, dtype=object)
     for name, (r0, r1), (f0, f1), (m0, m1) in SEGMENT_RULES:
-        hit = (segment == "") & r.between(r0, r1) & f.between(f0, f1) & m.between(m0, m1)
+        money = m.between(m0, m1) | (m == 0)
+        hit = (segment == "") & r.between(r0, r1) & f.between(f0, f1) & money
         segment[hit] = name
     return segment
 
 
-def build_features(raw: pd.DataFrame, as_of: str | pd.Timestamp, prefix: str = "C") -> pd.DataFrame:
-    """One row per client with every feature of :data:`FEATURES` (index: client_id)."""
+def build_features(
+    raw: pd.DataFrame,
+    as_of: str | pd.Timestamp,
+    prefix: str = "C",
+    cleaning: CleaningConfig | None = None,
+) -> pd.DataFrame:
+    """One row per client with every feature of :data:`FEATURES` (index: client_id).
+
+    Money features of a client none of whose lines has a price are NaN ("no
+    prices"), never 0; their ``m_score`` is 0 (unknown).
+    """
     as_of = pd.Timestamp(as_of)
-    lines = feature_events(raw, as_of)
+    lines = feature_events(raw, as_of, cleaning)
     returned = lines["order_id"].astype(str).str.startswith(prefix) | (lines["quantity"] <= 0)
     bought = lines[~returned]
     orders = bought.groupby("client_id")
     first, last = orders["timestamp"].min(), orders["timestamp"].max()
     frequency = orders["order_id"].nunique()
-    gross = orders["value"].sum()
-    net = lines.groupby("client_id")["value"].sum().reindex(frequency.index).fillna(0.0)
+    gross = orders["value"].sum(min_count=1)  # NaN: no priced line
+    net = lines.groupby("client_id")["value"].sum(min_count=1).reindex(frequency.index)
     refunds = (
         lines[returned].groupby("client_id")["value"].sum().reindex(frequency.index).fillna(0.0)
     )
@@ -60,7 +84,7 @@ def build_features(raw: pd.DataFrame, as_of: str | pd.Timestamp, prefix: str = "
     span = (last - first).dt.total_seconds() / 86_400
     out["avg_days_between_orders"] = (span / (frequency - 1)).where(frequency > 1)
     out["tenure_days"] = (as_of - first).dt.total_seconds() / 86_400
-    out["return_rate"] = (refunds.abs() / gross).where(gross > 0, 0.0)
+    out["return_rate"] = (refunds.abs() / gross).where(gross > 0, 0.0).where(gross.notna())
     qty = bought.groupby(["client_id", "item_id"], observed=True)["quantity"].sum().reset_index()
     top = qty.sort_values(["client_id", "quantity", "item_id"], ascending=[True, False, True])
     favourite = top.drop_duplicates("client_id").set_index("client_id")["item_id"]
@@ -76,9 +100,15 @@ def _last_orders(bought: pd.DataFrame, keep: int = 5) -> pd.Series:
     """Each client's latest orders, newest first: order id, date, lines, value."""
     orders = (
         bought.groupby(["client_id", "order_id"], observed=True)
-        .agg(date=("timestamp", "max"), lines=("item_id", "size"), value=("value", "sum"))
+        .agg(
+            date=("timestamp", "max"),
+            lines=("item_id", "size"),
+            value=("value", "sum"),
+            priced=("value", "count"),
+        )
         .reset_index()
     )
+    orders["value"] = orders["value"].where(orders["priced"] > 0)  # no price: unknown, not 0
     orders = orders.sort_values(["client_id", "date"], ascending=[True, False])
     latest = orders.groupby("client_id").head(keep)
     latest = latest.assign(
@@ -90,15 +120,10 @@ def _last_orders(bought: pd.DataFrame, keep: int = 5) -> pd.Series:
     return latest.groupby("client_id")[columns].apply(lambda g: g.to_dict("records"))
 
 
-def _per_client(lines: pd.DataFrame, clients: pd.Index) -> pd.Series:
-    """Σ value per client over ``lines``, 0 for clients without such lines."""
-    return lines.groupby("client_id")["value"].sum().reindex(clients).fillna(0.0)
-
-
 def _score(out: pd.DataFrame, as_of: pd.Timestamp, last: pd.Series) -> pd.DataFrame:
     out["r_score"] = _quintile(out["recency_days"], ascending=False)
     out["f_score"] = _quintile(out["frequency"], ascending=True)
-    out["m_score"] = _quintile(out["monetary"], ascending=True)
+    out["m_score"] = _money_quintile(out["monetary"])
     out["segment"] = rfm_segment(out["r_score"], out["f_score"], out["m_score"])
     rhythm = out["avg_days_between_orders"]
     overdue = np.maximum(2 * rhythm, 30.0)

@@ -6,7 +6,8 @@ branch to an exit code or a status in one place only::
     RecsysError
     ├── DataError           bad input data; names file, row and column
     │   ├── SchemaError     a required column is missing, or the file is empty
-    │   └── ParseError      a value cannot be parsed (date, number, id)
+    │   ├── ParseError      a value cannot be parsed (date, number, id)
+    │   └── NothingKeptError  cleaning kept no row; names the step that removed most
     ├── ConfigError         an invalid setting or rule file; names the field
     ├── NotFoundError       an id that must exist does not (e.g. item for "related")
     └── ModelError          a model bundle that fails to load or validate
@@ -19,6 +20,7 @@ __all__ = [
     "DataError",
     "ModelError",
     "NotFoundError",
+    "NothingKeptError",
     "ParseError",
     "RecsysError",
     "SchemaError",
@@ -62,6 +64,10 @@ class SchemaError(DataError):
 
 class ParseError(DataError):
     """A value in a row cannot be parsed as its column's type."""
+
+
+class NothingKeptError(DataError):
+    """Every row was removed by cleaning: nothing to train on."""
 
 
 class ConfigError(RecsysError):

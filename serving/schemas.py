@@ -107,7 +107,7 @@ class OrderOut(BaseModel):
     order_id: str
     date: str
     lines: int
-    value: float
+    value: float | None  # None: no line of the order has a price
 
 
 class NextBestOffers(BaseModel):

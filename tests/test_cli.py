@@ -88,8 +88,8 @@ def test_inspect_prints_a_readable_report() -> None:
     ("text", "needles"),
     [
         (
-            "client_id,item_id,order_id,timestamp,quantity\nc,A,o,2024-01-01,1\n",
-            ["row 0", "'price'", "missing column"],
+            "client_id,item_id,timestamp,quantity,price\nc,A,2024-01-01,1,1\n",
+            ["row 0", "'order_id'", "missing column"],
         ),
         (
             "client_id,item_id,order_id,timestamp,quantity,price\nc,A,o,2024-13-45,1,1\n",

@@ -86,10 +86,10 @@ def test_float_client_ids_collapse_onto_integer_spelling(tmp_path: Path) -> None
 # Bad input: every case names the file, the 1-based data row and the column.
 BAD_CASES = {
     "missing column": (
-        "client_id,item_id,order_id,timestamp,price\nc1,A,o1,2024-01-01,1\n",
+        "client_id,item_id,timestamp,quantity,price\nc1,A,2024-01-01,1,1\n",
         SchemaError,
         0,
-        "quantity",
+        "order_id",
     ),
     "unparsable date": (
         "client_id,item_id,order_id,timestamp,quantity,price\n"

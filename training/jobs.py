@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from recsys.bundle import Bundle, data_fingerprint, item_titles
-from recsys.data import LoadedEvents
+from recsys.data import CLEANING_STEPS, CleaningConfig, LoadedEvents
 from recsys.errors import ConfigError
 from recsys.evaluation import client_groups, evaluate_model, make_task
 from recsys.matrix import MatrixConfig, build_matrix
@@ -17,26 +17,52 @@ from recsys.ranking.evaluate import RULES_ONLY, evaluate_blends, train_rule_inde
 from recsys.rules import RuleIndex, RulesConfig, build_baskets, mine_rules
 from recsys.split import Split, split_by_fraction_of_time, split_by_time, split_random_per_client
 
-__all__ = ["choose_models", "evaluate", "make_split", "parse_overrides", "train"]
+__all__ = [
+    "choose_models",
+    "cleaning_config",
+    "evaluate",
+    "make_split",
+    "parse_overrides",
+    "train",
+]
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """``["als.factors=32", "matrix.weighting=log1p"]`` → nested dicts by section."""
+def parse_overrides(
+    pairs: list[str], allowed: frozenset[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """``["als.factors=32", "matrix.weighting=log1p"]`` → nested dicts by section;
+    with ``allowed``, a section outside it is refused (a command without models)."""
     tree: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         section, dot, field = key.partition(".")
         if not sep or not dot or not field:
             raise ConfigError(f"--set {pair!r}: expected SECTION.FIELD=VALUE, e.g. als.factors=32")
+        if allowed is not None and section not in allowed:
+            known = ", ".join(f"{a}.*" for a in sorted(allowed))
+            raise ConfigError(f"--set {pair!r}: this command takes only {known}")
         tree.setdefault(section, {})[field] = value
     return tree
+
+
+def cleaning_config(
+    overrides: dict[str, dict[str, Any]], skip: list[str] | None = None
+) -> CleaningConfig:
+    """Cleaning steps with ``cleaning.*`` overrides applied and the ``skip`` steps off."""
+    names = {step.name for step in CLEANING_STEPS}
+    unknown = sorted(set(skip or []) - names)
+    if unknown:
+        known = ", ".join(step.name for step in CLEANING_STEPS)
+        raise ConfigError(f"--skip-step: unknown step {', '.join(unknown)}; steps: {known}")
+    off = dict.fromkeys(skip or [], False)
+    return CleaningConfig.model_validate({**overrides.get("cleaning", {}), **off})
 
 
 #: Rule mining defaults for recommendation (more, weaker rules than for reports).
 RECOMMENDATION_RULES = RulesConfig(min_support=0.005, min_confidence=0.1, max_len=3)
 #: Rows of ``evaluate`` that are blends rather than single models.
 BLENDS = ("rules", "hybrid")
-_SECTIONS = {"matrix", "rules", "blend"}
+_SECTIONS = {"matrix", "rules", "blend", "cleaning"}
 
 
 def choose_blends(

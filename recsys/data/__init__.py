@@ -11,10 +11,17 @@ from recsys.data.loading import (
     mode_by,
     summarize,
 )
-from recsys.data.schema import FORMATS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, InputFormat
+from recsys.data.schema import (
+    DEFAULTED_COLUMNS,
+    FORMATS,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    InputFormat,
+)
 
 __all__ = [
     "CLEANING_STEPS",
+    "DEFAULTED_COLUMNS",
     "FORMATS",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",

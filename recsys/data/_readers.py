@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from recsys.data.schema import (
+    ALL_COLUMNS,
+    DEFAULTED_COLUMNS,
     FORMATS,
     ID_COLUMNS,
     NULLABLE_COLUMNS,
@@ -156,16 +158,19 @@ def _convert(
     for canonical, source in columns.items():
         series = raw[source].reset_index(drop=True)
         empty_ok = canonical in spec.may_be_empty
+        if canonical in DEFAULTED_COLUMNS:
+            numbers = _to_number(series, file, source, empty_ok=True)
+            out[canonical] = numbers.fillna(DEFAULTED_COLUMNS[canonical])
+            continue
         if canonical not in NULLABLE_COLUMNS and not empty_ok:
             _check_present(series, file, source)
-        if canonical in ("quantity", "price"):
-            out[canonical] = _to_number(series, file, source, empty_ok)
-        elif canonical == "timestamp":
+        if canonical == "timestamp":
             out[canonical] = _to_timestamp(series, spec.date_formats, file, source)
         else:
             out[canonical] = _to_category(series, canonical in spec.float_ids)
-    ordered = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in out]
-    return pd.DataFrame({c: out[c] for c in ordered})
+    for canonical, default in DEFAULTED_COLUMNS.items():  # columns the file leaves out
+        out.setdefault(canonical, pd.Series(np.full(len(raw), default)))
+    return pd.DataFrame({c: out[c] for c in ALL_COLUMNS if c in out})
 
 
 def _first_bad(bad: np.ndarray | pd.Series) -> int | None:

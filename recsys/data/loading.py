@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from recsys.data._readers import read_events
-from recsys.data.cleaning import CleaningConfig, clean_events
+from recsys.data.cleaning import CLEANING_STEPS, CleaningConfig, clean_events
+from recsys.errors import NothingKeptError
 
 __all__ = ["ImportReport", "LoadedEvents", "combine", "load_events", "mode_by", "summarize"]
 
@@ -33,7 +34,33 @@ class ImportReport:
             "rows_read": self.rows_read,
             "rows_kept": self.rows_kept,
             "dropped": dict(self.dropped),
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[str]:
+        """One line per cleaning step that removed more than half of the rows read:
+        a step tuned for another data set (zero prices of a free catalogue…)."""
+        heavy = [n for n, count in self.dropped.items() if 2 * count > self.rows_read]
+        return [f"{self._removed(n)}; if that is wrong, {_switch(n)}" for n in heavy]
+
+    def nothing_kept(self) -> str:
+        """Why no row is left: the step that removed most, and how to switch it off."""
+        if not self.dropped or max(self.dropped.values()) == 0:
+            return "no row to import"
+        worst = max(self.dropped, key=lambda n: self.dropped[n])
+        return f"cleaning kept no row: {self._removed(worst)}; {_switch(worst)}"
+
+    def _removed(self, step: str) -> str:
+        what = _DESCRIPTIONS.get(step, step)
+        count = self.dropped[step]
+        return f"step {step!r} removed {count:,} of {self.rows_read:,} rows ({what})"
+
+
+_DESCRIPTIONS = {step.name: step.description for step in CLEANING_STEPS}
+
+
+def _switch(step: str) -> str:
+    return f"switch it off with --skip-step {step} (or --set cleaning.{step}=false)"
 
 
 @dataclass(frozen=True)
@@ -47,10 +74,16 @@ class LoadedEvents:
 def load_events(
     path: str | Path, fmt: str = "canonical", cleaning: CleaningConfig | None = None
 ) -> LoadedEvents:
-    """Read ``path`` in format ``fmt`` and apply the cleaning steps."""
+    """Read ``path`` in format ``fmt`` and apply the cleaning steps.
+
+    Keeping no row is an error (:class:`NothingKeptError` naming the step that
+    removed most), never an empty table that fails later with a vaguer message.
+    """
     raw = read_events(path, fmt)
     events, dropped = clean_events(raw, cleaning)
     report = ImportReport(str(path), fmt, len(raw), len(events), dropped)
+    if events.empty:
+        raise NothingKeptError(report.nothing_kept(), file=str(path))
     return LoadedEvents(events, report)
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 __all__ = [
     "CANONICAL",
+    "DEFAULTED_COLUMNS",
     "FORMATS",
     "ID_COLUMNS",
     "OPTIONAL_COLUMNS",
@@ -17,21 +18,20 @@ __all__ = [
 
 FormatName = Literal["canonical", "online-retail", "events-log"]
 
-#: Columns every events table has, in order.
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "client_id",
-    "item_id",
-    "order_id",
-    "timestamp",
-    "quantity",
-    "price",
-)
+#: Columns every input must have, in order.
+REQUIRED_COLUMNS: tuple[str, ...] = ("client_id", "item_id", "order_id", "timestamp")
+#: Numeric columns every events table has, but an input may leave out, or leave empty
+#: in a row: their value then. Ratings, content and free-item catalogues have no
+#: price; price-based steps and features skip rows without one.
+DEFAULTED_COLUMNS: dict[str, float] = {"quantity": 1.0, "price": float("nan")}
 #: Columns kept when the input has them.
 OPTIONAL_COLUMNS: tuple[str, ...] = ("title", "category", "country", "event_type")
 #: Identifier columns: strings, stored as pandas categoricals.
 ID_COLUMNS: tuple[str, ...] = ("client_id", "item_id", "order_id")
 #: Columns that may be empty in a row (a line without a known client).
 NULLABLE_COLUMNS: frozenset[str] = frozenset({"client_id", *OPTIONAL_COLUMNS})
+#: Every column an input may name, in the order of the canonical table.
+ALL_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, *DEFAULTED_COLUMNS, *OPTIONAL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class InputFormat:
 
 CANONICAL = InputFormat(
     name="canonical",
-    aliases={c: (c,) for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS},
+    aliases={c: (c,) for c in ALL_COLUMNS},
 )
 
 ONLINE_RETAIL = InputFormat(
@@ -72,11 +72,11 @@ ONLINE_RETAIL = InputFormat(
 )
 
 #: The service's event log (``RECSYS_EVENTS_PATH``, JSON lines): training reads it back.
-#: Events without a price keep an empty (NaN) price; order ids may be missing too.
+#: Order ids may be missing (events without a price keep NaN, as in every format).
 EVENTS_LOG = InputFormat(
     name="events-log",
-    aliases={**{c: (c,) for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}, "event_type": ("type",)},
-    may_be_empty=("price", "order_id"),
+    aliases={**{c: (c,) for c in ALL_COLUMNS}, "event_type": ("type",)},
+    may_be_empty=("order_id",),
 )
 
 FORMATS: dict[str, InputFormat] = {f.name: f for f in (CANONICAL, ONLINE_RETAIL, EVENTS_LOG)}

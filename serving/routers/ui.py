@@ -18,6 +18,14 @@ router = APIRouter(prefix="/ui", tags=["ui"], dependencies=[Reader], include_in_
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
 
+def money(value: float | None) -> str:
+    """£1,234.50, or "no prices" when the events carry none (never a made-up £0.00)."""
+    return "no prices" if value is None else f"£{value:,.2f}"
+
+
+templates.env.filters["money"] = money
+
+
 @router.get("/clients", response_class=HTMLResponse)
 async def search(
     request: Request, client_id: Annotated[str, Query(max_length=MAX_ID)] = ""

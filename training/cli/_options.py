@@ -12,5 +12,25 @@ EventsOption = Annotated[
 ]
 FormatOption = Annotated[
     str,
-    typer.Option("--format", help="Input format: canonical or online-retail."),
+    typer.Option("--format", help="Input format: canonical, online-retail or events-log."),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a setting, e.g. als.factors=32, matrix.weighting=log1p or "
+        "cleaning.non_positive_price=false.",
+    ),
+]
+CleaningSetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a cleaning setting, e.g. cleaning.duplicates=false."),
+]
+SkipStepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--skip-step",
+        help="Switch a cleaning step off (repeatable): non_purchase, duplicates, cancellations, "
+        "non_positive_quantity, non_product, non_positive_price.",
+    ),
 ]

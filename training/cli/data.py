@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from recsys.data import load_events, summarize
+from recsys.data import summarize
+from training.cli import _events
 from training.cli._errors import handle_errors
-from training.cli._options import EventsOption, FormatOption
+from training.cli._options import CleaningSetOption, EventsOption, FormatOption, SkipStepOption
 
 app = typer.Typer(help="Inspect event files.", no_args_is_help=True)
 
@@ -38,9 +39,11 @@ def _render(stats: dict[str, Any]) -> str:
 def inspect(
     events: EventsOption,
     fmt: FormatOption = "canonical",
+    overrides: CleaningSetOption = None,
+    skip: SkipStepOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Rows read, kept and dropped by reason; clients, items, orders, dates, density."""
-    loaded = load_events(Path(events), fmt)
+    loaded = _events.load(Path(events), fmt, _events.cleaning(overrides, skip))
     stats = {**loaded.report.as_dict(), **summarize(loaded.events)}
     typer.echo(json.dumps(stats, indent=2) if as_json else _render(stats))

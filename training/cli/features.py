@@ -12,8 +12,9 @@ from feature_store import FEATURES, OnlineStore, build_features
 from recsys.bundle import data_fingerprint
 from recsys.data import read_events
 from recsys.errors import ConfigError
+from training.cli import _events
 from training.cli._errors import handle_errors
-from training.cli._options import EventsOption, FormatOption
+from training.cli._options import CleaningSetOption, EventsOption, FormatOption, SkipStepOption
 
 app = typer.Typer(help="Client features: RFM, segments, rhythm.", no_args_is_help=True)
 
@@ -35,16 +36,22 @@ def build(
     redis_url: Annotated[
         str | None, typer.Option(help="Online store; default RECSYS_REDIS_URL, else in-process.")
     ] = None,
+    overrides: CleaningSetOption = None,
+    skip: SkipStepOption = None,
 ) -> None:
-    """Write the offline table and materialise the online store (versioned)."""
+    """Write the offline table and materialise the online store (versioned).
+
+    Returns and cancellations always stay (monetary is net of them); the other
+    cleaning steps are switched as for every command."""
     import pandas as pd
 
     try:
         cut = pd.Timestamp(as_of)
     except ValueError:
         raise ConfigError(f"as_of: {as_of!r} is not a date") from None
+    cleaning = _events.cleaning(overrides, skip)
     raw = read_events(events, fmt)
-    table = build_features(raw, cut)
+    table = build_features(raw, cut, cleaning=cleaning)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.assign(next_contact=table["next_contact"].astype(str)).to_parquet(out)
     version = f"{cut.date()}-{data_fingerprint(raw)[:8]}"

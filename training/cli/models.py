@@ -8,22 +8,17 @@ from typing import Annotated, Literal
 
 import typer
 
-from recsys.data import combine, load_events
+from recsys.data import combine
 from training import jobs, tracking
+from training.cli import _events
 from training.cli._errors import handle_errors
-from training.cli._options import EventsOption, FormatOption
+from training.cli._options import EventsOption, FormatOption, SetOption, SkipStepOption
 from training.settings import TrainingSettings
 
 ModelsOption = Annotated[
     str | None,
     typer.Option(
         "--models", help="Comma-separated: popular,popular_country,als,bpr,itemknn,rules,hybrid."
-    ),
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set", help="Override a setting, e.g. als.factors=32 or matrix.weighting=log1p."
     ),
 ]
 
@@ -45,6 +40,7 @@ def evaluate(
     k: Annotated[int, typer.Option(min=1, max=1000, help="Cut-off rank.")] = 10,
     models: ModelsOption = None,
     overrides: SetOption = None,
+    skip: SkipStepOption = None,
     include_seen: Annotated[
         bool, typer.Option(help="Also recommend already-bought items.")
     ] = False,
@@ -54,7 +50,7 @@ def evaluate(
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
     config = jobs.matrix_config(tree)
-    loaded = load_events(events, fmt)
+    loaded = _events.load(events, fmt, jobs.cleaning_config(tree, skip))
     parts = jobs.make_split(loaded.events, split, cutoff, test_fraction, seed)
     blends = jobs.choose_blends(_names(models), tree)
     mining = jobs.rules_config(tree)
@@ -82,6 +78,7 @@ def train(
     fmt: FormatOption = "canonical",
     models: ModelsOption = None,
     overrides: SetOption = None,
+    skip: SkipStepOption = None,
     extra_events: Annotated[
         Path | None,
         typer.Option("--extra-events", help="The service's event log (JSON lines) to add."),
@@ -90,9 +87,10 @@ def train(
     """Fit the models on all events; write a versioned bundle; register it in MLflow."""
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
-    loaded = load_events(events, fmt)
+    cleaning = jobs.cleaning_config(tree, skip)
+    loaded = _events.load(events, fmt, cleaning)
     if extra_events is not None:
-        loaded = combine(loaded, load_events(extra_events, "events-log"))
+        loaded = combine(loaded, _events.load(extra_events, "events-log", cleaning))
     bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
     target = bundle.save(out / bundle.version)
     settings = TrainingSettings()

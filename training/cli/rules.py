@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
-from recsys.data import load_events
 from recsys.errors import ConfigError
 from recsys.rules import RulesConfig, build_baskets, mine_rules, rules_table, write_rules
 from recsys.rules.cross_sell import load_cross_sell
 from recsys.rules.reach import preview as preview_reach
+from training.cli import _events
 from training.cli._errors import handle_errors
-from training.cli._options import FormatOption
+from training.cli._options import CleaningSetOption, FormatOption, SkipStepOption
 
 app = typer.Typer(help="Association rules and analyst cross-sell rules.")
 
@@ -33,6 +33,8 @@ def rules(
     min_lift: Annotated[float | None, typer.Option(help="Minimum lift.")] = None,
     max_len: Annotated[int | None, typer.Option(help="Largest itemset size.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="rules.csv or rules.parquet.")] = None,
+    overrides: CleaningSetOption = None,
+    skip: SkipStepOption = None,
 ) -> None:
     """Mine rules from baskets (orders) and export them, one per row."""
     if ctx.invoked_subcommand is not None:
@@ -47,7 +49,7 @@ def rules(
         max_len=max_len,
     )
     clock = time.perf_counter()
-    baskets = build_baskets(load_events(events, fmt).events)
+    baskets = build_baskets(_events.load(events, fmt, _events.cleaning(overrides, skip)).events)
     loaded = time.perf_counter()
     mined = mine_rules(baskets, config)
     mined_at = time.perf_counter()
@@ -66,12 +68,15 @@ def preview(
     events: Annotated[Path, typer.Option("--events", help="Events file.")],
     fmt: FormatOption = "canonical",
     on: Annotated[str | None, typer.Option("--date", help="Day to check validity (today).")] = None,
+    overrides: CleaningSetOption = None,
+    skip: SkipStepOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """How many clients each analyst rule would reach, and with which offers."""
     rules = load_cross_sell(cross_sell)
     day = _day(on)
-    report = preview_reach(rules, load_events(events, fmt).events, day)
+    loaded = _events.load(events, fmt, _events.cleaning(overrides, skip))
+    report = preview_reach(rules, loaded.events, day)
     if as_json:
         typer.echo(
             json.dumps(

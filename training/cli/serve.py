@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from training.cli._errors import handle_errors
+from training.cli._options import CleaningSetOption, SkipStepOption
 
 SAMPLE = Path(__file__).resolve().parents[2] / "recsys/data/sample/online_retail_sample.csv.gz"
 BUNDLES = Path("artifacts/bundles")
@@ -52,15 +53,19 @@ def demo(
     ),
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
+    overrides: CleaningSetOption = None,
+    skip: SkipStepOption = None,
 ) -> None:
     """Import, train, publish and serve: the whole service on one machine, no Redis."""
     import pandas as pd
 
     from feature_store import build_features
-    from recsys.data import load_events, read_events
+    from recsys.data import read_events
     from training import jobs
+    from training.cli import _events
 
-    loaded = load_events(events, fmt)
+    cleaning = _events.cleaning(overrides, skip)
+    loaded = _events.load(events, fmt, cleaning)
     bundle = jobs.train(
         loaded, jobs.choose_models(None, {}), jobs.matrix_config({}), jobs.rules_config({})
     )
@@ -69,7 +74,7 @@ def demo(
     os.environ.setdefault("RECSYS_BUNDLE_PATH", str(out))
     features = out.parent / "features.parquet"
     as_of = loaded.events["timestamp"].max() + pd.Timedelta(days=1)
-    build_features(read_events(events, fmt), as_of).pipe(
+    build_features(read_events(events, fmt), as_of, cleaning=cleaning).pipe(
         lambda t: t.assign(next_contact=t["next_contact"].astype(str))
     ).to_parquet(features)
     os.environ.setdefault("RECSYS_FEATURES_PATH", str(features))
