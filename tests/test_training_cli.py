@@ -173,3 +173,29 @@ def test_train_reads_the_service_event_log_back(
     assert result.exit_code == 0, result.output
     bundle = Bundle.load(next((tmp_path / "b").iterdir()))
     assert "brand-new-client" in bundle.data.clients
+
+
+def test_the_first_run_shows_cf_well_above_popularity(mlflow_uri: str, sample_data: Path) -> None:
+    """The demo's evaluation: the sample, time split over its last 25 %."""
+    args = ["evaluate", "--events", str(sample_data), "--format", "online-retail"]
+    args += ["--split", "time", "--test-fraction", "0.25", "--models", "popular,als,itemknn"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(runner.invoke(app, [*args, "--json"]).output)["models"]
+    best = max(report["als"]["ndcg@10"], report["itemknn"]["ndcg@10"])
+    assert best >= 1.3 * report["popular"]["ndcg@10"]
+    assert "best CF model:" in result.output and "× popularity" in result.output
+
+
+def test_the_verdict_says_why_when_cf_does_not_win() -> None:
+    from training.jobs import verdict
+
+    report = {
+        "models": {"popular": {"ndcg@10": 0.05}, "als": {"ndcg@10": 0.055}},
+        "data": {"evaluated_clients": 12},
+    }
+    lines = verdict(report, 10)
+    assert "als, NDCG@10 0.0550 = 1.10 × popularity (0.0500)" in lines[1]
+    assert "12 evaluated clients" in lines[2] and "--cutoff" in lines[2]
+    report["models"]["als"]["ndcg@10"] = 0.08
+    assert len(verdict(report, 10)) == 2

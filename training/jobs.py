@@ -196,9 +196,39 @@ _COLUMNS = {
 
 
 def as_table(report: dict[str, Any], k: int) -> str:
-    """The evaluation report as an aligned text table, one row per model."""
+    """The evaluation report as an aligned text table, one row per model, then what it
+    says: the best collaborative-filtering model against popularity."""
     rows = [f"{'model':<16}" + "".join(f"{f'{c}@{k}':>12}" for c in _COLUMNS.values())]
     for name, metrics in report["models"].items():
         cells = [f"{metrics[f'{c}@{k}']:>12.4f}" for c in _COLUMNS]
         rows.append(f"{name:<16}" + "".join(cells))
-    return "\n".join(rows)
+    return "\n".join([*rows, *verdict(report, k)])
+
+
+#: Collaborative-filtering models, compared with popularity in :func:`verdict`.
+CF_MODELS = ("als", "bpr", "itemknn")
+#: Below this NDCG ratio to popularity, the verdict says why and what to run instead.
+EXPECTED_LIFT = 1.3
+
+
+def verdict(report: dict[str, Any], k: int) -> list[str]:
+    """One line on the best CF model against popularity (NDCG@k); when CF does not
+    clearly win, why that happens on small data and what to run instead."""
+    models, key = report["models"], f"ndcg@{k}"
+    cf = [n for n in CF_MODELS if n in models]
+    if "popular" not in models or not cf:
+        return []
+    best = max(cf, key=lambda n: models[n][key])
+    ours, base = models[best][key], models["popular"][key]
+    ratio = ours / base if base > 0 else float("inf")
+    line = f"best CF model: {best}, NDCG@{k} {ours:.4f} = {ratio:.2f} × popularity ({base:.4f})"
+    if ratio >= EXPECTED_LIFT:
+        return ["", line]
+    clients = report.get("data", {}).get("evaluated_clients", "?")
+    return [
+        "",
+        line,
+        f"CF is under {EXPECTED_LIFT} × popularity here: with {clients} evaluated clients the "
+        "train part holds too few shared tastes to learn from. Evaluate on more history "
+        "(the whole file, or an earlier --cutoff) to see what CF does.",
+    ]
