@@ -40,3 +40,26 @@ def test_the_checker_sees_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("import redis.asyncio\nfrom training.cli import app\n")
     assert imported_roots(probe) == {"redis", "training"}
+
+
+def test_the_cli_imports_no_heavy_library_for_help() -> None:
+    """``recsys --help`` stays fast: pandas, implicit and mlflow load inside commands
+    (a fresh interpreter, since this test process has them loaded already)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, training.cli\n"
+        "heavy = {'mlflow', 'implicit', 'pandas', 'scipy', 'sklearn', 'fastapi'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_recsys_names_load_lazily_and_all_resolve() -> None:
+    import recsys
+
+    assert set(recsys._WHERE) == set(recsys.__all__)
+    for name in recsys.__all__:
+        assert getattr(recsys, name).__name__ == name

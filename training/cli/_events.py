@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from recsys.data import CleaningConfig, LoadedEvents, load_events
-from training import jobs
+if TYPE_CHECKING:  # pandas and the models load inside the commands, not for --help
+    from recsys.data import CleaningConfig, LoadedEvents
 
 CLEANING_ONLY = frozenset({"cleaning"})
 
 
 def cleaning(overrides: list[str] | None, skip: list[str] | None) -> CleaningConfig:
     """The cleaning config of a command that takes only ``cleaning.*`` settings."""
+    from training import jobs
+
     return jobs.cleaning_config(jobs.parse_overrides(overrides or [], CLEANING_ONLY), skip)
 
 
 def load(events: Path, fmt: str, config: CleaningConfig) -> LoadedEvents:
     """:func:`load_events`, printing a warning for each step that removed most rows."""
+    from recsys.data import load_events
+
     loaded = load_events(events, fmt, config)
     for line in loaded.report.warnings():
         print(f"warning: {events}: {line}", file=sys.stderr)

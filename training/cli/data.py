@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from recsys.data import summarize
 from training.cli import _events
 from training.cli._errors import handle_errors
 from training.cli._options import CleaningSetOption, EventsOption, FormatOption, SkipStepOption
@@ -44,6 +43,8 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Rows read, kept and dropped by reason; clients, items, orders, dates, density."""
+    from recsys.data import summarize
+
     loaded = _events.load(Path(events), fmt, _events.cleaning(overrides, skip))
     stats = {**loaded.report.as_dict(), **summarize(loaded.events)}
     typer.echo(json.dumps(stats, indent=2) if as_json else _render(stats))

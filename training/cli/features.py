@@ -8,9 +8,6 @@ from typing import Annotated
 
 import typer
 
-from feature_store import FEATURES, OnlineStore, build_features
-from recsys.bundle import data_fingerprint
-from recsys.data import read_events
 from recsys.errors import ConfigError
 from training.cli import _events
 from training.cli._errors import handle_errors
@@ -22,6 +19,8 @@ app = typer.Typer(help="Client features: RFM, segments, rhythm.", no_args_is_hel
 @app.command(name="list")
 def list_features() -> None:
     """Every feature: name, type, description, how it is computed."""
+    from feature_store.definitions import FEATURES
+
     for f in FEATURES:
         typer.echo(f"{f.name:<24} {f.dtype:<6} {f.description}: {f.computation}")
 
@@ -44,6 +43,10 @@ def build(
     Returns and cancellations always stay (monetary is net of them); the other
     cleaning steps are switched as for every command."""
     import pandas as pd
+
+    from feature_store import OnlineStore, build_features
+    from recsys.bundle import data_fingerprint
+    from recsys.data import read_events
 
     try:
         cut = pd.Timestamp(as_of)

@@ -8,12 +8,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from recsys.data import combine
-from training import jobs, tracking
 from training.cli import _events
 from training.cli._errors import handle_errors
 from training.cli._options import EventsOption, FormatOption, SetOption, SkipStepOption
-from training.settings import TrainingSettings
 
 ModelsOption = Annotated[
     str | None,
@@ -47,6 +44,9 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train each model on the train part; metrics on clients present in both parts."""
+    from training import jobs, tracking
+    from training.settings import TrainingSettings
+
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
     config = jobs.matrix_config(tree)
@@ -85,6 +85,10 @@ def train(
     ] = None,
 ) -> None:
     """Fit the models on all events; write a versioned bundle; register it in MLflow."""
+    from recsys.data import combine
+    from training import jobs, tracking
+    from training.settings import TrainingSettings
+
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
     cleaning = jobs.cleaning_config(tree, skip)
@@ -109,5 +113,8 @@ def promote(
     version: Annotated[str, typer.Argument(help="Registered model version to serve.")],
 ) -> None:
     """Mark one registered bundle version as the one serving loads (MLflow alias)."""
+    from training import tracking
+    from training.settings import TrainingSettings
+
     result = tracking.promote(version, TrainingSettings())
     typer.echo(f"{result['model']}@{result['alias']} → version {result['version']}")

@@ -11,9 +11,6 @@ from typing import Annotated
 import typer
 
 from recsys.errors import ConfigError
-from recsys.rules import RulesConfig, build_baskets, mine_rules, rules_table, write_rules
-from recsys.rules.cross_sell import load_cross_sell
-from recsys.rules.reach import preview as preview_reach
 from training.cli import _events
 from training.cli._errors import handle_errors
 from training.cli._options import CleaningSetOption, FormatOption, SkipStepOption
@@ -37,6 +34,8 @@ def rules(
     skip: SkipStepOption = None,
 ) -> None:
     """Mine rules from baskets (orders) and export them, one per row."""
+    from recsys.rules import RulesConfig, build_baskets, mine_rules, rules_table, write_rules
+
     if ctx.invoked_subcommand is not None:
         return
     if events is None or out is None:
@@ -73,6 +72,9 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """How many clients each analyst rule would reach, and with which offers."""
+    from recsys.rules.cross_sell import load_cross_sell
+    from recsys.rules.reach import preview as preview_reach
+
     rules = load_cross_sell(cross_sell)
     day = _day(on)
     loaded = _events.load(events, fmt, _events.cleaning(overrides, skip))

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from recsys.data import write_table
-from recsys.synth import SynthConfig, synthesize
 from training.cli._errors import handle_errors
 
 
@@ -22,6 +20,9 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Synthetic events: power-law popularity and activity, taste clusters, one year."""
+    from recsys.data import write_table
+    from recsys.synth import SynthConfig, synthesize
+
     config = SynthConfig(clients=clients, items=items, events=events, seed=seed)
     started = time.perf_counter()
     table = synthesize(config)
