@@ -130,3 +130,34 @@ def test_client_screen_in_headless_chromium(
     assert table.loc[who, "segment"] in dom
     assert dom.count('class="offer"') == 5
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def _a_client_with_cf_offers(client: TestClient, table: pd.DataFrame) -> tuple[str, dict]:
+    """A client whose offers have an ALS and an item-kNN reason saying the same sentence."""
+    for who in table.sort_values("frequency").index[::-1][:200]:
+        body = client.get(f"/v1/clients/{who}/next-best-offers?k=5").json()
+        for offer in body["offers"]:
+            texts = {r["source"]: r["text"] for r in offer["reasons"]}
+            if texts.get("als") and texts.get("als") == texts.get("itemknn"):
+                return str(who), offer
+    raise AssertionError("no client with the same CF sentence from two sources")
+
+
+def test_the_screen_says_reasons_in_words(client: TestClient, features: Path) -> None:
+    table = pd.read_parquet(features)
+    who, offer = _a_client_with_cf_offers(client, table)
+    page = client.get(f"/ui/clients/{who}").text
+    assert "{'" not in page and "[als]" not in page  # no Python dict or list reprs
+    assert "<details>" in page and "Evidence" in page
+    same = next(r["text"] for r in offer["reasons"] if r["source"] == "als")
+    line = next(part for part in page.split('<div class="reason">')[1:] if part.startswith(same))
+    assert "ALS matrix factorisation and item-to-item neighbours" in line  # merged
+    assert page.count(f'<div class="reason">{same}') >= 1
+    rules = [
+        r
+        for o in client.get(f"/v1/clients/{who}/next-best-offers").json()["offers"]
+        for r in o["reasons"]
+        if r["source"] == "rules"
+    ]
+    for reason in rules:  # association evidence as numbers a manager reads
+        assert f"confidence {reason['evidence']['confidence']:.0%}" in page

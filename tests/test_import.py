@@ -208,3 +208,13 @@ def test_broken_event_log_line_is_named(tmp_path: Path) -> None:
     with pytest.raises(ParseError) as caught:
         read_events(log, "events-log")
     assert caught.value.row == 2 and str(log) in str(caught.value)
+
+
+def test_titles_collapse_repeated_spaces(sample_data: Path, sample_raw: pd.DataFrame) -> None:
+    doubled = sample_raw["Description"][sample_raw["Description"].str.contains("  ")]
+    assert len(doubled) > 0  # the real data has them ("LUNCH BAG  BLACK SKULL.")
+    events = read_events(sample_data, "online-retail")
+    titles = events["title"].dropna().astype(str)
+    assert not titles.str.contains("  ").any()
+    expected = {" ".join(t.split()) for t in doubled}
+    assert expected <= set(titles)

@@ -167,7 +167,8 @@ def _convert(
         if canonical == "timestamp":
             out[canonical] = _to_timestamp(series, spec.date_formats, file, source)
         else:
-            out[canonical] = _to_category(series, canonical in spec.float_ids)
+            text = canonical == "title"  # free text: runs of spaces collapsed
+            out[canonical] = _to_category(series, canonical in spec.float_ids, text)
     for canonical, default in DEFAULTED_COLUMNS.items():  # columns the file leaves out
         out.setdefault(canonical, pd.Series(np.full(len(raw), default)))
     return pd.DataFrame({c: out[c] for c in ALL_COLUMNS if c in out})
@@ -253,11 +254,14 @@ def _pick_date_format(first: str, formats: tuple[str, ...]) -> str | None:
     return None
 
 
-def _to_category(series: pd.Series, float_ids: bool) -> pd.Series:
-    """Ids and labels as categoricals of stripped strings; ``13085.0`` → ``13085``."""
+def _to_category(series: pd.Series, float_ids: bool, text: bool = False) -> pd.Series:
+    """Ids and labels as categoricals of stripped strings; ``13085.0`` → ``13085``;
+    ``text``: runs of whitespace inside become one space (``LUNCH BAG  BLACK SKULL.``)."""
     was_float = pd.api.types.is_float_dtype(series)
     cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
     labels = pd.Index(cat.cat.categories.astype(str)).str.strip()
+    if text:
+        labels = labels.str.replace(r"\s+", " ", regex=True)
     if float_ids or was_float:
         labels = labels.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
     codes, uniques = pd.factorize(labels)
