@@ -3,15 +3,19 @@
 pydantic's lax ``int`` takes ``true`` as 1 and ``"3"`` as 3, which the JSON schema
 it publishes ("integer") refuses; strict ``int`` refuses ``3.0``, which that schema
 accepts. :data:`JsonInt` takes what the schema takes: integers and integral floats.
+Likewise lax ``date``/``datetime`` take a number as a Unix time, which a schema
+``string`` (format date) refuses: :data:`JsonDate` and :data:`JsonDateTime` take
+ISO strings and date objects (YAML's), never numbers.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-__all__ = ["JsonInt"]
+__all__ = ["JsonDate", "JsonDateTime", "JsonInt"]
 
 
 def _no_bool_or_text(value: Any) -> Any:
@@ -22,3 +26,15 @@ def _no_bool_or_text(value: Any) -> Any:
 
 #: An ``int`` field that refuses booleans and strings (see the module docstring).
 JsonInt = Annotated[int, BeforeValidator(_no_bool_or_text)]
+
+
+def _no_number(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        raise ValueError("must be an ISO 8601 date string")
+    return value
+
+
+#: A ``date`` field that refuses numbers (see the module docstring).
+JsonDate = Annotated[date, BeforeValidator(_no_number)]
+#: A ``datetime`` field that refuses numbers (see the module docstring).
+JsonDateTime = Annotated[datetime, BeforeValidator(_no_number)]

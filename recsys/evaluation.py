@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from recsys.data import mode_by
 from recsys.errors import ConfigError
 from recsys.matrix import InteractionMatrix, MatrixConfig, build_matrix
-from recsys.metrics import evaluate_rankings
+from recsys.metrics import PerClient, evaluate_rankings
 from recsys.models import Scorer
 from recsys.split import Split
 from recsys.vocab import IdMap
@@ -80,14 +80,17 @@ def make_task(split: Split, config: MatrixConfig, exclude_seen: bool = True) -> 
     return EvaluationTask(train, config, rows, relevant[rows], groups, exclude_seen)
 
 
-def evaluate_model(model: Scorer, task: EvaluationTask, k: int) -> dict[str, float]:
-    """Fit ``model`` on the task's train matrix and return its metrics at ``k``."""
+def evaluate_model(
+    model: Scorer, task: EvaluationTask, k: int, per_client: PerClient | None = None
+) -> dict[str, float]:
+    """Fit ``model`` on the task's train matrix and return its metrics at ``k``
+    (``per_client``: see :func:`recsys.metrics.evaluate_rankings`)."""
     started = time.perf_counter()
     model.fit(task.train.matrix, task.groups)
     fitted = time.perf_counter()
     history = task.train.matrix[task.rows]
     ranked = model.recommend(task.rows, history, k=k, exclude_seen=task.exclude_seen)
-    metrics = evaluate_rankings(ranked.items, task.relevant, k, model.popularity)
+    metrics = evaluate_rankings(ranked.items, task.relevant, k, model.popularity, per_client)
     metrics["fit_seconds"] = fitted - started
     metrics["recommend_seconds"] = time.perf_counter() - fitted
     return metrics

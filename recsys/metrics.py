@@ -23,7 +23,10 @@ import scipy.sparse as sp
 
 from recsys._sparse import row_contains
 
-__all__ = ["evaluate_rankings", "hits_matrix"]
+__all__ = ["PerClient", "evaluate_rankings", "hits_matrix"]
+
+#: Metric name (``ndcg@10``) → one value per evaluated client, in client order.
+PerClient = dict[str, np.ndarray]
 
 
 def hits_matrix(recommended: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
@@ -51,14 +54,23 @@ def evaluate_rankings(
     relevant: sp.csr_matrix,
     k: int,
     popularity: np.ndarray,
+    per_client: PerClient | None = None,
 ) -> dict[str, float]:
-    """All metrics at ``k``; ``popularity`` is the train buyers count per item."""
+    """All metrics at ``k``; ``popularity`` is the train buyers count per item.
+
+    ``per_client``, when given, receives each averaged metric's per-client values
+    (for intervals and paired comparisons, :mod:`recsys.confidence`).
+    """
     recommended = np.asarray(recommended)[:, :k]
     n_relevant = np.diff(relevant.tocsr().indptr)
     scored = n_relevant > 0
     hits = hits_matrix(recommended, relevant)
-    per_client = _per_client(hits[scored], n_relevant[scored], k)
-    result = {f"{name}@{k}": float(values.mean()) for name, values in per_client.items()}
+    values = {
+        f"{name}@{k}": v for name, v in _per_client(hits[scored], n_relevant[scored], k).items()
+    }
+    if per_client is not None:
+        per_client.update(values)
+    result = {name: float(v.mean()) for name, v in values.items()}
     shown = recommended[recommended >= 0]
     result[f"coverage@{k}"] = float(np.unique(shown).size / len(popularity))
     rank = np.empty(len(popularity), dtype=np.float64)

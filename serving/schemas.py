@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys._fields import JsonInt
+from recsys._fields import JsonDateTime, JsonInt
 from recsys.ranking import MAX_K
 
 #: Longest client, item, order id or category the API accepts.
@@ -69,7 +68,7 @@ class EventIn(BaseModel):
     client_id: str = Field(min_length=1, max_length=MAX_ID)
     item_id: str = Field(min_length=1, max_length=MAX_ID)
     order_id: str | None = Field(default=None, max_length=MAX_ID)
-    timestamp: datetime | None = None
+    timestamp: JsonDateTime | None = None
     # strict: a JSON true or "2" is not a number (the schema says number)
     quantity: float = Field(default=1.0, gt=0, le=1_000_000, strict=True)
     price: float | None = Field(default=None, ge=0, le=10_000_000, strict=True)

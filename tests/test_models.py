@@ -12,10 +12,14 @@ from recsys.models import (
     ALSScorer,
     BPRConfig,
     BPRScorer,
+    EASEConfig,
+    EASEScorer,
     ItemKNNConfig,
     ItemKNNScorer,
     PopularConfig,
     PopularScorer,
+    RP3betaConfig,
+    RP3betaScorer,
     Scorer,
 )
 from tests.model_contract import (
@@ -91,6 +95,54 @@ class TestItemKNN(ScorerContract):
 class TestItemKNNBM25(ScorerContract):
     def make(self) -> Scorer:
         return ItemKNNScorer(ItemKNNConfig(similarity="bm25", neighbours=20))
+
+
+class TestEASE(ScorerContract):
+    def make(self) -> Scorer:
+        return EASEScorer(EASEConfig(regularization=1.0))
+
+    def test_weights_by_hand(self) -> None:
+        """X = [[1,1,0,0],[0,0,1,0],[0,0,0,1]], λ = 1: G = XᵀX + I has the block
+        [[2,1],[1,2]] (inverse ⅓[[2,−1],[−1,2]]) and 2, 2 on the diagonal, so
+        B₀₁ = −P₀₁/P₁₁ = (⅓)/(⅔) = ½ = B₁₀, every other weight 0."""
+        x = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], np.float32))
+        model = EASEScorer(EASEConfig(regularization=1.0)).fit(x)
+        expected = np.zeros((4, 4))
+        expected[0, 1] = expected[1, 0] = 0.5
+        np.testing.assert_allclose(model.weights, expected, atol=1e-6)
+        np.testing.assert_allclose(model.basket_scores(np.array([0])), [0, 0.5, 0, 0], atol=1e-6)
+
+    def test_max_items_fits_the_most_bought_and_says_so(self) -> None:
+        model = EASEScorer(EASEConfig(regularization=1.0, max_items=3)).fit(MATRIX)
+        # Buyers: item 8 has 8, items 0-7 have 2 each: 8 then the lowest indices 0, 1.
+        assert model.kept.tolist() == [0, 1, 8]
+        assert model.coverage_note() == "fitted on the 3 most-bought of 10 items"
+        got = model.recommend(np.array([0]), MATRIX[[0]], k=10)
+        assert set(got.items[0][got.items[0] >= 0].tolist()) <= {0, 1, 8}
+
+
+class TestRP3beta(ScorerContract):
+    def make(self) -> Scorer:
+        return RP3betaScorer(RP3betaConfig(beta=0.5, neighbours=5))
+
+    def test_weights_by_hand(self) -> None:
+        """Clients buy {0,1}, {0,2}, {2}; α = 1, β = 1. From item 0 the walk reaches
+        client 0 or 1 (½ each), then item 1 (½ of client 0's steps) or item 2 (½ of
+        client 1's): ¼ each, divided by buyers 1 and 2 → W₀₁ = ¼, W₀₂ = ⅛. From item
+        1: client 0, then item 0: ½ / 2 buyers = ¼. From item 2: client 1 (½), then
+        item 0 (½): ¼ / 2 = ⅛; its own item is the diagonal, dropped."""
+        x = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [0, 0, 1]], np.float32))
+        config = RP3betaConfig(alpha=1.0, beta=1.0, neighbours=5, normalize=False)
+        model = RP3betaScorer(config).fit(x)
+        expected = [[0, 0.25, 0.125], [0.25, 0, 0], [0.125, 0, 0]]
+        np.testing.assert_allclose(model.weights.toarray(), expected, atol=1e-7)
+
+    def test_neighbours_are_capped_and_rows_normalised(self) -> None:
+        model = RP3betaScorer(RP3betaConfig(neighbours=2)).fit(MATRIX)
+        weights = model.weights.toarray()
+        assert (np.count_nonzero(weights, axis=1) <= 2).all()
+        sums = weights.sum(axis=1)
+        np.testing.assert_allclose(sums[sums > 0], 1.0, rtol=1e-5)
 
 
 def test_loading_the_wrong_model_kind_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]

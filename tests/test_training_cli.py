@@ -59,6 +59,8 @@ def test_evaluate_json_and_mlflow_run(mlflow_uri: str, sample_data: Path) -> Non
         "als",
         "bpr",
         "itemknn",
+        "ease",
+        "rp3beta",
         "rules",
         "hybrid",
     }

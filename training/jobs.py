@@ -7,11 +7,13 @@ from typing import Any
 import pandas as pd
 
 from recsys.bundle import Bundle, data_fingerprint, item_titles
+from recsys.confidence import Bootstrap
 from recsys.data import CLEANING_STEPS, CleaningConfig, LoadedEvents
 from recsys.errors import ConfigError
 from recsys.evaluation import client_groups, evaluate_model, make_task
 from recsys.matrix import MatrixConfig, build_matrix
-from recsys.models import Scorer, default_models
+from recsys.metrics import PerClient
+from recsys.models import MODELS, Scorer, default_models
 from recsys.ranking import BlendConfig
 from recsys.ranking.evaluate import RULES_ONLY, evaluate_blends, train_rule_index
 from recsys.rules import RuleIndex, RulesConfig, build_baskets, mine_rules
@@ -87,13 +89,13 @@ def choose_models(
 ) -> dict[str, Scorer]:
     """The default line-up, narrowed to ``names`` and with config overrides applied.
 
-    A blend row needs its CF models fitted, so asking for ``hybrid`` keeps them.
+    A blend row needs its sources fitted, so asking for ``hybrid`` keeps them.
     """
     lineup = default_models()
     unknown = sorted(set(names or []) - set(lineup) - set(BLENDS))
     unknown += sorted(set(overrides) - set(lineup) - _SECTIONS)
-    if names is not None and "hybrid" in names:
-        names = [*names, "als", "itemknn"]
+    if names is not None and "hybrid" in names:  # the blend's sources are fitted too
+        names = [*names, *(n for n in BlendConfig().weights if n in lineup)]
     if unknown:
         known = ", ".join([*lineup, *BLENDS])
         raise ConfigError(f"models: unknown {', '.join(unknown)}; known: {known}")
@@ -136,15 +138,24 @@ def evaluate(
     exclude_seen: bool,
     blends: dict[str, BlendConfig] | None = None,
     rules_config: RulesConfig | None = None,
+    compare: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Fit each model on the train part; metrics per model (and blend) plus split facts."""
+    """Fit each model on the train part; metrics per model (and blend) with 95 %
+    bootstrap intervals over clients, the paired ``compare`` (A − B) if asked, and
+    split facts."""
     task = make_task(split, config, exclude_seen)
-    results = {name: evaluate_model(model, task, k) for name, model in models.items()}
+    values: dict[str, PerClient] = {name: {} for name in models}
+    results = {n: evaluate_model(m, task, k, values[n]) for n, m in models.items()}
     if blends:
         index = train_rule_index(split.train, task, rules_config or RulesConfig())
-        results.update(evaluate_blends(task, models, index, blends, k))
+        results.update(evaluate_blends(task, models, index, blends, k, values))
+    bootstrap = Bootstrap(len(task.rows))
+    for name, per_client in values.items():
+        for metric, column in per_client.items():
+            results[name][f"{metric}_ci"] = list(bootstrap.interval(column))  # type: ignore[assignment]
     return {
         "models": results,
+        **({"compare": compared(values, compare, bootstrap)} if compare else {}),
         "split": {
             **split.description,
             "train_rows": len(split.train),
@@ -158,6 +169,31 @@ def evaluate(
             "exclude_seen": exclude_seen,
         },
     }
+
+
+def compare_pair(text: str | None) -> tuple[str, str] | None:
+    """``"ease,als"`` → ``("ease", "als")``; anything else than two names is refused."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(names) != 2 or names[0] == names[1]:
+        raise ConfigError(f"compare: {text!r}: expected two different models, e.g. ease,als")
+    return names[0], names[1]
+
+
+def compared(
+    values: dict[str, PerClient], pair: tuple[str, str], bootstrap: Bootstrap
+) -> dict[str, Any]:
+    """Paired A − B on the same clients, per metric: difference, interval, p-value."""
+    a, b = pair
+    missing = [n for n in pair if n not in values]
+    if missing:
+        raise ConfigError(f"compare: {', '.join(missing)} not evaluated; add it to --models")
+    out: dict[str, Any] = {"a": a, "b": b}
+    for metric in values[a]:
+        d = bootstrap.difference(values[a][metric], values[b][metric])
+        out[metric] = {"difference": d.mean, "ci": [d.low, d.high], "p_value": d.p_value}
+    return out
 
 
 def train(
@@ -198,15 +234,33 @@ _COLUMNS = {
 def as_table(report: dict[str, Any], k: int) -> str:
     """The evaluation report as an aligned text table, one row per model, then what it
     says: the best collaborative-filtering model against popularity."""
-    rows = [f"{'model':<16}" + "".join(f"{f'{c}@{k}':>12}" for c in _COLUMNS.values())]
+    header = "".join(f"{f'{c}@{k}':>12}" for c in _COLUMNS.values())
+    rows = [f"{'model':<16}{header}{f'ndcg@{k} 95% CI':>20}"]
     for name, metrics in report["models"].items():
         cells = [f"{metrics[f'{c}@{k}']:>12.4f}" for c in _COLUMNS]
-        rows.append(f"{name:<16}" + "".join(cells))
-    return "\n".join([*rows, *verdict(report, k)])
+        low, high = metrics.get(f"ndcg@{k}_ci", (float("nan"), float("nan")))
+        rows.append(f"{name:<16}" + "".join(cells) + f"{f'{low:.4f}–{high:.4f}':>20}")
+    return "\n".join([*rows, *comparison(report, k), *verdict(report, k)])
+
+
+def comparison(report: dict[str, Any], k: int) -> list[str]:
+    """The ``--compare`` lines: NDCG and recall differences with intervals and p-values."""
+    pair = report.get("compare")
+    if not pair:
+        return []
+    lines = [""]
+    for metric in (f"ndcg@{k}", f"recall@{k}"):
+        d = pair[metric]
+        low, high = d["ci"]
+        lines.append(
+            f"{pair['a']} − {pair['b']} {metric}: {d['difference']:+.4f} "
+            f"(95% CI {low:+.4f} to {high:+.4f}, p = {d['p_value']:.3f})"
+        )
+    return lines
 
 
 #: Collaborative-filtering models, compared with popularity in :func:`verdict`.
-CF_MODELS = ("als", "bpr", "itemknn")
+CF_MODELS = tuple(name for name, scorer in MODELS.items() if scorer.personal)
 #: Below this NDCG ratio to popularity, the verdict says why and what to run instead.
 EXPECTED_LIFT = 1.3
 

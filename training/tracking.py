@@ -54,7 +54,13 @@ def tracked_run(
 
 def log_metrics(metrics: dict[str, float]) -> None:
     """Log flattened metrics with MLflow-safe names."""
-    mlflow.log_metrics({metric_key(k): float(v) for k, v in flatten(metrics).items()})
+    flat = {}
+    for key, value in flatten(metrics).items():
+        if isinstance(value, list | tuple):  # an interval [low, high]
+            flat[metric_key(f"{key}_low")], flat[metric_key(f"{key}_high")] = map(float, value)
+        else:
+            flat[metric_key(key)] = float(value)
+    mlflow.log_metrics(flat)
 
 
 def publish_bundle(bundle_dir: Path, run: Run, settings: TrainingSettings) -> str:

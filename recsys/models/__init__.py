@@ -1,13 +1,16 @@
 """Recommender models behind one contract (:class:`Scorer`), and their registry."""
 
 from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k, top_of_row
+from recsys.models.ease import EASEConfig, EASEScorer
 from recsys.models.factorization import ALSConfig, ALSScorer, BPRConfig, BPRScorer
 from recsys.models.itemknn import ItemKNNConfig, ItemKNNScorer
 from recsys.models.popular import PopularConfig, PopularScorer
+from recsys.models.rp3beta import RP3betaConfig, RP3betaScorer
 
 #: Model name → scorer class; the names the CLI and bundles use.
 MODELS: dict[str, type[Scorer]] = {
-    cls.name: cls for cls in (PopularScorer, ALSScorer, BPRScorer, ItemKNNScorer)
+    cls.name: cls
+    for cls in (PopularScorer, ALSScorer, BPRScorer, ItemKNNScorer, EASEScorer, RP3betaScorer)
 }
 
 
@@ -22,6 +25,8 @@ def default_models() -> dict[str, Scorer]:
         "als": ALSScorer(),
         "bpr": BPRScorer(),
         "itemknn": ItemKNNScorer(),
+        "ease": EASEScorer(),
+        "rp3beta": RP3betaScorer(),
     }
 
 
@@ -31,11 +36,15 @@ __all__ = [
     "ALSScorer",
     "BPRConfig",
     "BPRScorer",
+    "EASEConfig",
+    "EASEScorer",
     "ItemKNNConfig",
     "ItemKNNScorer",
     "ModelConfig",
     "PopularConfig",
     "PopularScorer",
+    "RP3betaConfig",
+    "RP3betaScorer",
     "Recommendations",
     "Scorer",
     "default_models",

@@ -117,6 +117,11 @@ class Scorer(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[ModelConfig]]
+    #: How a person names the model (reasons, the CRM screen).
+    label: ClassVar[str] = ""
+    #: A collaborative source of the blend: it scores from the client's own history
+    #: (popularity is not: the blend has its own popularity source).
+    personal: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()

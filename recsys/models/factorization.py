@@ -112,6 +112,8 @@ class ALSScorer(_FactorScorer):
     """
 
     name = "als"
+    label = "ALS matrix factorisation"
+    personal = True
     config_class = ALSConfig
     config: ALSConfig
 
@@ -151,6 +153,8 @@ class BPRScorer(_FactorScorer):
     """Bayesian personalised ranking (Rendle et al. 2009); no fold-in of new clients."""
 
     name = "bpr"
+    label = "BPR matrix factorisation"
+    personal = True
     config_class = BPRConfig
     config: BPRConfig
 

@@ -40,6 +40,8 @@ class ItemKNNScorer(Scorer):
     """
 
     name = "itemknn"
+    label = "item-to-item neighbours"
+    personal = True
     config_class = ItemKNNConfig
     config: ItemKNNConfig
     model: ItemItemRecommender

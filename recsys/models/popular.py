@@ -24,6 +24,7 @@ class PopularScorer(Scorer):
     """Rank items by the number of distinct clients who bought them."""
 
     name = "popular"
+    label = "popularity"
     config_class = PopularConfig
     config: PopularConfig
 

@@ -83,7 +83,7 @@ class BlendCore:
         self.popular_order = np.argsort(-self.buyers, kind="stable")
         self.segment_buyers: dict[str, np.ndarray] = {}
         self.segment_order: dict[str, np.ndarray] = {}
-        self.cf = {n: m for n, m in bundle.models.items() if n in ("als", "itemknn", "bpr")}
+        self.cf = {n: m for n, m in bundle.models.items() if m.personal}
         if cross_sell is not None:
             index = {str(i): n for n, i in enumerate(self.ids)}
             self.triggers = cross_sell.triggers(bundle.data.items, {})

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from recsys.bundle import Bundle
 from recsys.evaluation import EvaluationTask
-from recsys.metrics import evaluate_rankings
+from recsys.metrics import PerClient, evaluate_rankings
 from recsys.models import Scorer
 from recsys.ranking.blend import BlendConfig
 from recsys.ranking.recommender import HybridRecommender, RequestOptions
@@ -45,8 +45,10 @@ def evaluate_blends(
     rules: RuleIndex,
     blends: dict[str, BlendConfig],
     k: int,
+    per_client: dict[str, PerClient] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics of each named blend, given fitted CF models and mined rules."""
+    """Metrics of each named blend, given fitted CF models and mined rules
+    (``per_client``: receives each blend's per-client values by name)."""
     n_items = len(task.train.items)
     bundle = Bundle(task.train, fitted, task.config, "evaluation", np.full(n_items, "", dtype=str))
     popularity = np.asarray((task.train.matrix > 0).sum(axis=0)).ravel()
@@ -54,7 +56,8 @@ def evaluate_blends(
     for name, config in blends.items():
         started = time.perf_counter()
         ranked = _rank_all(HybridRecommender(bundle, rules, None, config), task, k)
-        metrics = evaluate_rankings(ranked, task.relevant, k, popularity)
+        values: PerClient | None = None if per_client is None else per_client.setdefault(name, {})
+        metrics = evaluate_rankings(ranked, task.relevant, k, popularity, values)
         results[name] = {
             **metrics,
             "fit_seconds": 0.0,

@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from recsys._fields import JsonInt
+from recsys._fields import JsonDate, JsonInt
 from recsys.errors import ConfigError
 from recsys.vocab import IdMap
 
@@ -73,9 +73,9 @@ class CrossSellRule(BaseModel):
     """The sentence a sales manager can say aloud."""
     priority: JsonInt = 0
     """Higher priority rules rank first among analyst offers."""
-    valid_from: date | None = None
+    valid_from: JsonDate | None = None
     """First day the rule applies (inclusive)."""
-    valid_to: date | None = None
+    valid_to: JsonDate | None = None
     """Last day the rule applies (inclusive)."""
     segments: tuple[str, ...] = ()
     """Only clients in one of these segments; all when empty."""

@@ -41,9 +41,16 @@ def evaluate(
     include_seen: Annotated[
         bool, typer.Option(help="Also recommend already-bought items.")
     ] = False,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare", help="A,B: paired difference A − B per metric, interval and p-value."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Train each model on the train part; metrics on clients present in both parts."""
+    """Train each model on the train part; metrics on clients present in both parts,
+    with 95 % bootstrap intervals over clients."""
     from training import jobs, tracking
     from training.settings import TrainingSettings
 
@@ -54,7 +61,8 @@ def evaluate(
     parts = jobs.make_split(loaded.events, split, cutoff, test_fraction, seed)
     blends = jobs.choose_blends(_names(models), tree)
     mining = jobs.rules_config(tree)
-    report = jobs.evaluate(parts, chosen, k, config, not include_seen, blends, mining)
+    pair = jobs.compare_pair(compare)
+    report = jobs.evaluate(parts, chosen, k, config, not include_seen, blends, mining, pair)
     params = {
         "matrix": config.model_dump(),
         "models": {n: m.config.model_dump() for n, m in chosen.items()},
@@ -67,6 +75,9 @@ def evaluate(
     tags = {"models": ",".join([*chosen, *blends])}
     with tracking.tracked_run("evaluate", TrainingSettings(), params, tags) as run:
         tracking.log_metrics(report["models"])
+        if "compare" in report:  # compare.<metric>.difference, .ci_low/_high, .p_value
+            pair = report["compare"]
+            tracking.log_metrics({"compare": {m: v for m, v in pair.items() if m not in "ab"}})
         report["mlflow_run_id"] = run.info.run_id
     typer.echo(json.dumps(report, indent=2) if as_json else jobs.as_table(report, k))
 

@@ -1,0 +1,126 @@
+"""Models whose scores are ``history @ W`` for an item × item weight matrix W.
+
+EASE (dense W) and RP3beta (sparse W) differ only in how W is fitted. W may cover
+a subset of the catalogue (``kept`` columns, e.g. EASE's most-bought items when the
+catalogue is too large for a dense items² matrix); the other items are never
+proposed (``-inf``). Histories are read as binary: both models are fitted on a
+binary matrix, and any client with a history is scored from it (fold-in is free).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, TypeAlias
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys._sparse import SCORE_DTYPE
+from recsys.models._base import Recommendations, Scorer, top_k
+
+Weights: TypeAlias = np.ndarray | sp.csr_matrix
+
+
+class ItemWeightScorer(Scorer):
+    """Score = Σ over the client's items of their weight towards the candidate."""
+
+    personal = True
+    weights: Weights
+    kept: np.ndarray
+
+    @abstractmethod
+    def _weights(self, binary: sp.csr_matrix) -> Weights:
+        """W over ``binary``'s columns (already narrowed to :attr:`kept`)."""
+
+    def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
+        """The item columns W covers: all of them unless a model says otherwise."""
+        return np.arange(matrix.shape[1])
+
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
+        self.kept = np.asarray(self._keep(matrix), dtype=np.int64)
+        binary = (matrix[:, self.kept] > 0).astype(np.float32).tocsr()
+        self.weights = self._weights(binary)
+        self._index()
+
+    def _index(self) -> None:
+        """Item column → row of W (``-1``: not covered)."""
+        self.position = np.full(self.n_items, -1, dtype=np.int64)
+        self.position[self.kept] = np.arange(len(self.kept))
+
+    def _can_personalise(
+        self, rows: np.ndarray, history: sp.csr_matrix, fold_in: bool
+    ) -> np.ndarray:
+        return np.diff(history.indptr) > 0
+
+    def scores(self, history: sp.csr_matrix) -> np.ndarray:
+        """Dense rows × items scores of binary ``history`` rows; ``-inf`` = not proposed."""
+        binary = (history[:, self.kept] > 0).astype(np.float32)
+        block = binary @ self.weights
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        out = np.full((history.shape[0], self.n_items), -np.inf, dtype=SCORE_DTYPE)
+        out[:, self.kept] = block
+        return self._proposed(out)
+
+    def _proposed(self, scores: np.ndarray) -> np.ndarray:
+        """Mark what the model does not propose as ``-inf`` (default: nothing more)."""
+        return scores
+
+    def _recommend(
+        self, rows: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool, fold_in: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.scores(history)
+        if exclude_seen:
+            seen = history.tocoo()
+            scores[seen.row, seen.col] = -np.inf
+        return top_k(scores, k)
+
+    def basket_scores(self, items: np.ndarray) -> np.ndarray:
+        """One basket's scores: the sum of its items' rows of W."""
+        rows = self.position[np.asarray(items, dtype=np.int64)]
+        rows = rows[rows >= 0]
+        out = np.full(self.n_items, -np.inf, dtype=SCORE_DTYPE)
+        summed = self.weights[rows].sum(axis=0)
+        out[self.kept] = np.asarray(summed, dtype=SCORE_DTYPE).ravel()
+        return self._proposed(out[None, :])[0]
+
+    def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Weights of ``rows`` (purchases) towards ``columns`` (shown items); 0 outside W."""
+        r, c = self.position[rows], self.position[columns]
+        block = np.zeros((len(rows), len(columns)), dtype=SCORE_DTYPE)
+        ok_r, ok_c = np.flatnonzero(r >= 0), np.flatnonzero(c >= 0)
+        if ok_r.size and ok_c.size:
+            part = self.weights[r[ok_r]][:, c[ok_c]]
+            block[np.ix_(ok_r, ok_c)] = part.toarray() if sp.issparse(part) else part
+        return block
+
+    def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
+        """Items the given ones weigh most (positive weights only), themselves left out."""
+        items = np.asarray(items, dtype=np.int64)
+        block = np.full((len(items), self.n_items), -np.inf, dtype=SCORE_DTYPE)
+        known = np.flatnonzero(self.position[items] >= 0)
+        part = self.weights[self.position[items[known]]]
+        block[np.ix_(known, self.kept)] = part.toarray() if sp.issparse(part) else part
+        block[np.arange(len(items)), items] = -np.inf
+        block[block <= 0] = -np.inf
+        ids, scores = top_k(block, k)
+        return Recommendations(items=ids, scores=scores)
+
+    def _state(self) -> dict[str, Any]:
+        w = self.weights
+        if isinstance(w, sp.csr_matrix):
+            return {
+                "kept": self.kept,
+                "w_data": w.data,
+                "w_indices": w.indices,
+                "w_indptr": w.indptr,
+            }
+        return {"kept": self.kept, "weights": w}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.kept = state["kept"].astype(np.int64)
+        if "weights" in state:
+            self.weights = state["weights"]
+        else:
+            arrays = (state["w_data"], state["w_indices"], state["w_indptr"])
+            self.weights = sp.csr_matrix(arrays, shape=(len(self.kept), len(self.kept)))
+        self._index()
