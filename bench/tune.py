@@ -1,6 +1,6 @@
 """Small hyperparameter grid on the shared data, every point an MLflow run.
 
-    .venv/bin/python bench/tune.py [EVENTS] [--cutoff 2010-09-09]
+    .venv/bin/python bench/tune.py [MODEL ...] [EVENTS] [--cutoff 2010-09-09]
 
 Prints NDCG@10 per point and the winner per model; the defaults in
 ``recsys.models.default_models`` and ``MatrixConfig`` come from this run.
@@ -9,6 +9,7 @@ Prints NDCG@10 per point and the winner per model; the defaults in
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any
 
 from _shared import shared_time_split
@@ -20,7 +21,11 @@ GRID: dict[str, dict[str, list[Any]]] = {
     "als": {"factors": [32, 64, 128], "regularization": [0.01, 0.1], "alpha": [1.0, 10.0, 40.0]},
     "bpr": {"factors": [64], "learning_rate": [0.01, 0.05], "iterations": [100, 300]},
     "itemknn": {"similarity": ["cosine", "bm25"], "neighbours": [20, 100, 300]},
+    "ease": {"regularization": [100.0, 200.0, 400.0, 600.0, 1000.0]},
+    "rp3beta": {"alpha": [0.5, 1.0], "beta": [0.3, 0.6], "neighbours": [50, 100, 200]},
 }
+#: Models that binarise the matrix themselves: one weighting is enough.
+BINARY_ONLY = {"ease", "rp3beta"}
 WEIGHTINGS = ["binary", "log1p", "bm25"]
 
 
@@ -30,9 +35,14 @@ def points(model: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    names = [a for a in sys.argv[1:] if a in GRID]
+    sys.argv = [a for a in sys.argv if a not in GRID]  # the rest is the split's
     split = shared_time_split(__doc__ or "")
     settings, best = TrainingSettings(), {}
+    wanted = set(names) or set(GRID)
     for model, weighting in itertools.product(GRID, WEIGHTINGS):
+        if model not in wanted or (model in BINARY_ONLY and weighting != "binary"):
+            continue
         for point in points(model):
             tree = {model: point, "matrix": {"weighting": weighting}}
             chosen = jobs.choose_models([model], tree)

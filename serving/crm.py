@@ -14,17 +14,10 @@ from typing import Any
 
 from recsys.ranking import HybridRecommender, RankedItem
 
-__all__ = ["ReasonLine", "item_label", "reason_lines"]
+__all__ = ["ReasonLine", "item_label", "reason_lines", "source_names"]
 
-#: How the screen names each source.
-SOURCE_NAMES = {
-    "als": "ALS matrix factorisation",
-    "bpr": "BPR matrix factorisation",
-    "itemknn": "item-to-item neighbours",
-    "rules": "association rules",
-    "analyst": "marketing rule",
-    "popular": "popularity",
-}
+#: How the screen names the sources that are not models (models carry a ``label``).
+SOURCE_NAMES = {"rules": "association rules", "analyst": "marketing rule", "popular": "popularity"}
 
 Label = Callable[[str], str]
 
@@ -49,12 +42,18 @@ def item_label(recommender: HybridRecommender) -> Label:
     return label
 
 
-def reason_lines(item: RankedItem, label: Label) -> list[ReasonLine]:
+def source_names(recommender: HybridRecommender) -> dict[str, str]:
+    """Source name → how the screen says it: each model's label, then the others."""
+    models = {name: model.label or name for name, model in recommender.cf.items()}
+    return {**models, **SOURCE_NAMES}
+
+
+def reason_lines(item: RankedItem, label: Label, names: dict[str, str]) -> list[ReasonLine]:
     """The item's reasons, merged where several sources say the same sentence."""
     lines: dict[str, ReasonLine] = {}
     for reason in item.reasons:
         line = lines.setdefault(reason.text, ReasonLine(reason.text))
-        line.sources.append(SOURCE_NAMES.get(reason.source, reason.source))
+        line.sources.append(names.get(reason.source, reason.source))
         line.details += [d for d in _evidence(reason.evidence, label) if d not in line.details]
     return list(lines.values())
 

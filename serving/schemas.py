@@ -98,6 +98,7 @@ class ModelInfo(BaseModel):
     items: int
     models: list[str]
     metrics: dict[str, float]
+    notes: dict[str, str] = {}  # model → what its fit left out (EASE above max_items)
 
 
 class OrderOut(BaseModel):

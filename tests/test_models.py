@@ -116,7 +116,7 @@ class TestEASE(ScorerContract):
         model = EASEScorer(EASEConfig(regularization=1.0, max_items=3)).fit(MATRIX)
         # Buyers: item 8 has 8, items 0-7 have 2 each: 8 then the lowest indices 0, 1.
         assert model.kept.tolist() == [0, 1, 8]
-        assert model.coverage_note() == "fitted on the 3 most-bought of 10 items"
+        assert model.fit_note() == "fitted on the 3 most-bought of 10 items"
         got = model.recommend(np.array([0]), MATRIX[[0]], k=10)
         assert set(got.items[0][got.items[0] >= 0].tolist()) <= {0, 1, 8}
 

@@ -100,7 +100,8 @@ def test_health_ready_metrics_model(client: TestClient) -> None:
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["model_version"]
     info = client.get("/v1/model").json()
-    assert info["version"] == ready["model_version"] and "als" in info["models"]
+    assert info["version"] == ready["model_version"] and "ease" in info["models"]
+    assert info["notes"] == {}  # 3,6xx items: EASE covers the whole catalogue
     client.get("/v1/clients/x/recommendations")
     text = client.get("/metrics").text
     assert (

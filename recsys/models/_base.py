@@ -191,6 +191,10 @@ class Scorer(ABC):
         cannot score a basket by itself (callers then use :meth:`recommend`)."""
         return None
 
+    def fit_note(self) -> str | None:
+        """What the fit left out or changed, for logs and ``/v1/model``; ``None`` if nothing."""
+        return None
+
     def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray | None:
         """Item-to-item similarity of ``rows`` × ``columns`` under this model (the
         "because you bought" evidence); ``None`` when the model has no such notion."""

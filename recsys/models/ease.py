@@ -61,8 +61,8 @@ class EASEScorer(ItemWeightScorer):
         np.fill_diagonal(b, 0.0)
         return b.astype(np.float32)
 
-    def coverage_note(self) -> str | None:
-        """What the fit left out, for the fit log and ``/v1/model``; ``None`` if nothing."""
+    def fit_note(self) -> str | None:
+        """The items left out by ``max_items``, if any."""
         if len(self.kept) == self.n_items:
             return None
         return f"fitted on the {len(self.kept):,} most-bought of {self.n_items:,} items"

@@ -65,6 +65,7 @@ async def model(ctx: Ctx) -> ModelInfo:
         items=m["items"],
         models=sorted(m["models"]),
         metrics=m["metrics"],
+        notes={n: note for n, s in ctx.current.bundle.models.items() if (note := s.fit_note())},
     )
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from serving.crm import item_label, reason_lines
+from serving.crm import item_label, reason_lines, source_names
 from serving.deps import Ctx, Reader
 from serving.routers.offers import next_best_offers
 from serving.schemas import MAX_ID
@@ -41,8 +41,8 @@ async def search(
 async def client_screen(request: Request, client_id: str, ctx: Ctx) -> HTMLResponse:
     """Profile card, segment badge, offers with reasons and evidence, purchase history."""
     view = await next_best_offers(ctx, client_id[:MAX_ID], 5)
-    label = item_label(ctx.current.recommender)
-    lines = [reason_lines(item, label) for item in view["offers"]]
+    label, names = item_label(ctx.current.recommender), source_names(ctx.current.recommender)
+    lines = [reason_lines(item, label, names) for item in view["offers"]]
     context = {"view": view, "offers": list(zip(view["offers"], lines, strict=True))}
     return templates.TemplateResponse(request, "client.html", context)
 
