@@ -159,6 +159,9 @@ def test_compare_notebook_executes(mlflow_uri: str, sample_data: Path, tmp_path:
     table = notebook.cells[2].outputs[0]["data"]["text/plain"]
     assert "itemknn" in table and "ndcg_at_10" in table
     assert figure.stat().st_size > 1000
+    intervals = notebook.cells[4].outputs[0]["data"]["text/plain"]
+    assert "itemknn" in intervals and "low" in intervals and "high" in intervals
+    assert (tmp_path / "compare_intervals.png").stat().st_size > 1000
 
 
 def test_train_reads_the_service_event_log_back(
