@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install recsys with its dev extras; with --system also the
-# packages the tests need (redis-server, chromium) through apt-get when missing.
+# packages the tests need (redis-server, chromium, haproxy) through apt-get when missing.
 # Idempotent: a second run only re-installs when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +27,5 @@ fi
 if [ "${1:-}" = "--system" ]; then
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
   command -v chromium >/dev/null 2>&1 || apt_install chromium   # the client-screen browser test
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_install haproxy   # the replicas test
 fi

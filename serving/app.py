@@ -20,11 +20,12 @@ from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
 from serving.fastpath import CachedLists
-from serving.limits import RateLimit
+from serving.limits import RateLimit, Windows
 from serving.metrics import Metrics
 from serving.routers import cross_sell, events, health, items, offers, recommendations, ui
 from serving.settings import ServingSettings
 from serving.state import ServiceState
+from serving.stream import StreamEventStore, follow, stream_client
 
 __all__ = ["create_app"]
 
@@ -42,23 +43,50 @@ async def _watch(state: ServiceState, every: float) -> None:
             log.exception("looking for a new bundle failed")
 
 
+async def _replay(store: StreamEventStore, every: float = 1.0) -> None:
+    """Move events kept locally while Redis was down into the stream once it answers."""
+    while True:
+        await asyncio.sleep(every)
+        if store.pending.path.exists():
+            await store.replay()
+
+
+def _background(context: Context) -> list[asyncio.Task[None]]:
+    """The tasks a replica runs beside requests: hot reload, and with Redis, following
+    every replica's events and replaying events kept locally."""
+    settings, state, tasks = context.settings, context.state, []
+    if settings.reload_interval_seconds > 0:
+        tasks.append(asyncio.create_task(_watch(state, settings.reload_interval_seconds)))
+    store = context.events
+    if isinstance(store, StreamEventStore):
+
+        async def apply(event: dict[str, object]) -> None:
+            client = str(event["client_id"])
+            if event.get("type", "purchase") == "purchase":
+                state.remember(client, str(event["item_id"]))
+            await context.cache.drop_client(client)
+
+        tasks.append(asyncio.create_task(follow(store.redis, store.stream, apply)))
+        tasks.append(asyncio.create_task(_replay(store)))
+    return tasks
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     context: Context = app.state.context
-    settings, state = context.settings, context.state
     # One request's ranking is a few hundred µs-sized numpy calls: BLAS threads
     # only spin between them, taking a core from the server.
     blas = threadpool_limits(limits=1)
-    await asyncio.to_thread(state.reload)  # not ready (503) until a bundle loads
-    watcher = None
-    if settings.reload_interval_seconds > 0:
-        watcher = asyncio.create_task(_watch(state, settings.reload_interval_seconds))
+    await asyncio.to_thread(context.state.reload)  # not ready (503) until a bundle loads
+    tasks = _background(context)
     yield
-    if watcher is not None:
-        watcher.cancel()
+    for task in tasks:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+            await task
     await context.cache.close()
+    if isinstance(context.events, StreamEventStore):
+        await context.events.redis.aclose()
     blas.restore_original_limits()
 
 
@@ -81,6 +109,16 @@ def open_features(settings: ServingSettings) -> OnlineStore | None:
     return OnlineStore(settings.redis_url) if settings.redis_url else None
 
 
+def open_events(settings: ServingSettings) -> EventStore | StreamEventStore:
+    """Accepted events: the Redis stream shared by replicas when Redis is configured
+    (``events_path`` then keeps only what Redis could not take), else the local file."""
+    if settings.redis_url is None:
+        return EventStore(settings.events_path)
+    return StreamEventStore(
+        stream_client(settings.redis_url), settings.events_stream, settings.events_path
+    )
+
+
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """Build the service; settings come from ``RECSYS_*`` unless given."""
     settings = settings or ServingSettings()
@@ -95,13 +133,16 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     cache = ListCache(settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size)
-    store = EventStore(settings.events_path)
+    store = open_events(settings)
     features = open_features(settings)
-    context = Context(settings, ServiceState(settings), cache, store, Metrics(), features)
+    windows = None
+    if settings.rate_limit_per_minute is not None:
+        windows = Windows(settings.rate_limit_per_minute, cache.redis)
+    context = Context(settings, ServiceState(settings), cache, store, Metrics(), features, windows)
     app.state.context = context
     app.add_middleware(CachedLists, context=context)
-    if settings.rate_limit_per_minute is not None:
-        app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
+    if windows is not None:
+        app.add_middleware(RateLimit, windows=windows)
     app.add_middleware(_Measured, metrics=context.metrics)  # outermost: times hits too
     if settings.cors_origins:
         app.add_middleware(

@@ -16,9 +16,11 @@ from pydantic import SecretStr
 from feature_store import OnlineStore
 from serving.cache import ListCache
 from serving.event_store import EventStore
+from serving.limits import Windows
 from serving.metrics import Metrics
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState
+from serving.stream import StreamEventStore
 
 __all__ = ["Admin", "Context", "Ctx", "Reader", "authorised"]
 
@@ -30,9 +32,10 @@ class Context:
     settings: ServingSettings
     state: ServiceState
     cache: ListCache
-    events: EventStore
+    events: EventStore | StreamEventStore
     metrics: Metrics
     features: OnlineStore | None = None
+    windows: Windows | None = None
 
     @property
     def current(self) -> Loaded:

@@ -1,14 +1,66 @@
-"""Per-key request rate limit: a fixed one-minute window per API key (or client address)."""
+"""Per-key request rate limit: a fixed one-minute window per API key (or client address).
+
+With Redis the windows are shared by every replica (one pipelined ``INCR`` +
+``EXPIRE`` per request); when Redis does not answer, each process counts alone
+until it does again, and ``/readyz`` says so.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["RateLimit"]
+__all__ = ["RateLimit", "Windows"]
 
 _BODY = b'{"detail":"rate limit exceeded; retry after the Retry-After seconds"}'
+
+
+class Windows:
+    """Request counts per key and minute: in Redis when given, else in this process."""
+
+    def __init__(self, per_minute: int, redis: Any = None) -> None:
+        self.per_minute, self.redis = per_minute, redis
+        self._local: dict[str, tuple[int, int]] = {}
+        self.shared = redis is not None
+
+    @property
+    def mode(self) -> str:
+        """``shared`` (Redis), ``per-process`` (no Redis) or ``per-process (Redis down)``."""
+        if self.redis is None:
+            return "per-process"
+        return "shared" if self.shared else "per-process (Redis down)"
+
+    async def allow(self, key: str) -> tuple[bool, int]:
+        """Count one request of ``key``; whether it is allowed, and seconds to the next window."""
+        now = time.time()
+        minute, retry = int(now // 60), 60 - int(now % 60)
+        count = await self._shared_count(key, minute) if self.redis is not None else None
+        if count is None:
+            count = self._local_count(key, minute)
+        return count <= self.per_minute, retry
+
+    async def _shared_count(self, key: str, minute: int) -> int | None:
+        name = f"rl:{key}:{minute}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, 120)
+        try:
+            count, _ = await pipe.execute()
+        except (RedisError, OSError):
+            self.shared = False
+            return None
+        self.shared = True
+        return int(count)
+
+    def _local_count(self, key: str, minute: int) -> int:
+        start, count = self._local.get(key, (minute, 0))
+        if start != minute:
+            start, count = minute, 0
+        self._local[key] = (start, count + 1)
+        return count + 1
 
 
 class RateLimit:
@@ -17,9 +69,8 @@ class RateLimit:
     Health and metrics routes are never limited (probes must always get through).
     """
 
-    def __init__(self, app: ASGIApp, per_minute: int) -> None:
-        self.app, self.per_minute = app, per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
+    def __init__(self, app: ASGIApp, windows: Windows) -> None:
+        self.app, self.windows = app, windows
 
     def _key(self, scope: Scope) -> str:
         for name, value in scope["headers"]:
@@ -28,18 +79,9 @@ class RateLimit:
         client = scope.get("client") or ("?", 0)
         return f"addr:{client[0]}"
 
-    def _allow(self, key: str) -> tuple[bool, int]:
-        now = time.time()
-        minute = int(now // 60)
-        start, count = self._windows.get(key, (minute, 0))
-        if start != minute:
-            start, count = minute, 0
-        self._windows[key] = (start, count + 1)
-        return count < self.per_minute, 60 - int(now % 60)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         exempt = scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics")
-        allowed, retry = (True, 0) if exempt else self._allow(self._key(scope))
+        allowed, retry = (True, 0) if exempt else await self.windows.allow(self._key(scope))
         if allowed:
             await self.app(scope, receive, send)
             return

@@ -72,6 +72,9 @@ class EventIn(BaseModel):
     # strict: a JSON true or "2" is not a number (the schema says number)
     quantity: float = Field(default=1.0, gt=0, le=1_000_000, strict=True)
     price: float | None = Field(default=None, ge=0, le=10_000_000, strict=True)
+    event_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    """Idempotency key: a client that retries a batch it got no answer for sends the
+    same ids, and training counts each event once. Assigned by the service when absent."""
 
 
 class EventsIn(BaseModel):

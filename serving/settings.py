@@ -30,7 +30,11 @@ class ServingSettings(BaseSettings):
     local_cache_size: int = Field(default=10_000, ge=0)
     """Entries of the in-process LRU kept in front of Redis (0 disables it)."""
     events_path: Path = Path("artifacts/events.jsonl")
-    """Append-only store of accepted events (fsynced before the 2xx)."""
+    """Append-only store of accepted events (fsynced before the 2xx). With ``redis_url``
+    events go to the stream below and this file keeps only those Redis could not take
+    (replayed into the stream when it answers again)."""
+    events_stream: str = "recsys:events"
+    """Redis Stream of accepted events that every replica follows (with ``redis_url``)."""
     read_api_key: SecretStr | None = None
     """Key required on recommendation endpoints (header ``X-API-Key``); open when unset."""
     admin_api_key: SecretStr | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from uuid import uuid4
 
 from fastapi import APIRouter
 
@@ -17,8 +18,11 @@ async def ingest(body: EventsIn | EventIn, ctx: Ctx) -> Accepted:
     """Store one event or a batch durably, then make purchases count at once."""
     events = body.events if isinstance(body, EventsIn) else [body]
     now = datetime.now(UTC)
+    # event_id: a replayed batch (Redis back after an outage) is counted once in training.
     rows = [
-        e.model_dump(mode="json") | {"timestamp": (e.timestamp or now).isoformat()} for e in events
+        e.model_dump(mode="json")
+        | {"timestamp": (e.timestamp or now).isoformat(), "event_id": e.event_id or uuid4().hex}
+        for e in events
     ]
     await ctx.events.append(rows)  # fsynced before we answer
     for event in events:

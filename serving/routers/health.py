@@ -8,8 +8,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving.deps import Admin, Ctx
+from serving.deps import Admin, Context, Ctx
 from serving.schemas import AUTH_RESPONSES, ModelInfo
+from serving.stream import StreamEventStore
 
 router = APIRouter(tags=["health"])
 
@@ -18,6 +19,13 @@ router = APIRouter(tags=["health"])
 async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
+
+
+def _events_mode(ctx: Context) -> str:
+    store = ctx.events
+    if not isinstance(store, StreamEventStore):
+        return "file"
+    return "stream" if store.healthy else "local file (Redis down; replayed when it answers)"
 
 
 @router.get("/readyz")
@@ -31,7 +39,10 @@ async def readyz(ctx: Ctx) -> JSONResponse:
         "model_source": None if state.current is None else state.current.origin,
         "cache": cache.backend if redis_ok else f"{cache.backend} unreachable, serving in-process",
         "last_reload_error": state.last_error,
+        "events": _events_mode(ctx),
     }
+    if ctx.windows is not None:
+        body["rate_limit"] = ctx.windows.mode
     if state.current is None:
         body["status"] = "not ready"
         return JSONResponse(body, status_code=503)

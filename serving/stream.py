@@ -1,0 +1,113 @@
+"""Events shared by every replica through one Redis Stream.
+
+:class:`StreamEventStore` writes each accepted batch with one pipelined ``XADD`` per
+event before the 2xx; when Redis cannot take them they go to a local pending file
+(fsynced, with a warning) and :meth:`StreamEventStore.replay` moves them into the
+stream once Redis answers again. Every event carries an ``event_id``, so a batch
+replayed twice after a crash is counted once by ``recsys events export``.
+
+:func:`follow` runs in every replica: a blocking ``XREAD`` from the last id it saw
+(resumed after a reconnect) applies every replica's purchases to this process's
+fresh-purchase state and drops the client's cached lists, so a purchase accepted
+anywhere is reflected everywhere.
+
+Durability is Redis's: with ``appendonly yes`` and ``appendfsync everysec`` an
+acknowledged event survives a Redis crash except for the last second; with
+``appendfsync always`` it survives that too (one fsync per write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from serving.event_store import EventStore
+
+__all__ = ["StreamEventStore", "follow", "stream_client"]
+
+log = logging.getLogger("recsys.serving")
+
+#: The stream field that holds one event's JSON.
+FIELD = b"e"
+
+
+def stream_client(redis_url: str) -> Any:
+    """A Redis client for the stream: its own pool, timeouts longer than a blocking read."""
+    return aioredis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=1.0)
+
+
+class StreamEventStore:
+    """Appends batches to the stream; falls back to a local pending file."""
+
+    def __init__(self, redis: Any, stream: str, pending: Path) -> None:
+        self.redis, self.stream = redis, stream
+        self.pending = EventStore(pending)
+        self.healthy = True
+
+    async def append(self, events: list[dict[str, Any]]) -> None:
+        """Durable before return: in the stream, or fsynced in the pending file."""
+        if await self._xadd(events):
+            return
+        log.warning("Redis unreachable: %d events kept in %s", len(events), self.pending.path)
+        await self.pending.append(events)
+
+    async def _xadd(self, events: list[dict[str, Any]]) -> bool:
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(self.stream, {FIELD: orjson.dumps(event)})
+        try:
+            await pipe.execute()
+        except (RedisError, OSError):
+            self.healthy = False
+            return False
+        self.healthy = True
+        return True
+
+    async def replay(self) -> int:
+        """Move pending events into the stream; how many moved (0 if none or Redis down)."""
+        waiting = await asyncio.to_thread(self.pending.read_all)
+        if not waiting or not await self._xadd(waiting):
+            return 0
+        await asyncio.to_thread(self.pending.path.unlink, True)
+        log.info("replayed %d pending events into %s", len(waiting), self.stream)
+        return len(waiting)
+
+    def read_all(self) -> list[dict[str, Any]]:
+        """Only the pending events: the stream is read by ``recsys events export``."""
+        return self.pending.read_all()
+
+
+Apply = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def follow(redis: Any, stream: str, apply: Apply, block_ms: int = 1000) -> None:
+    """Apply every stream event newer than the start, forever; reconnects resume from
+    the last id seen, so nothing written meanwhile is skipped."""
+    last: Any = None
+    while True:
+        try:
+            if last is None:  # the stream's end when we start ("0-0": not created yet)
+                info = await redis.xinfo_stream(stream) if await redis.exists(stream) else None
+                last = info["last-generated-id"] if info else "0-0"
+            answer = await redis.xread({stream: last}, block=block_ms, count=500)
+        except (RedisError, OSError):
+            await asyncio.sleep(0.5)
+            continue
+        for _, entries in answer or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                await _apply_one(apply, fields)
+
+
+async def _apply_one(apply: Apply, fields: dict[bytes, bytes]) -> None:
+    try:
+        await apply(orjson.loads(fields[FIELD]))
+    except Exception:  # one bad entry must not stop the follower
+        log.exception("stream event could not be applied")
