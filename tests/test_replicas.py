@@ -213,3 +213,56 @@ def test_behind_haproxy_a_killed_replica_costs_no_request(bundles: Path, tmp_pat
     assert len(log) > 100 and not failed  # GETs: HAProxy retries them on another replica
     assert len(retried) <= len(threads)  # at most the requests in flight at the kill
     assert acknowledged <= stored  # every acknowledged event is in the stream
+
+
+def test_events_export_reads_every_replica_once_and_trims_on_request(
+    replicas: tuple[int, int, str], bundles: Path, sample_data: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from recsys.data import read_events
+    from training.cli import app
+
+    a, b, url = replicas
+    batch = {
+        "events": [
+            {"client_id": "c1", "item_id": "NEW-1", "event_id": "x1"},
+            {"client_id": "c2", "item_id": "NEW-2", "event_id": "x2"},
+        ]
+    }
+    _call(a, "/v1/events", batch)
+    _call(b, "/v1/events", batch)  # a client retrying the batch elsewhere: same ids
+    _call(b, "/v1/events", {"client_id": "c3", "item_id": "NEW-3"})
+    out = tmp_path / "events.parquet"
+    runner = CliRunner()
+    result = runner.invoke(app, ["events", "export", "--out", str(out), "--redis-url", url])
+    assert result.exit_code == 0, result.output
+    assert "3 events (5 stream entries)" in result.output
+    exported = read_events(out, "events-log")
+    assert sorted(exported["item_id"].astype(str)) == ["NEW-1", "NEW-2", "NEW-3"]
+    assert redis.Redis.from_url(url).xlen("recsys:events") == 5  # nothing removed unasked
+    trimmed = runner.invoke(
+        app, ["events", "export", "--out", str(out), "--redis-url", url, "--trim"]
+    )
+    assert trimmed.exit_code == 0 and redis.Redis.from_url(url).xlen("recsys:events") == 0
+    _call(a, "/v1/events", {"client_id": "c4", "item_id": "NEW-4"})
+    args = [
+        "train",
+        "--events",
+        str(sample_data),
+        "--format",
+        "online-retail",
+        "--models",
+        "popular",
+    ]
+    args += ["--out", str(tmp_path / "b"), "--extra-events", url]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECSYS_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        trained = runner.invoke(app, args)
+    assert trained.exit_code == 0, trained.output
+    bundle = Bundle.load(next(p for p in (tmp_path / "b").iterdir() if p.is_dir()))
+    assert "NEW-4" in set(bundle.data.items.ids.tolist())  # read back from the stream
+    missing = runner.invoke(
+        app, ["events", "export", "--out", str(out)], env={"RECSYS_REDIS_URL": ""}
+    )
+    assert missing.exit_code == 4 and "RECSYS_REDIS_URL" in missing.output

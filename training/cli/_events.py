@@ -27,3 +27,18 @@ def load(events: Path, fmt: str, config: CleaningConfig) -> LoadedEvents:
     for line in loaded.report.warnings():
         print(f"warning: {events}: {line}", file=sys.stderr)
     return loaded
+
+
+def extra_events_file(source: str, workdir: Path) -> Path:
+    """``--extra-events``: a file as is; ``redis://…`` exported from the stream first
+    (into ``workdir``, deduplicated by event_id)."""
+    if not source.startswith(("redis://", "rediss://", "unix://")):
+        return Path(source)
+    import os
+
+    from training.events import export_stream
+
+    stream = os.environ.get("RECSYS_EVENTS_STREAM", "recsys:events")
+    target = workdir / "stream-events.parquet"
+    export_stream(source, stream, target)
+    return target

@@ -91,8 +91,12 @@ def train(
     overrides: SetOption = None,
     skip: SkipStepOption = None,
     extra_events: Annotated[
-        Path | None,
-        typer.Option("--extra-events", help="The service's event log (JSON lines) to add."),
+        str | None,
+        typer.Option(
+            "--extra-events",
+            help="The service's events to add: its log file (JSON lines, or an export), "
+            "or redis://… to read the stream every replica writes.",
+        ),
     ] = None,
 ) -> None:
     """Fit the models on all events; write a versioned bundle; register it in MLflow."""
@@ -105,7 +109,8 @@ def train(
     cleaning = jobs.cleaning_config(tree, skip)
     loaded = _events.load(events, fmt, cleaning)
     if extra_events is not None:
-        loaded = combine(loaded, _events.load(extra_events, "events-log", cleaning))
+        extra = _events.extra_events_file(extra_events, out)
+        loaded = combine(loaded, _events.load(extra, "events-log", cleaning))
     bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
     target = bundle.save(out / bundle.version)
     settings = TrainingSettings()
