@@ -47,7 +47,8 @@ async def _replay(store: StreamEventStore, every: float = 1.0) -> None:
     """Move events kept locally while Redis was down into the stream once it answers."""
     while True:
         await asyncio.sleep(every)
-        if store.pending.path.exists():
+        path = store.pending.path
+        if path.exists() and path.stat().st_size:
             await store.replay()
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["EventStore"]
+__all__ = ["EventStore", "parse_lines"]
 
 
 class EventStore:
@@ -23,6 +24,9 @@ class EventStore:
     def _append(self, events: list[dict[str, Any]]) -> None:
         payload = b"".join(orjson.dumps(e) + b"\n" for e in events)
         with open(self.path, "ab") as sink:
+            # Several processes may share the file (workers, replicas on one volume):
+            # the lock keeps a batch whole and lets a replay empty it safely.
+            fcntl.flock(sink, fcntl.LOCK_EX)
             sink.write(payload)
             sink.flush()
             os.fsync(sink.fileno())
@@ -36,10 +40,15 @@ class EventStore:
         """Every stored event, oldest first; a torn last line (crash) is skipped."""
         if not self.path.exists():
             return []
-        out = []
-        for line in self.path.read_bytes().splitlines():
-            try:
-                out.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                continue
-        return out
+        return parse_lines(self.path.read_bytes())
+
+
+def parse_lines(data: bytes) -> list[dict[str, Any]]:
+    """JSON lines → events; a torn line (a crash mid-write) is skipped."""
+    out = []
+    for line in data.splitlines():
+        try:
+            out.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue
+    return out

@@ -19,16 +19,18 @@ acknowledged event survives a Redis crash except for the last second; with
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from serving.event_store import EventStore
+from serving.event_store import EventStore, parse_lines
 
 __all__ = ["StreamEventStore", "follow", "stream_client"]
 
@@ -71,17 +73,41 @@ class StreamEventStore:
         return True
 
     async def replay(self) -> int:
-        """Move pending events into the stream; how many moved (0 if none or Redis down)."""
-        waiting = await asyncio.to_thread(self.pending.read_all)
-        if not waiting or not await self._xadd(waiting):
+        """Move pending events into the stream; how many moved (0 if none or Redis down).
+
+        The file stays locked from reading to emptying, so an event another process
+        appends meanwhile waits for the next replay instead of being lost.
+        """
+        try:
+            handle = await asyncio.to_thread(_locked, self.pending.path)
+        except FileNotFoundError:
             return 0
-        await asyncio.to_thread(self.pending.path.unlink, True)
+        try:
+            waiting = parse_lines(await asyncio.to_thread(handle.read))
+            if not waiting or not await self._xadd(waiting):
+                return 0
+            await asyncio.to_thread(_empty, handle)
+        finally:
+            handle.close()  # releases the lock
         log.info("replayed %d pending events into %s", len(waiting), self.stream)
         return len(waiting)
 
     def read_all(self) -> list[dict[str, Any]]:
         """Only the pending events: the stream is read by ``recsys events export``."""
         return self.pending.read_all()
+
+
+def _locked(path: Path) -> BinaryIO:
+    handle = open(path, "r+b")  # noqa: SIM115 (closed by the caller, which holds the lock)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def _empty(handle: BinaryIO) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 Apply = Callable[[dict[str, Any]], Awaitable[None]]

@@ -42,7 +42,16 @@ def test_entry_point_command_exists() -> None:
 def test_compose_wires_service_redis_and_mlflow() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"recsys", "redis", "mlflow"}
+    assert set(services) == {"recsys", "haproxy", "redis", "mlflow"}
     env = services["recsys"]["environment"]
     assert env["RECSYS_REDIS_URL"].startswith("redis://redis:")
     assert env["RECSYS_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert services["recsys"]["deploy"]["replicas"] == 3
+    redis_args = services["redis"]["command"]
+    assert (
+        "--appendonly" in redis_args and redis_args[redis_args.index("--appendonly") + 1] == "yes"
+    )
+    # Only keys with a TTL may be evicted: never the event stream.
+    assert redis_args[redis_args.index("--maxmemory-policy") + 1] == "volatile-lru"
+    mounted = services["haproxy"]["volumes"][0].split(":")[0]
+    assert (ROOT / mounted).is_file()
