@@ -81,11 +81,11 @@ def start(target: str, port: int, env: dict[str, str], workers: int) -> subproce
 
 
 def train_bundle(events: str, format_: str, out: Path) -> None:
-    """The serving line-up (popular, ALS, item-kNN, rules) trained on ``events`` into ``out``."""
+    """The serving line-up (popular, ALS, EASE, RP3beta, rules) trained into ``out``."""
     code = (
         "from recsys.data import load_events; from training import jobs; "
         f"l = load_events({events!r}, {format_!r}); "
-        "b = jobs.train(l, jobs.choose_models(['popular','als','itemknn'], {}), "
+        "b = jobs.train(l, jobs.choose_models(['popular','als','ease','rp3beta'], {}), "
         "jobs.matrix_config({}), jobs.rules_config({})); "
         f"b.save(__import__('pathlib').Path({str(out)!r}) / b.version)"
     )

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import scipy.sparse as sp
 
-from recsys._sparse import SCORE_DTYPE
+from recsys._sparse import SCORE_DTYPE, dense_block, row_sums
 from recsys.models._base import Recommendations, Scorer, top_k
 
 Weights: TypeAlias = np.ndarray | sp.csr_matrix
@@ -78,9 +78,14 @@ class ItemWeightScorer(Scorer):
         """One basket's scores: the sum of its items' rows of W."""
         rows = self.position[np.asarray(items, dtype=np.int64)]
         rows = rows[rows >= 0]
+        if isinstance(self.weights, sp.csr_matrix):  # index arithmetic, no scipy slicing
+            summed = row_sums(self.weights, rows)
+        else:
+            summed = self.weights[rows].sum(axis=0, dtype=SCORE_DTYPE)
+        if len(self.kept) == self.n_items:
+            return self._proposed(summed[None, :])[0]
         out = np.full(self.n_items, -np.inf, dtype=SCORE_DTYPE)
-        summed = self.weights[rows].sum(axis=0)
-        out[self.kept] = np.asarray(summed, dtype=SCORE_DTYPE).ravel()
+        out[self.kept] = summed
         return self._proposed(out[None, :])[0]
 
     def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -89,8 +94,10 @@ class ItemWeightScorer(Scorer):
         block = np.zeros((len(rows), len(columns)), dtype=SCORE_DTYPE)
         ok_r, ok_c = np.flatnonzero(r >= 0), np.flatnonzero(c >= 0)
         if ok_r.size and ok_c.size:
-            part = self.weights[r[ok_r]][:, c[ok_c]]
-            block[np.ix_(ok_r, ok_c)] = part.toarray() if sp.issparse(part) else part
+            if isinstance(self.weights, sp.csr_matrix):
+                block[np.ix_(ok_r, ok_c)] = dense_block(self.weights, r[ok_r], c[ok_c])
+            else:  # only the few shown columns are copied, not whole rows
+                block[np.ix_(ok_r, ok_c)] = self.weights[np.ix_(r[ok_r], c[ok_c])]
         return block
 
     def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
@@ -119,7 +126,7 @@ class ItemWeightScorer(Scorer):
     def _restore(self, state: dict[str, Any]) -> None:
         self.kept = state["kept"].astype(np.int64)
         if "weights" in state:
-            self.weights = state["weights"]
+            self.weights = np.ascontiguousarray(state["weights"])  # rows are read per request
         else:
             arrays = (state["w_data"], state["w_indices"], state["w_indptr"])
             self.weights = sp.csr_matrix(arrays, shape=(len(self.kept), len(self.kept)))

@@ -59,7 +59,8 @@ class EASEScorer(ItemWeightScorer):
         p = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram), np.eye(len(gram)))
         b = p / -np.diag(p)  # column j divided by −P_jj
         np.fill_diagonal(b, 0.0)
-        return b.astype(np.float32)
+        # Row-major: a request sums the rows of its history (Cholesky's solve is Fortran).
+        return np.ascontiguousarray(b, dtype=np.float32)
 
     def fit_note(self) -> str | None:
         """The items left out by ``max_items``, if any."""
