@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
+    parser.add_argument("--blend", help="served blend weights as JSON (RECSYS_BLEND_WEIGHTS)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -138,6 +139,7 @@ def main() -> None:
             "RECSYS_BUNDLE_PATH": str(bundles),
             "RECSYS_EVENTS_PATH": f"{tmp}/events.jsonl",
             "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
+            **({"RECSYS_BLEND_WEIGHTS": args.blend} if args.blend else {}),
         }
         ours_port, bare_port = free_port(), free_port()
         ours = start("serving.app:create_app", ours_port, env, args.workers)

@@ -53,5 +53,9 @@ class ServingSettings(BaseSettings):
     """Registered model whose versions are bundles (as ``recsys train`` registers them)."""
     serving_alias: str = "production"
     """Alias of the version to serve (as ``recsys promote`` sets it)."""
+    blend_weights: dict[str, float] | None = None
+    """Weight per source of the served blend (JSON, e.g. ``{"ease": 1, "rules": 0.1,
+    "analyst": 1, "popular": 0.1}``); unset: the tuned default. Fewer CF sources cost
+    less per uncached list (README, "Speed")."""
     reload_interval_seconds: float = Field(default=10.0, ge=0)
     """How often to look for a new bundle (0: never)."""

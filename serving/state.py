@@ -13,7 +13,7 @@ import pandas as pd
 
 from recsys.bundle import Bundle
 from recsys.errors import ModelError, RecsysError
-from recsys.ranking import HybridRecommender
+from recsys.ranking import BlendConfig, HybridRecommender
 from recsys.rules.cross_sell import CrossSellRules, load_cross_sell, save_cross_sell
 from serving.registry import registry_bundle
 from serving.settings import ServingSettings
@@ -89,7 +89,8 @@ def load(settings: ServingSettings) -> Loaded:
     rules: CrossSellRules | None = None
     if settings.cross_sell_path is not None:
         rules = load_cross_sell(settings.cross_sell_path)
-    recommender = HybridRecommender(bundle, bundle.rules, rules)
+    blend = BlendConfig(weights=settings.blend_weights) if settings.blend_weights else None
+    recommender = HybridRecommender(bundle, bundle.rules, rules, blend)
     if settings.features_path is not None:
         segments = pd.read_parquet(settings.features_path, columns=["segment"])["segment"]
         recommender.set_segments({str(c): str(s) for c, s in segments.items()})

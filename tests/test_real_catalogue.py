@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from recsys.bundle import Bundle
-from recsys.ranking import HybridRecommender, RankedItem, RequestOptions
+from recsys.ranking import BlendConfig, HybridRecommender, RankedItem, RequestOptions
 from recsys.rules.cross_sell import load_cross_sell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def recommender(bundle: Bundle) -> HybridRecommender:
-    """The recommender as serving builds it: the bundle's rules plus the example analyst rules."""
+    """The recommender as serving builds it (the bundle's rules plus the example analyst
+    rules), with every model of the bundle in the blend so each one meets every item."""
     cross_sell = load_cross_sell(ROOT / "examples" / "cross_sell.yaml")
-    return HybridRecommender(bundle, bundle.rules, cross_sell)
+    weights = {name: 0.5 for name in bundle.models} | {"rules": 0.25, "analyst": 1.0}
+    return HybridRecommender(bundle, bundle.rules, cross_sell, BlendConfig(weights=weights))
 
 
 def _well_formed(items: list[RankedItem], k: int, excluded: set[str]) -> None:

@@ -201,3 +201,12 @@ def test_precompute_fills_redis_for_every_client(
         assert first["cached"] is True and len(first["items"]) == 4
     no_redis = CliRunner().invoke(cli, ["precompute"])
     assert no_redis.exit_code == 4 and "RECSYS_REDIS_URL" in no_redis.output
+
+
+def test_blend_weights_are_a_setting(bundles: Path, tmp_path: Path) -> None:
+    settings = settings_for(bundles, tmp_path, blend_weights={"ease": 1.0, "popular": 0.1})
+    with TestClient(create_app(settings)) as c:
+        who, _ = a_client(bundles)
+        body = c.get(f"/v1/clients/{who}/recommendations?k=10").json()
+        sources = {r["source"] for item in body["items"] for r in item["reasons"]}
+        assert sources <= {"ease", "popular"} and "ease" in sources
