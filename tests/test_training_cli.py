@@ -193,7 +193,7 @@ def test_the_first_run_shows_cf_well_above_popularity(mlflow_uri: str, sample_da
 
 
 def test_the_verdict_says_why_when_cf_does_not_win() -> None:
-    from training.jobs import verdict
+    from training.report import verdict
 
     report = {
         "models": {"popular": {"ndcg@10": 0.05}, "als": {"ndcg@10": 0.055}},

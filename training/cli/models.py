@@ -52,6 +52,7 @@ def evaluate(
     """Train each model on the train part; metrics on clients present in both parts,
     with 95 % bootstrap intervals over clients."""
     from training import jobs, tracking
+    from training import report as report_text
     from training.settings import TrainingSettings
 
     tree = jobs.parse_overrides(overrides or [])
@@ -79,7 +80,7 @@ def evaluate(
             pair = report["compare"]
             tracking.log_metrics({"compare": {m: v for m, v in pair.items() if m not in "ab"}})
         report["mlflow_run_id"] = run.info.run_id
-    typer.echo(json.dumps(report, indent=2) if as_json else jobs.as_table(report, k))
+    typer.echo(json.dumps(report, indent=2) if as_json else report_text.as_table(report, k))
 
 
 @handle_errors

@@ -1,0 +1,78 @@
+"""The evaluation report as text: one aligned row per model, the paired comparison,
+and the verdict of the best collaborative-filtering model against popularity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recsys.models import MODELS
+
+__all__ = ["as_table", "comparison", "verdict"]
+
+
+_COLUMNS = {
+    "precision": "prec",
+    "recall": "recall",
+    "map": "map",
+    "ndcg": "ndcg",
+    "hit_rate": "hit",
+    "coverage": "cov",
+    "mean_popularity_rank": "poprank",
+}
+
+
+def as_table(report: dict[str, Any], k: int) -> str:
+    """The evaluation report as an aligned text table, one row per model, then what it
+    says: the best collaborative-filtering model against popularity."""
+    header = "".join(f"{f'{c}@{k}':>12}" for c in _COLUMNS.values())
+    rows = [f"{'model':<16}{header}{f'ndcg@{k} 95% CI':>20}"]
+    for name, metrics in report["models"].items():
+        cells = [f"{metrics[f'{c}@{k}']:>12.4f}" for c in _COLUMNS]
+        low, high = metrics.get(f"ndcg@{k}_ci", (float("nan"), float("nan")))
+        rows.append(f"{name:<16}" + "".join(cells) + f"{f'{low:.4f}–{high:.4f}':>20}")
+    return "\n".join([*rows, *comparison(report, k), *verdict(report, k)])
+
+
+def comparison(report: dict[str, Any], k: int) -> list[str]:
+    """The ``--compare`` lines: NDCG and recall differences with intervals and p-values."""
+    pair = report.get("compare")
+    if not pair:
+        return []
+    lines = [""]
+    for metric in (f"ndcg@{k}", f"recall@{k}"):
+        d = pair[metric]
+        low, high = d["ci"]
+        lines.append(
+            f"{pair['a']} − {pair['b']} {metric}: {d['difference']:+.4f} "
+            f"(95% CI {low:+.4f} to {high:+.4f}, p = {d['p_value']:.3f})"
+        )
+    return lines
+
+
+#: Collaborative-filtering models, compared with popularity in :func:`verdict`.
+CF_MODELS = tuple(name for name, scorer in MODELS.items() if scorer.personal)
+#: Below this NDCG ratio to popularity, the verdict says why and what to run instead.
+EXPECTED_LIFT = 1.3
+
+
+def verdict(report: dict[str, Any], k: int) -> list[str]:
+    """One line on the best CF model against popularity (NDCG@k); when CF does not
+    clearly win, why that happens on small data and what to run instead."""
+    models, key = report["models"], f"ndcg@{k}"
+    cf = [n for n in CF_MODELS if n in models]
+    if "popular" not in models or not cf:
+        return []
+    best = max(cf, key=lambda n: models[n][key])
+    ours, base = models[best][key], models["popular"][key]
+    ratio = ours / base if base > 0 else float("inf")
+    line = f"best CF model: {best}, NDCG@{k} {ours:.4f} = {ratio:.2f} × popularity ({base:.4f})"
+    if ratio >= EXPECTED_LIFT:
+        return ["", line]
+    clients = report.get("data", {}).get("evaluated_clients", "?")
+    return [
+        "",
+        line,
+        f"CF is under {EXPECTED_LIFT} × popularity here: with {clients} evaluated clients the "
+        "train part holds too few shared tastes to learn from. Evaluate on more history "
+        "(the whole file, or an earlier --cutoff) to see what CF does.",
+    ]
