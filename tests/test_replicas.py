@@ -266,3 +266,45 @@ def test_events_export_reads_every_replica_once_and_trims_on_request(
         app, ["events", "export", "--out", str(out)], env={"RECSYS_REDIS_URL": ""}
     )
     assert missing.exit_code == 4 and "RECSYS_REDIS_URL" in missing.output
+
+
+def test_serve_with_two_workers_is_two_coherent_replicas(bundles: Path, tmp_path: Path) -> None:
+    """`recsys serve --workers 2`: whichever worker answers, a purchase shows at once."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT, wait_for_port
+
+    redis_port, port = free_port(), free_port()
+    server = start_redis(redis_port, tmp_path)
+    env = {
+        **os.environ,
+        "RECSYS_BUNDLE_PATH": str(bundles),
+        "RECSYS_EVENTS_PATH": str(tmp_path / "pending.jsonl"),
+        "RECSYS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
+        "RECSYS_ADMIN_API_KEY": "admin",
+    }
+    cli = "from training.cli import app; app()"
+    command = [sys.executable, "-c", cli, "serve", "--port", str(port), "--workers", "2"]
+    service = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, 60)
+        who, _ = a_client(bundles)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # both workers up and ranking
+            try:
+                tops = {_items(port, who)[0] for _ in range(20)}
+                break
+            except OSError:
+                time.sleep(0.2)
+        top = tops.pop()
+        _call(port, "/v1/events", {"client_id": who, "item_id": top})
+        time.sleep(1.0)
+        seen = [top in _items(port, who) for _ in range(40)]  # spread over both workers
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+        server.kill()
+    assert not any(seen)
