@@ -81,12 +81,17 @@ def make_task(split: Split, config: MatrixConfig, exclude_seen: bool = True) -> 
 
 
 def evaluate_model(
-    model: Scorer, task: EvaluationTask, k: int, per_client: PerClient | None = None
+    model: Scorer,
+    task: EvaluationTask,
+    k: int,
+    per_client: PerClient | None = None,
+    matrix: sp.csr_matrix | None = None,
 ) -> dict[str, float]:
-    """Fit ``model`` on the task's train matrix and return its metrics at ``k``
-    (``per_client``: see :func:`recsys.metrics.evaluate_rankings`)."""
+    """Fit ``model`` on ``matrix`` (default: the task's train matrix) and return its
+    metrics at ``k`` (``per_client``: see :func:`recsys.metrics.evaluate_rankings`).
+    Histories are the task's train matrix either way."""
     started = time.perf_counter()
-    model.fit(task.train.matrix, task.groups)
+    model.fit(task.train.matrix if matrix is None else matrix, task.groups)
     fitted = time.perf_counter()
     history = task.train.matrix[task.rows]
     ranked = model.recommend(task.rows, history, k=k, exclude_seen=task.exclude_seen)

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.vocab import IdMap
 
-__all__ = ["InteractionMatrix", "MatrixConfig", "Weighting", "build_matrix", "weigh"]
+__all__ = [
+    "InteractionMatrix",
+    "MatrixConfig",
+    "Weighting",
+    "build_matrix",
+    "model_matrix",
+    "weigh",
+]
 
 Weighting = Literal["binary", "count", "log1p", "bm25"]
 
@@ -76,6 +83,18 @@ def build_matrix(
     )
     counts.sum_duplicates()
     return InteractionMatrix(weigh(counts, config), clients, items)
+
+
+def model_matrix(
+    events: pd.DataFrame, shared: MatrixConfig, data: InteractionMatrix, weighting: str | None
+) -> sp.csr_matrix:
+    """The matrix a model with its own ``weighting`` is fitted on: ``data``'s rows and
+    columns, the shared config otherwise (half-life, BM25 parameters); ``data.matrix``
+    itself when the model has no weighting of its own."""
+    if weighting is None or weighting == shared.weighting:
+        return data.matrix
+    own = shared.model_copy(update={"weighting": weighting})
+    return build_matrix(events, own, clients=data.clients, items=data.items).matrix
 
 
 def _line_strength(

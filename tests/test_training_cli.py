@@ -204,3 +204,30 @@ def test_the_verdict_says_why_when_cf_does_not_win() -> None:
     assert "12 evaluated clients" in lines[2] and "--cutoff" in lines[2]
     report["models"]["als"]["ndcg@10"] = 0.08
     assert len(verdict(report, 10)) == 2
+
+
+def test_a_model_can_be_fitted_on_its_own_weighting(sample_data: Path) -> None:
+    """``itemknn.weighting=bm25``: item-kNN is fitted on a BM25 matrix (built here
+    directly) while histories, and ALS beside it, keep the shared binary matrix."""
+    from recsys.data import load_events
+    from recsys.evaluation import evaluate_model, make_task
+    from recsys.matrix import MatrixConfig, build_matrix
+    from recsys.models import ALSScorer, ItemKNNConfig, ItemKNNScorer
+    from recsys.split import split_by_fraction_of_time
+    from training import jobs
+
+    split = split_by_fraction_of_time(load_events(sample_data, "online-retail").events, 0.25)
+    own = ItemKNNScorer(ItemKNNConfig(weighting="bm25"))
+    report = jobs.evaluate(split, {"itemknn": own, "als": ALSScorer()}, 10, MatrixConfig(), True)
+    task = make_task(split, MatrixConfig())
+    bm25 = MatrixConfig(weighting="bm25")
+    matrix = build_matrix(split.train, bm25, clients=task.train.clients, items=task.train.items)
+    by_hand = evaluate_model(ItemKNNScorer(ItemKNNConfig()), task, 10, matrix=matrix.matrix)
+    binary = evaluate_model(ItemKNNScorer(ItemKNNConfig(weighting="binary")), task, 10)
+    assert report["models"]["itemknn"]["ndcg@10"] == pytest.approx(by_hand["ndcg@10"])
+    assert report["models"]["itemknn"]["ndcg@10"] != pytest.approx(binary["ndcg@10"])
+    assert report["models"]["als"]["ndcg@10"] == pytest.approx(
+        evaluate_model(ALSScorer(), task, 10)["ndcg@10"]
+    )
+    bad = runner.invoke(app, ["evaluate", "--events", str(sample_data), "--set", "als.weighting=x"])
+    assert bad.exit_code == 4 and "weighting" in bad.output

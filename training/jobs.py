@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.bundle import Bundle, data_fingerprint, item_titles
 from recsys.confidence import Bootstrap
 from recsys.data import CLEANING_STEPS, CleaningConfig, LoadedEvents
 from recsys.errors import ConfigError
 from recsys.evaluation import client_groups, evaluate_model, make_task
-from recsys.matrix import MatrixConfig, build_matrix
+from recsys.matrix import InteractionMatrix, MatrixConfig, build_matrix, model_matrix
 from recsys.metrics import PerClient
 from recsys.models import Scorer, default_models
 from recsys.ranking import BlendConfig
@@ -145,7 +146,10 @@ def evaluate(
     split facts."""
     task = make_task(split, config, exclude_seen)
     values: dict[str, PerClient] = {name: {} for name in models}
-    results = {n: evaluate_model(m, task, k, values[n]) for n, m in models.items()}
+    results = {
+        n: evaluate_model(m, task, k, values[n], _own_matrix(m, split.train, config, task.train))
+        for n, m in models.items()
+    }
     if blends:
         index = train_rule_index(split.train, task, rules_config or RulesConfig())
         results.update(evaluate_blends(task, models, index, blends, k, values))
@@ -169,6 +173,13 @@ def evaluate(
             "exclude_seen": exclude_seen,
         },
     }
+
+
+def _own_matrix(
+    model: Scorer, events: pd.DataFrame, config: MatrixConfig, data: InteractionMatrix
+) -> sp.csr_matrix:
+    """The matrix ``model`` is fitted on: its own weighting when it sets one."""
+    return model_matrix(events, config, data, model.config.weighting)
 
 
 def compare_pair(text: str | None) -> tuple[str, str] | None:
@@ -206,7 +217,7 @@ def train(
     data = build_matrix(loaded.events, config)
     groups = client_groups(loaded.events, data.clients)
     for model in models.values():
-        model.fit(data.matrix, groups)
+        model.fit(_own_matrix(model, loaded.events, config, data), groups)
     baskets = build_baskets(loaded.events, data.items)
     mined = mine_rules(baskets, rules or RECOMMENDATION_RULES)
     return Bundle(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +31,11 @@ class ModelConfig(BaseModel):
     """Base of every model's hyperparameters: unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+    weighting: Literal["binary", "count", "log1p", "bm25"] | None = None
+    """The matrix weighting the training jobs fit this model on (``recsys.matrix``);
+    unset: the shared ``matrix.weighting``. Histories keep the shared matrix. ``fit``
+    itself takes the matrix it is given."""
 
 
 class Recommendations(BaseModel):
