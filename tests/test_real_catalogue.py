@@ -79,3 +79,21 @@ def test_random_baskets_known_and_unknown_clients(recommender: HybridRecommender
         who = str(clients[rng.integers(len(clients))]) if n % 2 else f"new-client-{n}"
         got = recommender.for_basket((*basket, "NOT-AN-ITEM"), who, k=8)
         _well_formed(got, 8, set(basket))
+
+
+def test_related_asks_only_the_models_in_the_blend(
+    bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Models with weight 0 cost nothing per request (ALS here: its similar items refuse)."""
+    from recsys.models import ALSScorer
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a model outside the blend was asked")
+
+    monkeypatch.setattr(ALSScorer, "similar_items", refuse)
+    only_ease = HybridRecommender(bundle, bundle.rules, None, BlendConfig())
+    item = only_ease.id_list[int(np.argmax(only_ease.buyers))]
+    related = only_ease.for_item(item, k=5)
+    assert related and all(
+        r.source in {"ease", "rules", "popular"} for i in related for r in i.reasons
+    )

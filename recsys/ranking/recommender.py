@@ -75,9 +75,11 @@ class HybridRecommender(SingleRequests):
             raise NotFoundError(f"item_id: unknown item {item_id!r}")
         basket = np.array([column])
         sources: dict[str, Candidates] = {}
+        weights = self.config.weights
         for name, model in self.cf.items():
-            similar = model.similar_items(basket, k=self.config.candidates)
-            sources[name] = (similar.items, similar.scores)
+            if weights.get(name, 0) > 0:  # a model outside the blend is not asked
+                similar = model.similar_items(basket, k=self.config.candidates)
+                sources[name] = (similar.items, similar.scores)
         fired = self.rules.fired_by(basket) if self.rules is not None else None
         if self.rules is not None and fired is not None and len(self.rules):
             scores = self.rules.scores_by(fired)
