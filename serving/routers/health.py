@@ -21,11 +21,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _events_mode(ctx: Context) -> str:
+def _events_mode(ctx: Context, redis_ok: bool) -> str:
     store = ctx.events
     if not isinstance(store, StreamEventStore):
         return "file"
-    return "stream" if store.healthy else "local file (Redis down; replayed when it answers)"
+    if store.healthy and redis_ok:
+        return "stream"
+    return "local file (Redis down; replayed when it answers)"
 
 
 @router.get("/readyz")
@@ -39,7 +41,7 @@ async def readyz(ctx: Ctx) -> JSONResponse:
         "model_source": None if state.current is None else state.current.origin,
         "cache": cache.backend if redis_ok else f"{cache.backend} unreachable, serving in-process",
         "last_reload_error": state.last_error,
-        "events": _events_mode(ctx),
+        "events": _events_mode(ctx, redis_ok),
     }
     if ctx.windows is not None:
         body["rate_limit"] = ctx.windows.mode
