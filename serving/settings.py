@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from serving.stream import DEFAULT_STREAM
+
 
 class ServingSettings(BaseSettings):
     """Everything the online service can be told."""
@@ -33,7 +35,7 @@ class ServingSettings(BaseSettings):
     """Append-only store of accepted events (fsynced before the 2xx). With ``redis_url``
     events go to the stream below and this file keeps only those Redis could not take
     (replayed into the stream when it answers again)."""
-    events_stream: str = "recsys:events"
+    events_stream: str = DEFAULT_STREAM
     """Redis Stream of accepted events that every replica follows (with ``redis_url``)."""
     read_api_key: SecretStr | None = None
     """Key required on recommendation endpoints (header ``X-API-Key``); open when unset."""

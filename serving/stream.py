@@ -32,12 +32,14 @@ from redis.exceptions import RedisError
 
 from serving.event_store import EventStore, parse_lines
 
-__all__ = ["StreamEventStore", "follow", "stream_client"]
+__all__ = ["DEFAULT_STREAM", "FIELD", "StreamEventStore", "follow", "stream_client"]
 
 log = logging.getLogger("recsys.serving")
 
-#: The stream field that holds one event's JSON.
+#: The stream field that holds one event's JSON (``recsys events export`` reads it too).
 FIELD = b"e"
+#: The stream's name unless ``RECSYS_EVENTS_STREAM`` says otherwise.
+DEFAULT_STREAM = "recsys:events"
 
 
 def stream_client(redis_url: str) -> Any:

@@ -7,6 +7,7 @@ same ids, counts once). Trimming is explicit: only what was exported, only when 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,19 @@ import redis
 
 from recsys.data import write_table
 from recsys.errors import ConfigError
+from serving.stream import FIELD
 
 __all__ = ["Exported", "export_stream", "read_stream"]
 
-#: The stream field that holds one event's JSON (as serving writes it).
-FIELD = b"e"
 
-
+@dataclass(frozen=True)
 class Exported:
-    """What an export read: the events, and the last stream id it covered."""
+    """What an export read: the events, the last stream id it covered, and how many
+    stream entries it read (more than events when ids repeat)."""
 
-    def __init__(self, events: pd.DataFrame, last_id: str | None, entries: int) -> None:
-        self.events, self.last_id, self.entries = events, last_id, entries
+    events: pd.DataFrame
+    last_id: str | None
+    entries: int
 
 
 def read_stream(redis_url: str, stream: str, chunk: int = 10_000) -> Exported:

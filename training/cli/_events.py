@@ -29,16 +29,14 @@ def load(events: Path, fmt: str, config: CleaningConfig) -> LoadedEvents:
     return loaded
 
 
-def extra_events_file(source: str, workdir: Path) -> Path:
-    """``--extra-events``: a file as is; ``redis://…`` exported from the stream first
+def extra_events_file(source: str, workdir: Path, stream: str | None) -> Path:
+    """``--extra-events``: a file as is; ``redis://…`` exported from ``stream`` first
     (into ``workdir``, deduplicated by event_id)."""
     if not source.startswith(("redis://", "rediss://", "unix://")):
         return Path(source)
-    import os
-
+    from serving.stream import DEFAULT_STREAM
     from training.events import export_stream
 
-    stream = os.environ.get("RECSYS_EVENTS_STREAM", "recsys:events")
     target = workdir / "stream-events.parquet"
-    export_stream(source, stream, target)
+    export_stream(source, stream or DEFAULT_STREAM, target)
     return target

@@ -22,19 +22,21 @@ def export(
         typer.Option(envvar="RECSYS_REDIS_URL", help="Redis holding the stream."),
     ] = None,
     stream: Annotated[
-        str, typer.Option(envvar="RECSYS_EVENTS_STREAM", help="Stream name.")
-    ] = "recsys:events",
+        str | None,
+        typer.Option(envvar="RECSYS_EVENTS_STREAM", help="Stream name [default: recsys:events]."),
+    ] = None,
     trim: Annotated[
         bool, typer.Option(help="Then remove exactly the exported entries from the stream.")
     ] = False,
 ) -> None:
     """Write every event of the stream, deduplicated by event_id, in the events-log format
     (train on it with --extra-events); nothing is removed unless --trim is given."""
+    from serving.stream import DEFAULT_STREAM
     from training.events import export_stream
 
     if not redis_url:
         raise ConfigError("events: give --redis-url or set RECSYS_REDIS_URL")
-    exported = export_stream(redis_url, stream, out, trim)
+    exported = export_stream(redis_url, stream or DEFAULT_STREAM, out, trim)
     typer.echo(
         f"{len(exported.events):,} events ({exported.entries:,} stream entries) → {out}"
         + (f"; stream trimmed through {exported.last_id}" if trim else "")

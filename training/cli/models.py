@@ -99,6 +99,13 @@ def train(
             "or redis://… to read the stream every replica writes.",
         ),
     ] = None,
+    events_stream: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RECSYS_EVENTS_STREAM",
+            help="Stream read by --extra-events redis://…",
+        ),
+    ] = None,
 ) -> None:
     """Fit the models on all events; write a versioned bundle; register it in MLflow."""
     from recsys.data import combine
@@ -110,7 +117,7 @@ def train(
     cleaning = jobs.cleaning_config(tree, skip)
     loaded = _events.load(events, fmt, cleaning)
     if extra_events is not None:
-        extra = _events.extra_events_file(extra_events, out)
+        extra = _events.extra_events_file(extra_events, out, events_stream)
         loaded = combine(loaded, _events.load(extra, "events-log", cleaning))
     bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
     target = bundle.save(out / bundle.version)
