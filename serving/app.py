@@ -25,7 +25,7 @@ from serving.metrics import Metrics
 from serving.routers import cross_sell, events, health, items, offers, recommendations, ui
 from serving.settings import ServingSettings
 from serving.state import ServiceState
-from serving.stream import StreamEventStore, follow, stream_client
+from serving.stream import StreamEventStore, follow, since, stream_client
 
 __all__ = ["create_app"]
 
@@ -67,7 +67,8 @@ def _background(context: Context) -> list[asyncio.Task[None]]:
                 state.remember(client, str(event["item_id"]))
             await context.cache.drop_client(client)
 
-        tasks.append(asyncio.create_task(follow(store.redis, store.stream, apply)))
+        start = since(state.current.bundle.created_at) if state.current else "0-0"
+        tasks.append(asyncio.create_task(follow(store.redis, store.stream, apply, start)))
         tasks.append(asyncio.create_task(_replay(store)))
     return tasks
 

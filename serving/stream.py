@@ -23,6 +23,7 @@ import fcntl
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,7 +33,7 @@ from redis.exceptions import RedisError
 
 from serving.event_store import EventStore, parse_lines
 
-__all__ = ["DEFAULT_STREAM", "FIELD", "StreamEventStore", "follow", "stream_client"]
+__all__ = ["DEFAULT_STREAM", "FIELD", "StreamEventStore", "follow", "since", "stream_client"]
 
 log = logging.getLogger("recsys.serving")
 
@@ -115,15 +116,25 @@ def _empty(handle: BinaryIO) -> None:
 Apply = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def follow(redis: Any, stream: str, apply: Apply, block_ms: int = 1000) -> None:
-    """Apply every stream event newer than the start, forever; reconnects resume from
-    the last id seen, so nothing written meanwhile is skipped."""
-    last: Any = None
+def since(created_at: str) -> str:
+    """The stream id of a moment (ISO 8601): entries are ids ``<Unix ms>-<seq>``."""
+    stamp = datetime.fromisoformat(created_at)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return f"{int(stamp.timestamp() * 1000)}-0"
+
+
+async def follow(
+    redis: Any, stream: str, apply: Apply, start: str = "0-0", block_ms: int = 1000
+) -> None:
+    """Apply every stream event after ``start`` (an id, see :func:`since`), forever;
+    reconnects resume from the last id seen, so nothing written meanwhile is skipped.
+
+    A replica starts from its bundle's training time, not from the stream's end: it
+    then knows every purchase made since, also those accepted before it started."""
+    last: Any = start
     while True:
         try:
-            if last is None:  # the stream's end when we start ("0-0": not created yet)
-                info = await redis.xinfo_stream(stream) if await redis.exists(stream) else None
-                last = info["last-generated-id"] if info else "0-0"
             answer = await redis.xread({stream: last}, block=block_ms, count=500)
         except (RedisError, OSError):
             await asyncio.sleep(0.5)

@@ -308,3 +308,25 @@ def test_serve_with_two_workers_is_two_coherent_replicas(bundles: Path, tmp_path
         service.wait(timeout=20)
         server.kill()
     assert not any(seen)
+
+
+def test_a_replica_started_later_knows_earlier_purchases(bundles: Path, tmp_path: Path) -> None:
+    """Its follower starts at the bundle's training time, not at the stream's end."""
+    redis_port, a, b = free_port(), free_port(), free_port()
+    server = start_redis(redis_port, tmp_path)
+    env = {"redis_url": f"redis://127.0.0.1:{redis_port}/0", "admin_api_key": "admin"}
+    first = serve(bundles, tmp_path / "a.jsonl", a, **env)
+    late = None
+    try:
+        who, _ = a_client(bundles)
+        top = _items(a, who)[0]
+        _call(a, "/v1/events", {"client_id": who, "item_id": top})
+        late = serve(bundles, tmp_path / "b.jsonl", b, **env)
+        deadline = time.monotonic() + 1.0
+        while top in _items(b, who):
+            assert time.monotonic() < deadline, "the late replica recommends the bought item"
+            time.sleep(0.02)
+    finally:
+        for process in (first, late, server):
+            if process is not None:
+                process.kill()
