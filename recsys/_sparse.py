@@ -75,3 +75,40 @@ def dense_block(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) ->
     block = np.zeros((len(lengths), len(columns)), dtype=np.float64)
     block[labels[slot >= 0], slot[slot >= 0]] = matrix.data[positions][slot >= 0]
     return block
+
+
+def compact_row_sums(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`row_sums` without the catalogue-long vector: the columns some row
+    stores (sorted, unique) and their sums (:data:`SCORE_DTYPE`)."""
+    columns, values = gather_rows(matrix, rows)
+    found, inverse = np.unique(columns, return_inverse=True)
+    return found.astype(np.int64), np.bincount(inverse, values, len(found)).astype(SCORE_DTYPE)
+
+
+def row_keys(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> np.ndarray:
+    """``row × n_cols + column`` of every stored entry of a CSR layout (sorted when the
+    rows' columns are): one int64 key per (request, item) pair."""
+    rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    return rows * n_cols + indices
+
+
+def top_per_row(
+    keys: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``values`` of each row from sparse ``(row × n_cols + column)``
+    keys, ties by column: items ``-1`` and scores ``nan`` padded, rows × k.
+
+    O(entries), never rows × columns: the blend of a request over a million items
+    costs what its few hundred candidates cost.
+    """
+    rows, columns = np.divmod(keys, n_cols)
+    order = np.lexsort((columns, -values, rows))
+    rows = rows[order]
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    place = np.arange(len(rows)) - starts[rows]
+    keep = order[place < k]
+    items = np.full((n_rows, k), -1, dtype=np.int64)
+    scores = np.full((n_rows, k), np.nan, dtype=np.float32)
+    r, p = rows[place < k], place[place < k]
+    items[r, p], scores[r, p] = columns[keep], values[keep]
+    return items, scores

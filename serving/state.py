@@ -65,7 +65,7 @@ class Loaded:
         """The same bundle under other analyst rules (segments carried over)."""
         old = self.recommender
         fresh = HybridRecommender(self.bundle, self.bundle.rules, rules, old.config)
-        fresh.segment_buyers, fresh.segment_order = old.segment_buyers, old.segment_order
+        fresh.share_segments(old)
         return replace(self, recommender=fresh)
 
 

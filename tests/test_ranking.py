@@ -12,6 +12,7 @@ from recsys.errors import NotFoundError
 from recsys.matrix import InteractionMatrix, MatrixConfig
 from recsys.models import ItemKNNConfig, ItemKNNScorer
 from recsys.ranking import MAX_K, BlendConfig, HybridRecommender, RequestOptions, blend, normalise
+from recsys.ranking.blend import Blocking
 from recsys.rules import RuleIndex, RulesConfig, build_baskets, mine_rules
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.vocab import IdMap
@@ -32,10 +33,8 @@ def test_blend_order_parts_blocked_and_pinned() -> None:
     # totals: item2 = 0 + 2·1 = 2; item0 = 1; item1 = .5; item3 = 0 (+ε); 4, 5 never proposed.
     assert out.items[0].tolist() == [2, 0, 1, 3, -1, -1]
     np.testing.assert_allclose(out.parts["b"][0, 0], 2.0, atol=1e-6)
-    blocked = np.zeros((1, 6), dtype=bool)
-    blocked[0, 2] = True
-    pinned = np.zeros((1, 6), dtype=bool)
-    pinned[0, 3] = True
+    blocked = Blocking(np.array([2]))  # keys: row × n_items + item
+    pinned = np.array([3])
     out = blend({"a": a, "b": b}, {"a": 1.0, "b": 2.0}, 6, 3, blocked, pinned)
     assert out.items[0].tolist() == [3, 0, 1]
 
@@ -169,4 +168,4 @@ def test_popularity_within_the_segment(recommender: HybridRecommender) -> None:
         plain = recommender.for_client("stranger", 3)
         assert [g.item_id for g in plain] == ["eggs", "bread", "butter"]
     finally:
-        recommender.segment_buyers = {}
+        recommender.popular.segment_buyers = {}

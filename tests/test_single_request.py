@@ -1,7 +1,7 @@
 """The single-request path serving uses gives the batched path's answer.
 
-``HybridRecommender.rank_one`` (index arrays, dense vectors, ``blend_one``) is an
-optimisation of ``BlendCore.rank`` (sparse batches, ``blend``): on real data,
+``HybridRecommender.rank_one`` (each source's ``one``: sorted item columns) is an
+optimisation of ``BlendCore.rank`` (each source's ``batch``: sparse rows): on real data,
 for known and unknown clients, baskets and filters, both must rank the same
 items with the same scores and the same per-source shares. The helpers it
 stands on are checked against scipy and a full stable sort.
@@ -78,8 +78,9 @@ def test_single_request_ranks_as_the_batch(
     rows = [-1] * 10 + rng.choice(clients, 60, replace=False).tolist()
     for row in rows:
         basket = rng.choice(r.n_items, rng.integers(0, 4), replace=False)
-        query = r.query(None if row < 0 else row, tuple(r.id_list[b] for b in basket))
-        one = r.rank_one(query, 10, options).blended
+        ids = tuple(r.id_list[b] for b in basket)
+        query = r.query(None if row < 0 else row, ids, options=options)
+        one = r.rank_one(query, 10).blended
         many = _batched(r, row, query.basket, 10, options)
         _same_ranking(one, many, row)
 

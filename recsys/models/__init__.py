@@ -1,6 +1,13 @@
 """Recommender models behind one contract (:class:`Scorer`), and their registry."""
 
-from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k, top_of_row
+from recsys.models._base import (
+    ModelConfig,
+    Recommendations,
+    Scorer,
+    top_candidates,
+    top_k,
+    top_of_row,
+)
 from recsys.models.ease import EASEConfig, EASEScorer
 from recsys.models.factorization import ALSConfig, ALSScorer, BPRConfig, BPRScorer
 from recsys.models.itemknn import ItemKNNConfig, ItemKNNScorer
@@ -48,6 +55,7 @@ __all__ = [
     "Recommendations",
     "Scorer",
     "default_models",
+    "top_candidates",
     "top_k",
     "top_of_row",
 ]

@@ -20,7 +20,15 @@ from pydantic import BaseModel, ConfigDict
 from recsys._io import UNREADABLE
 from recsys.errors import ModelError
 
-__all__ = ["ModelConfig", "Recommendations", "Scorer", "popular_ranking", "top_k", "top_of_row"]
+__all__ = [
+    "ModelConfig",
+    "Recommendations",
+    "Scorer",
+    "popular_ranking",
+    "top_candidates",
+    "top_k",
+    "top_of_row",
+]
 
 _BATCH = 2048
 #: Blocks up to this many scores are fully sorted, so ties always go to the lower index.
@@ -84,6 +92,19 @@ def top_of_row(row: np.ndarray, k: int) -> np.ndarray:
         keep = values >= kth
         live, values = live[keep], values[keep]
     return live[np.argsort(-values, kind="stable")[:k]]
+
+
+def top_candidates(
+    items: np.ndarray, scores: np.ndarray, n: int, seen: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``n`` of compact candidates (``items`` sorted, unique) as (items, float64
+    scores), best first, ties by item; ``seen`` items and non-finite scores left out."""
+    ok = np.isfinite(scores)
+    if seen is not None and seen.size:
+        ok &= ~np.isin(items, seen)
+    items, values = items[ok], scores[ok].astype(np.float64)
+    keep = top_of_row(values, n) if items.size > n else np.argsort(-values, kind="stable")
+    return items[keep], values[keep]
 
 
 def _pad(items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,6 +216,29 @@ class Scorer(ABC):
         ``fold_in`` for one row, without building a sparse row. ``None`` when the model
         cannot score a basket by itself (callers then use :meth:`recommend`)."""
         return None
+
+    def basket_candidates(
+        self, items: np.ndarray, n: int, seen: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The top ``n`` for one client who bought ``items`` (columns, sorted, unique),
+        compact (items, scores), ``seen`` left out; ``None`` when the model cannot score
+        a basket by itself. This default reads :meth:`basket_scores`, a catalogue-long
+        vector: models with sparse or approximate candidates override it."""
+        scores = self.basket_scores(items)
+        if scores is None:
+            return None
+        scores = scores.astype(np.float64)  # a copy: the seen items are masked in place
+        if seen is not None:
+            scores[seen] = -np.inf
+        top = top_of_row(scores, n)
+        top = top[scores[top] > -np.inf]
+        return top, scores[top]
+
+    def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`similar_items` of one item, compact (only real candidates, best first)."""
+        got = self.similar_items(np.array([item]), n)
+        found = got.items[0] >= 0
+        return got.items[0][found], got.scores[0][found].astype(np.float64)
 
     def fit_note(self) -> str | None:
         """What the fit left out or changed, for logs and ``/v1/model``; ``None`` if nothing."""

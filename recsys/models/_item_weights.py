@@ -15,8 +15,8 @@ from typing import Any, TypeAlias
 import numpy as np
 import scipy.sparse as sp
 
-from recsys._sparse import SCORE_DTYPE, dense_block, row_sums
-from recsys.models._base import Recommendations, Scorer, top_k
+from recsys._sparse import SCORE_DTYPE, compact_row_sums, dense_block
+from recsys.models._base import Recommendations, Scorer, top_candidates, top_k
 
 Weights: TypeAlias = np.ndarray | sp.csr_matrix
 
@@ -74,19 +74,38 @@ class ItemWeightScorer(Scorer):
             scores[seen.row, seen.col] = -np.inf
         return top_k(scores, k)
 
-    def basket_scores(self, items: np.ndarray) -> np.ndarray:
-        """One basket's scores: the sum of its items' rows of W."""
-        rows = self.position[np.asarray(items, dtype=np.int64)]
-        rows = rows[rows >= 0]
+    def _row_sums(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Columns (sorted, as item columns) and sums of ``rows`` of W, compact."""
         if isinstance(self.weights, sp.csr_matrix):  # index arithmetic, no scipy slicing
-            summed = row_sums(self.weights, rows)
-        else:
+            positions, summed = compact_row_sums(self.weights, rows)
+        else:  # dense W: every covered item gets a score
             summed = self.weights[rows].sum(axis=0, dtype=SCORE_DTYPE)
-        if len(self.kept) == self.n_items:
-            return self._proposed(summed[None, :])[0]
+            positions = np.arange(len(self.kept))
+        return self.kept[positions], self._proposed(summed[None, :])[0]
+
+    def basket_scores(self, items: np.ndarray) -> np.ndarray:
+        """One basket's scores: the sum of its items' rows of W (catalogue-long)."""
+        columns, summed = self._row_sums(self._rows(items))
         out = np.full(self.n_items, -np.inf, dtype=SCORE_DTYPE)
-        out[self.kept] = summed
-        return self._proposed(out[None, :])[0]
+        out[columns] = summed
+        return out
+
+    def basket_candidates(
+        self, items: np.ndarray, n: int, seen: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``n`` of the summed rows, never wider than W's covered items."""
+        return top_candidates(*self._row_sums(self._rows(items)), n, seen)
+
+    def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The items ``item`` weighs most (positive weights only), itself left out."""
+        columns, weights = self._row_sums(self._rows(np.array([item])))
+        keep = (weights > 0) & (columns != item)
+        return top_candidates(columns[keep], weights[keep], n)
+
+    def _rows(self, items: np.ndarray) -> np.ndarray:
+        """Rows of W of the covered ``items``."""
+        rows = self.position[np.asarray(items, dtype=np.int64)]
+        return rows[rows >= 0]
 
     def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Weights of ``rows`` (purchases) towards ``columns`` (shown items); 0 outside W."""

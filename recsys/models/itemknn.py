@@ -12,8 +12,8 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, Item
 from implicit.utils import ParameterWarning
 from pydantic import Field
 
-from recsys._sparse import dense_block, row_sums
-from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
+from recsys._sparse import compact_row_sums, dense_block, row_sums
+from recsys.models._base import ModelConfig, Recommendations, Scorer, top_candidates, top_k
 from recsys.models._implicit import recommend_with
 
 __all__ = ["ItemKNNConfig", "ItemKNNScorer"]
@@ -89,6 +89,20 @@ class ItemKNNScorer(Scorer):
         """``basket @ similarity``; items no purchase points to are ``-inf``."""
         scores = row_sums(self.similarity, items)
         return np.where(scores > 0, scores, -np.inf)
+
+    def basket_candidates(
+        self, items: np.ndarray, n: int, seen: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``n`` items the basket's neighbours point to (sparse, compact)."""
+        columns, scores = compact_row_sums(self.similarity, items)
+        keep = scores > 0
+        return top_candidates(columns[keep], scores[keep], n, seen)
+
+    def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The item's strongest neighbours, itself left out (sparse, compact)."""
+        columns, weights = compact_row_sums(self.similarity, np.array([item]))
+        keep = (weights > 0) & (columns != item)
+        return top_candidates(columns[keep], weights[keep], n)
 
     def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Neighbour weights ``similarity[rows][:, columns]``, read through the

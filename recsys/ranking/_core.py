@@ -1,30 +1,38 @@
-"""The batched core of the blend: sources, filters and ranking for many requests."""
+"""The blend's core: its sources, filters and ranking, for a batch or one request.
+
+Both shapes run the same sources (:mod:`recsys.ranking.sources`) and the same
+:func:`~recsys.ranking.blend.blend` on sparse ``(request, item)`` keys; only how a
+request is held differs (sparse rows for a batch, sorted item columns for one).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
+from recsys._sparse import row_keys
 from recsys.bundle import Bundle
 from recsys.ranking import explain
-from recsys.ranking.blend import BlendConfig, Blended, Candidates, blend
+from recsys.ranking.blend import BlendConfig, Blended, Blocking, blend
 from recsys.ranking.sources import (
-    analyst_candidates,
-    blocked_mask,
-    cf_candidates,
-    offer_matrix,
-    popular_candidates,
-    rule_candidates,
-    segment_popularity,
+    AnalystSource,
+    Batch,
+    CFSource,
+    PopularSource,
+    Query,
+    RulesSource,
+    Source,
 )
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
 
-__all__ = ["BlendCore", "Ranked", "RankedItem", "RequestOptions"]
+__all__ = ["BlendCore", "OneRanked", "Ranked", "RankedItem", "RequestOptions", "as_row"]
+
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,13 @@ class Ranked(NamedTuple):
     fired_rules: sp.csr_matrix | None
 
 
+class OneRanked(NamedTuple):
+    """One blended request, and the request its sources saw (for the reasons)."""
+
+    blended: Blended
+    query: Query
+
+
 @dataclass(frozen=True)
 class RankedItem:
     """One recommended item with its blended score and reasons."""
@@ -60,7 +75,7 @@ class RankedItem:
 
 
 class BlendCore:
-    """CF models, association rules, analyst rules and popularity, blended (batched)."""
+    """CF models, association rules, analyst rules and popularity, blended."""
 
     def __init__(
         self,
@@ -79,66 +94,32 @@ class BlendCore:
         self.categories = np.asarray(bundle.categories)
         self.n_items = len(self.ids)
         bundle.data.matrix.sort_indices()  # single requests read rows as sorted columns
-        self.buyers = np.asarray((bundle.data.matrix > 0).sum(axis=0)).ravel().astype(float)
-        self.popular_order = np.argsort(-self.buyers, kind="stable")
-        self.segment_buyers: dict[str, np.ndarray] = {}
-        self.segment_order: dict[str, np.ndarray] = {}
+        self.popular = PopularSource(bundle.data)
+        self.buyers = self.popular.buyers
         self.cf = {n: m for n, m in bundle.models.items() if m.personal}
-        if cross_sell is not None:
-            index = {str(i): n for n, i in enumerate(self.ids)}
-            self.triggers = cross_sell.triggers(bundle.data.items, {})
-            self.offers = offer_matrix(cross_sell, index, self.n_items)
+        self.analyst = None if cross_sell is None else AnalystSource(cross_sell, bundle.data.items)
+        self.sources = self._sources()
 
-    # -- batched core, used by evaluation directly -------------------------------
-    def sources(
-        self,
-        rows: np.ndarray,
-        history: sp.csr_matrix,
-        everything: sp.csr_matrix,
-        options: RequestOptions,
-        fired_rules: sp.csr_matrix | None = None,
-    ) -> dict[str, Candidates]:
-        """Every enabled source's candidates for a batch of requests.
-
-        ``everything`` is history ∪ basket (binary); ``fired_rules`` the association
-        rules it fires, when the caller has them already.
-        """
-        n, weights = self.config.candidates, self.config.weights
-        seen = history if options.exclude_purchased else None
-        out: dict[str, Candidates] = {}
-        # A client with neither a past nor a basket is cold: popularity and
-        # analyst rules speak for it, the CF models have nothing to say.
-        cold = (rows < 0) & (np.diff(everything.indptr) == 0)
-        for name, model in self.cf.items():
-            if weights.get(name, 0) > 0:
-                items, scores = cf_candidates(model, rows, everything, n, options.exclude_purchased)
-                out[name] = (np.where(cold[:, None], -1, items), scores)
-        if self.rules is not None and len(self.rules) and weights.get("rules", 0) > 0:
-            if fired_rules is None:
-                fired_rules = self.rules.fired(everything)
-            out["rules"] = rule_candidates(self.rules, fired_rules, n, seen)
-        if self.cross_sell is not None and weights.get("analyst", 0) > 0:
-            context = (options.day or date.today(), options.segment, options.country)
-            out["analyst"] = analyst_candidates(
-                self.cross_sell, self.triggers, everything, self.offers, context, n, seen
-            )
-        if weights.get("popular", 0) > 0:
-            out["popular"] = self._popular(len(rows), n, seen, options.segment)
-        return out
+    def _sources(self) -> dict[str, Source]:
+        """The sources with a weight in the blend, by name."""
+        found: list[Source] = [
+            CFSource(name, model, self.id_list, self.labels) for name, model in self.cf.items()
+        ]
+        if self.rules is not None and len(self.rules):
+            found.append(RulesSource(self.rules, self.id_list, self.labels))
+        if self.analyst is not None:
+            found.append(self.analyst)
+        found.append(self.popular)
+        return {s.name: s for s in found if self.config.weights.get(s.name, 0) > 0}
 
     def set_segments(self, segments: dict[str, str]) -> None:
         """Client id → segment: popularity within a segment for its clients' requests."""
-        self.segment_buyers = segment_popularity(self.bundle.data, self.buyers, segments)
-        self.segment_order = {
-            name: np.argsort(-buyers, kind="stable") for name, buyers in self.segment_buyers.items()
-        }
+        self.popular.set_segments(segments)
 
-    def _popular(
-        self, n_rows: int, n: int, seen: sp.csr_matrix | None, segment: str | None
-    ) -> Candidates:
-        if segment in self.segment_buyers:
-            return popular_candidates(self.segment_buyers[segment], n_rows, n, seen)
-        return popular_candidates(self.buyers, n_rows, n, seen, self.popular_order)
+    def share_segments(self, other: BlendCore) -> None:
+        """Use ``other``'s segment popularity (same bundle: no recount)."""
+        self.popular.segment_buyers = other.popular.segment_buyers
+        self.popular.segment_order = other.popular.segment_order
 
     def rank(
         self,
@@ -148,38 +129,56 @@ class BlendCore:
         k: int,
         options: RequestOptions,
     ) -> Ranked:
-        """Blend, filter and rank for a batch of (client row, history, basket).
-
-        Also returns history ∪ basket and the rules it fired, computed once here
-        and reused by the reasons.
-        """
+        """Blend, filter and rank for a batch of (client row, history, basket)."""
         everything = ((history + basket) > 0).astype(np.float32).tocsr()
         fired = self.rules.fired(everything) if self.rules is not None else None
-        blocked = self._blocked(history, basket, options)
-        pinned = self._pinned(everything, options)
-        sources = self.sources(rows, history, everything, options, fired)
-        ranked = blend(sources, self.config.weights, self.n_items, k, blocked, pinned)
+        batch = Batch(rows, history, everything, options, fired)
+        n = self.config.candidates
+        found = {name: source.batch(batch, n) for name, source in self.sources.items()}
+        blocked = (basket + history if options.exclude_purchased else basket).tocsr()
+        blocked.eliminate_zeros()
+        blocked.sort_indices()
+        keys = row_keys(blocked.indptr, blocked.indices, self.n_items)
+        pinned = None
+        if "analyst" in self.sources and self.analyst is not None:
+            pinned = self.analyst.pinned_batch(batch)
+        weights = self.config.weights
+        ranked = blend(found, weights, self.n_items, k, self._blocking(keys, options), pinned)
         return Ranked(ranked, everything, fired)
 
-    def _blocked(
-        self, history: sp.csr_matrix, basket: sp.csr_matrix, o: RequestOptions
-    ) -> np.ndarray:
-        excluded = (*o.exclude, *o.out_of_stock)
-        return blocked_mask(
-            self.bundle.data.items,
-            self.categories,
-            (history, basket),
-            o.exclude_purchased,
-            excluded,
-            o.category,
-        )
+    def rank_one(self, query: Query, k: int) -> OneRanked:
+        """Blend, filter and rank one request (as :meth:`rank` on a batch of one)."""
+        query = self._fired(query)
+        n = self.config.candidates
+        found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
+        o = query.options
+        keys = query.everything if o.exclude_purchased else query.basket
+        pinned = None
+        if "analyst" in self.sources and self.analyst is not None:
+            pinned = self.analyst.pinned_one(query)
+        ranked = blend(found, self.config.weights, self.n_items, k, self._blocking(keys, o), pinned)
+        return OneRanked(ranked, query)
 
-    def _pinned(self, baskets: sp.csr_matrix, o: RequestOptions) -> np.ndarray | None:
-        if self.cross_sell is None or not any(r.pinned for r in self.cross_sell.rules):
-            return None
-        day = o.day or date.today()
-        keep = np.array(
-            [r.pinned and r.applies(day, o.segment, o.country) for r in self.cross_sell.rules]
-        )
-        fired = (((baskets > 0).astype(np.float32) @ self.triggers).toarray() > 0) & keep[None, :]
-        return (sp.csr_matrix(fired.astype(np.float32)) @ self.offers).toarray() > 0
+    def _fired(self, query: Query) -> Query:
+        """The query with the association and analyst rules its items fire."""
+        rules = self.rules.fired_by(query.everything) if self.rules is not None else None
+        analyst = _NONE if self.analyst is None else self.analyst.fired_by(query)
+        return replace(query, fired_rules=rules, fired_analyst=analyst)
+
+    def _blocking(self, keys: np.ndarray, o: RequestOptions) -> Blocking:
+        columns = self.columns((*o.exclude, *o.out_of_stock))
+        return Blocking(keys, columns, o.category, self.categories)
+
+    def columns(self, ids: tuple[str, ...]) -> np.ndarray:
+        """Sorted unique item columns of the known ``ids`` (unknown ones are cold, ignored)."""
+        if not ids:
+            return _NONE
+        lookup = self.bundle.data.items.lookup
+        found = (lookup(i) for i in ids)
+        return np.unique(np.fromiter((c for c in found if c is not None), dtype=np.int64))
+
+
+def as_row(candidates: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """One request's compact candidates as a batch of one row."""
+    items, scores = candidates
+    return items[None, :], scores[None, :]

@@ -10,14 +10,23 @@ bought, excluded, out of stock, outside the category) are removed; pinned items
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.models import top_k
+from recsys._sparse import top_per_row
 
-__all__ = ["MAX_K", "BlendConfig", "Blended", "Candidates", "blend", "normalise"]
+__all__ = [
+    "MAX_K",
+    "PIN_BOOST",
+    "BlendConfig",
+    "Blended",
+    "Blocking",
+    "Candidates",
+    "blend",
+    "normalise",
+]
 
 #: The largest k any entry point returns.
 MAX_K = 100
@@ -59,6 +68,30 @@ class Blended:
     parts: dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class Blocking:
+    """What may not be offered, as sparse keys (``row × n_items + item``): never a
+    rows × catalogue mask. ``categories`` is read at the candidates only."""
+
+    keys: np.ndarray
+    """Sorted keys blocked in their own row (the basket; history when excluded)."""
+    columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Items blocked in every row (excluded, out of stock)."""
+    category: str | None = None
+    """Only items of this category may be offered."""
+    categories: np.ndarray | None = None
+    """Each item's category (needed with :attr:`category`)."""
+
+    def blocked(self, keys: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """True at the candidate ``keys`` (with their ``items``) that may not be offered."""
+        out = np.isin(keys, self.keys)
+        if self.columns.size:
+            out |= np.isin(items, self.columns)
+        if self.category is not None and self.categories is not None:
+            out |= self.categories[items] != self.category
+        return out
+
+
 def normalise(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Row-wise min-max of valid entries to [0, 1] (a flat row: 1); invalid entries 0."""
     low = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
@@ -74,15 +107,17 @@ def blend(
     weights: dict[str, float],
     n_items: int,
     k: int,
-    blocked: np.ndarray | None = None,
+    blocked: Blocking | None = None,
     pinned: np.ndarray | None = None,
 ) -> Blended:
-    """Blend ``sources`` (name → items, scores per row) into the top ``k`` per row."""
+    """Blend ``sources`` (name → items, scores per row) into the top ``k`` per row.
+
+    ``pinned`` are sorted ``row × n_items + item`` keys lifted above the rest. The
+    batched evaluation and a single request (a batch of one) share this function.
+    """
     n_rows = next(iter(sources.values()))[0].shape[0] if sources else 0
-    total = np.zeros((n_rows, n_items), dtype=np.float64)
-    flat = total.reshape(-1)
+    offsets = np.arange(n_rows, dtype=np.int64)[:, None] * n_items
     shares: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    offsets = np.arange(n_rows)[:, None] * n_items
     for name, (items, scores) in sources.items():
         weight = weights.get(name, 0.0)
         valid = (items >= 0) & np.isfinite(scores)
@@ -90,19 +125,29 @@ def blend(
             continue
         # Sparse (row, item) keys: a source lists an item at most once per row.
         keys = (offsets + items)[valid]
-        values = weight * normalise(scores, valid)[valid] + 1e-9
-        flat[keys] += values
+        values = weight * normalise(scores.astype(np.float64), valid)[valid] + 1e-9
         order = np.argsort(keys)
         shares[name] = (keys[order], values[order])
-    total[total <= 0] = -np.inf
+    keys, total = _sum_by_key(list(shares.values()))
+    keep = total > 0
     if blocked is not None:
-        total[blocked] = -np.inf
-    if pinned is not None:
-        total = np.where(pinned & np.isfinite(total), total + PIN_BOOST, total)
-    ranked, values = top_k(total, min(k, MAX_K))
+        keep &= ~blocked.blocked(keys, keys % n_items)
+    if pinned is not None and pinned.size:
+        total = np.where(np.isin(keys, pinned), total + PIN_BOOST, total)
+    ranked, values = top_per_row(keys[keep], total[keep], n_rows, n_items, min(k, MAX_K))
     asked = offsets + ranked
     parts = {n: _lookup(keys, v, asked, ranked >= 0) for n, (keys, v) in shares.items()}
     return Blended(ranked, values, parts)
+
+
+def _sum_by_key(shares: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Unique keys over all sources and the sum of their shares."""
+    if not shares:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    keys = np.concatenate([k for k, _ in shares])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    values = np.concatenate([v for _, v in shares])
+    return unique, np.bincount(inverse, values, len(unique))
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, asked: np.ndarray, ok: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys._io import UNREADABLE
-from recsys._sparse import gather_rows, row_sums
+from recsys._sparse import compact_row_sums, gather_rows
 from recsys.errors import ModelError
 
 __all__ = ["RuleIndex"]
@@ -77,9 +77,10 @@ class RuleIndex:
         held = np.bincount(gather_rows(self._items_rules, items)[0], minlength=len(self))
         return np.flatnonzero((held >= self.sizes) & (self.sizes > 0))
 
-    def scores_by(self, fired: np.ndarray) -> np.ndarray:
-        """Dense item scores of one basket's fired rules: :meth:`scores_of`, one row."""
-        return row_sums(self._consequents, fired)
+    def scores_by(self, fired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One basket's fired rules' consequents (sorted) and summed confidences:
+        :meth:`scores_of` for one row, compact (no catalogue-long vector)."""
+        return compact_row_sums(self._consequents, fired)
 
     def antecedent(self, rule: int) -> np.ndarray:
         """Item columns of one rule's antecedent."""
@@ -90,9 +91,7 @@ class RuleIndex:
         """For each of ``items`` some rule points to: the highest-confidence rule among
         ``fired`` (rule ids) with it as consequent; equal confidence → lower rule id."""
         fired = np.asarray(fired, dtype=np.int64)
-        wanted = np.zeros(self.antecedents.shape[1], dtype=bool)
-        wanted[items] = True
-        fired = fired[wanted[self.consequent[fired]]]
+        fired = fired[np.isin(self.consequent[fired], items)]
         consequent = self.consequent[fired]
         order = np.lexsort((-self.metrics["confidence"][fired], consequent))
         ranked, consequent = fired[order], consequent[order]
