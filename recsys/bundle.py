@@ -6,8 +6,11 @@ Layout of a bundle directory::
     clients.npy items.npy   id maps (unicode arrays)
     titles.npy categories.npy   item labels (may be empty strings)
     rules.npz            association rules (single consequent), if mined
-    history.npz          the weighted client × item training matrix (CSR)
-    models/<name>/       each model's config.json and arrays.npz
+    history_*.npy        the weighted client × item training matrix (CSR arrays)
+    models/<name>/       each model's config.json, one .npy per array, index files
+
+Arrays are memory-mapped on load (copy-on-write): several worker processes of
+one machine share their pages, and loading a large bundle reads almost nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from recsys.vocab import IdMap
 
 __all__ = ["Bundle", "data_fingerprint", "item_titles"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def data_fingerprint(events: pd.DataFrame) -> str:
@@ -93,7 +96,9 @@ class Bundle:
         np.save(directory / "categories.npy", np.asarray(self.categories).astype(str))
         if self.rules is not None:
             self.rules.save(directory / "rules.npz")
-        sp.save_npz(directory / "history.npz", self.data.matrix)
+        matrix = self.data.matrix
+        for part in ("data", "indices", "indptr"):  # memory-mapped on load
+            np.save(directory / f"history_{part}.npy", getattr(matrix, part))
         for name, model in self.models.items():
             model.save(directory / "models" / name)
         (directory / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
@@ -108,7 +113,7 @@ class Bundle:
             items = IdMap(np.load(directory / "items.npy", allow_pickle=False))
             titles = np.load(directory / "titles.npy", allow_pickle=False)
             categories = np.load(directory / "categories.npy", allow_pickle=False)
-            history = sp.load_npz(directory / "history.npz").tocsr()
+            history = _load_history(directory, (len(clients), len(items)))
         except UNREADABLE as exc:
             raise ModelError(f"{directory}: not a readable bundle ({exc})") from None
         models = {name: _load_model(directory, name) for name in manifest.get("models", {})}
@@ -146,6 +151,17 @@ class Bundle:
             problems.append(f"rules cover {self.rules.antecedents.shape[1]} items, not {shape[1]}")
         if problems:
             raise ModelError(f"bundle {self.version}: " + "; ".join(problems))
+
+
+def _load_history(directory: Path, shape: tuple[int, int]) -> sp.csr_matrix:
+    """The training matrix, its arrays memory-mapped copy-on-write (shared pages)."""
+    if (directory / "history.npz").exists():  # bundles written before format 2
+        return sp.load_npz(directory / "history.npz").tocsr()
+    parts = [
+        np.load(directory / f"history_{p}.npy", mmap_mode="c", allow_pickle=False)
+        for p in ("data", "indices", "indptr")
+    ]
+    return sp.csr_matrix(tuple(parts), shape=shape, copy=False)
 
 
 def _load_model(directory: Path, name: str) -> Scorer:

@@ -63,6 +63,11 @@ def sample_raw(sample_data: Path) -> pd.DataFrame:
     return pd.read_csv(sample_data, dtype=str, keep_default_na=False)
 
 
+#: Every model, so the service tests meet each kind in a bundle (train's default
+#: fits only what the blend weighs).
+ALL_MODELS = "popular,popular_country,als,bpr,itemknn,ease,rp3beta"
+
+
 @pytest.fixture(scope="session")
 def bundles(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with one bundle trained on the sample through the CLI (MLflow in a
@@ -73,7 +78,7 @@ def bundles(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     patch.chdir(out)
     args = ["train", "--events", str(sample_data), "--format", "online-retail"]
     args += ["--out", str(out / "bundles"), "--set", "rules.min_support=0.01"]
-    args += ["--set", "bpr.iterations=10"]
+    args += ["--set", "bpr.iterations=10", "--models", ALL_MODELS]
     result = CliRunner().invoke(cli, args)
     patch.undo()
     assert result.exit_code == 0, result.output

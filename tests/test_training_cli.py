@@ -110,6 +110,30 @@ def test_bundle_round_trip_gives_identical_recommendations(
     assert (bundle.titles != "").mean() > 0.9
 
 
+def test_train_fits_what_the_blend_weighs_by_default(trained: Path) -> None:
+    # The default blend weighs EASE, mined rules, analyst rules and popularity:
+    # BPR, ALS and the neighbour models are fitted only when --models names them.
+    assert set(Bundle.load(trained).models) == {"popular", "ease"}
+
+
+def _mapped_from(array: object) -> str | None:
+    """The file an array's memory is mapped from (following views), if any."""
+    while array is not None:
+        if isinstance(array, np.memmap):
+            return str(array.filename)
+        array = getattr(array, "base", None)
+    return None
+
+
+def test_bundle_arrays_are_memory_mapped(trained: Path) -> None:
+    bundle = Bundle.load(trained)
+    weights = bundle.models["ease"].weights  # type: ignore[attr-defined]
+    assert _mapped_from(weights) == str(trained / "models" / "ease" / "weights.npy")
+    matrix = bundle.data.matrix
+    for part in ("data", "indices", "indptr"):
+        assert _mapped_from(getattr(matrix, part)) == str(trained / f"history_{part}.npy")
+
+
 def test_broken_bundle_is_refused(trained: Path, tmp_path: Path) -> None:
     import shutil
 

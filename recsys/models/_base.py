@@ -3,7 +3,8 @@
 Index spaces are the training matrix's: client rows and item columns. A client
 row of ``-1`` is a client the model never saw; with no history it gets the
 popularity ranking (cold start), with history the model may fold it in.
-Models persist as ``config.json`` plus ``.npz`` arrays: no pickle is ever loaded.
+Models persist as ``config.json`` plus one ``.npy`` per array (memory-mapped on
+load): no pickle is ever loaded.
 """
 
 from __future__ import annotations
@@ -262,7 +263,9 @@ class Scorer(ABC):
         fold_in: bool,
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
-    # Persistence: a JSON config and named arrays, never a pickle.
+    # Persistence: a JSON config and one .npy per array, never a pickle. Arrays are
+    # memory-mapped copy-on-write on load: the worker processes of one machine share
+    # their pages, and libraries that want writable buffers still get them.
     def save(self, directory: Path) -> None:
         """Write the model under ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -273,11 +276,13 @@ class Scorer(ABC):
             "n_clients": np.array(self.n_clients),
             **self._state(),
         }
-        np.savez(directory / "arrays.npz", **arrays)  # type: ignore[arg-type]
+        for key, array in arrays.items():
+            np.save(directory / f"{key}.npy", np.asarray(array))
+        self._save_files(directory)
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        """Read a model that :meth:`save` wrote."""
+        """Read a model that :meth:`save` wrote (or an older ``arrays.npz``)."""
         try:
             meta = json.loads((directory / "config.json").read_text())
             if meta.get("model") != cls.name:
@@ -285,17 +290,36 @@ class Scorer(ABC):
                     f"{directory}: holds model {meta.get('model')!r}, not {cls.name!r}"
                 )
             model = cls(cls.config_class.model_validate(meta["config"]))
-            with np.load(directory / "arrays.npz", allow_pickle=False) as arrays:
-                state = {key: arrays[key] for key in arrays.files}
+            state = _read_arrays(directory)
+            model.popularity = state.pop("popularity")
+            model.n_clients = int(state.pop("n_clients"))
+            model._restore(state)
+            model._load_files(directory)
         except UNREADABLE as exc:
             raise ModelError(f"{directory}: cannot load model {cls.name!r} ({exc})") from None
-        model.popularity = state.pop("popularity")
-        model.n_clients = int(state.pop("n_clients"))
-        model._restore(state)
         return model
+
+    def _save_files(self, directory: Path) -> None:
+        """Write what is not an array (an index file); nothing by default."""
+        return None
+
+    def _load_files(self, directory: Path) -> None:
+        """Read what :meth:`_save_files` wrote; nothing by default."""
+        return None
 
     @abstractmethod
     def _state(self) -> dict[str, Any]: ...
 
     @abstractmethod
     def _restore(self, state: dict[str, Any]) -> None: ...
+
+
+def _read_arrays(directory: Path) -> dict[str, np.ndarray]:
+    """Every ``.npy`` of a model directory, memory-mapped (copy-on-write)."""
+    if (directory / "arrays.npz").exists():  # bundles written before format 2
+        with np.load(directory / "arrays.npz", allow_pickle=False) as arrays:
+            return {key: arrays[key] for key in arrays.files}
+    found = sorted(directory.glob("*.npy"))
+    if not found:
+        raise FileNotFoundError(f"no arrays in {directory}")
+    return {p.stem: np.load(p, mmap_mode="c", allow_pickle=False) for p in found}

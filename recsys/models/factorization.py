@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from pydantic import Field
 
+from recsys.models._ann import ItemIndex
 from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
 from recsys.models._implicit import recommend_with, single_threaded_blas
 
@@ -25,6 +27,11 @@ class _FactorConfig(ModelConfig):
     """L2 penalty on the factors."""
     seed: int = 42
     """Random state of the initial factors (and of BPR's sampling)."""
+    ann_min_items: int = Field(default=20_000, ge=1)
+    """Catalogues of at least this many items get approximate candidate indexes
+    (faiss IVF, built at fit, saved in the bundle); smaller ones are scanned exactly."""
+    ann_probe: int = Field(default=48, ge=1)
+    """Index clusters read per request: recall against time (README, "Scale")."""
 
 
 class ALSConfig(_FactorConfig):
@@ -46,9 +53,16 @@ class BPRConfig(_FactorConfig):
 
 
 class _FactorScorer(Scorer):
-    """Shared recommend/similar/save logic for factor models."""
+    """Shared recommend/similar/save logic for factor models.
+
+    On large catalogues (``ann_min_items``) two indexes replace the scans of one
+    request: inner product over the item factors (a client's candidates) and over
+    the unit item factors (similar items, by cosine).
+    """
 
     model: Any
+    config: _FactorConfig
+    ann: dict[str, ItemIndex] | None = None
 
     def _recommend(
         self, rows: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool, fold_in: bool
@@ -71,6 +85,26 @@ class _FactorScorer(Scorer):
         """Cosine of the item factors."""
         unit = self.unit_item_factors
         return unit[rows] @ unit[columns].T
+
+    def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Items with the closest factors (cosine), the item itself left out."""
+        if self.ann is None:
+            return super().similar_candidates(item, n)
+        items, scores = self.ann["cosine"].search(self.unit_item_factors[item], n + 1)
+        keep = items != item
+        return items[keep][:n], scores[keep][:n]
+
+    def _ann_candidates(
+        self, vector: np.ndarray, n: int, seen: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The approximate top ``n`` inner products with ``vector``, ``seen`` left out."""
+        assert self.ann is not None
+        extra = 0 if seen is None else seen.size
+        items, scores = self.ann["inner"].search(vector, n + extra)
+        if seen is not None and seen.size:
+            keep = ~np.isin(items, seen)
+            items, scores = items[keep], scores[keep]
+        return items[:n], scores[:n]
 
     def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:
         """Items with the closest factors (cosine), the item itself left out."""
@@ -103,6 +137,23 @@ class _FactorScorer(Scorer):
         with single_threaded_blas():
             self.model = self._new_model()
             self.model.fit(matrix, show_progress=False)
+        self.ann = None
+        if matrix.shape[1] >= self.config.ann_min_items:
+            probe, seed = self.config.ann_probe, self.config.seed
+            self.ann = {
+                "inner": ItemIndex.build(self.model.item_factors, probe, seed),
+                "cosine": ItemIndex.build(self.unit_item_factors, probe, seed),
+            }
+
+    def _save_files(self, directory: Path) -> None:
+        for kind, index in (self.ann or {}).items():
+            index.save(directory / f"ann_{kind}.faiss")
+
+    def _load_files(self, directory: Path) -> None:
+        found = {kind: directory / f"ann_{kind}.faiss" for kind in ("inner", "cosine")}
+        if all(path.exists() for path in found.values()):
+            probe = self.config.ann_probe
+            self.ann = {kind: ItemIndex.load(path, probe) for kind, path in found.items()}
 
 
 class ALSScorer(_FactorScorer):
@@ -143,6 +194,14 @@ class ALSScorer(_FactorScorer):
     def basket_scores(self, items: np.ndarray) -> np.ndarray:
         """Item factors against the folded-in client (float32, as implicit scores)."""
         return self.model.item_factors @ self.fold_in(items).astype(np.float32)
+
+    def basket_candidates(
+        self, items: np.ndarray, n: int, seen: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The folded-in client's top ``n``: from the index on large catalogues."""
+        if self.ann is None:
+            return super().basket_candidates(items, n, seen)
+        return self._ann_candidates(self.fold_in(items).astype(np.float32), n, seen)
 
     def _new_model(self) -> AlternatingLeastSquares:
         c = self.config

@@ -15,7 +15,9 @@ from training.cli._options import EventsOption, FormatOption, SetOption, SkipSte
 ModelsOption = Annotated[
     str | None,
     typer.Option(
-        "--models", help="Comma-separated: popular,popular_country,als,bpr,itemknn,rules,hybrid."
+        "--models",
+        help="Comma-separated: popular,popular_country,als,bpr,itemknn,ease,rp3beta,rules,hybrid "
+        "(train's default: what the serving blend weighs).",
     ),
 ]
 
@@ -107,13 +109,17 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Fit the models on all events; write a versioned bundle; register it in MLflow."""
+    """Fit the models on all events; write a versioned bundle; register it in MLflow.
+
+    Without --models: what the serving blend weighs (and popularity); name others
+    (e.g. --models popular,ease,als) to serve a wider blend.
+    """
     from recsys.data import combine
     from training import jobs, tracking
     from training.settings import TrainingSettings
 
     tree = jobs.parse_overrides(overrides or [])
-    chosen = jobs.choose_models(_names(models), tree)
+    chosen = jobs.serving_models(_names(models), tree)
     cleaning = jobs.cleaning_config(tree, skip)
     loaded = _events.load(events, fmt, cleaning)
     if extra_events is not None:

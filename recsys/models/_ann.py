@@ -1,0 +1,84 @@
+"""Approximate maximum-inner-product search over item vectors (faiss IVF).
+
+An inverted-file index (Jégou et al., "Product quantization for nearest neighbor
+search", 2011; faiss's ``IndexIVFFlat``) clusters the item vectors with k-means
+and, per query, scores exactly the items of the ``probe`` clusters whose centroids
+score highest. Factor models' item norms vary a lot (popular items are long), and
+clusters of such vectors miss most of the top inner products (recall@100 0.04 at
+100k items); so every vector gets one more coordinate, √(M² − ‖y‖²), that brings
+it to the longest norm M, and queries get a 0 there (Bachrach et al., RecSys 2014):
+inner products are unchanged and the top ones are now nearest neighbours. A
+request then reads a few thousand vectors, not the catalogue, and allocates
+nothing catalogue-long.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ItemIndex"]
+
+
+#: Clusters = this × √items (faiss's rule of thumb is 4 to 16 × √n).
+LISTS_PER_SQRT = 4.0
+
+
+def _faiss() -> Any:
+    import faiss  # loaded only by models that build or read an index: not for --help
+
+    return faiss
+
+
+class ItemIndex:
+    """Item vectors in an IVF index; :meth:`search` returns item columns and scores."""
+
+    def __init__(self, index: Any, probe: int) -> None:
+        self.index, self.probe = index, probe
+        self.index.nprobe = probe
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, probe: int, seed: int) -> ItemIndex:
+        """Cluster ``vectors`` (items × factors) and index every one by inner product;
+        ``probe`` clusters are read per query."""
+        faiss = _faiss()
+        vectors = _same_norm(np.asarray(vectors, dtype=np.float32))
+        n, dim = vectors.shape
+        lists = max(1, min(n // 39, round(LISTS_PER_SQRT * math.sqrt(n))))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = seed
+        index.cp.max_points_per_centroid = 64  # k-means on a sample: seconds at 1M items
+        index.train(vectors)
+        index.add(vectors)
+        return cls(index, min(probe, lists))
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (approximately) ``n`` highest inner products with ``query``, best first."""
+        n = min(n, self.index.ntotal)
+        padded = np.zeros((1, self.index.d), dtype=np.float32)
+        padded[0, : len(query)] = query
+        scores, items = self.index.search(padded, n)
+        found = items[0] >= 0
+        return items[0][found].astype(np.int64), scores[0][found].astype(np.float64)
+
+    def save(self, path: Path) -> None:
+        """Write the index file."""
+        _faiss().write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, probe: int) -> ItemIndex:
+        """Read an index file into memory (faiss's memory-mapped IVF lists answered a
+        query in 1.3 ms instead of 0.03 ms at 100k items: README, "Scale")."""
+        faiss = _faiss()
+        return cls(faiss.read_index(str(path)), probe)
+
+
+def _same_norm(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` with one more coordinate that brings each to the longest norm."""
+    squared = np.einsum("ij,ij->i", vectors, vectors)
+    extra = np.sqrt(np.maximum(squared.max() - squared, 0.0))
+    return np.ascontiguousarray(np.hstack([vectors, extra[:, None]]), dtype=np.float32)
