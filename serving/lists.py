@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import RankedItem, RequestOptions
+from serving.cache import unpack
 from serving.deps import Context
 
 __all__ = ["cache_key", "cached_list", "client_profile", "compute_list", "encode", "list_body"]
@@ -43,7 +44,9 @@ def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> b
 async def cached_list(ctx: Context, key: str) -> bytes | None:
     """The stored bytes under ``key``, marked ``"cached": true``; ``None`` on a miss."""
     found = await ctx.cache.get(key)
-    return None if found is None else found.replace(b'"cached":false', b'"cached":true', 1)
+    if found is None:
+        return None
+    return unpack(found).replace(b'"cached":false', b'"cached":true', 1)
 
 
 async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:

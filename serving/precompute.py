@@ -1,37 +1,116 @@
-"""Write every known client's top-k list into Redis ahead of traffic (pipelined)."""
+"""Write every known client's top-k list into Redis ahead of traffic, in batches.
+
+Each batch of clients is ranked at once (:meth:`HybridRecommender.for_clients`:
+matrix products, not a request per client); clients are grouped by the segment
+and country the feature store gives them, so a stored list is what a request of
+the client would compute. Lists are stored compressed (:func:`serving.cache.pack`).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 import redis
 
 from recsys.errors import ConfigError
-from serving.cache import queue_list
+from recsys.ranking import RequestOptions
+from serving.cache import pack, queue_list
 from serving.lists import cache_key, list_body
 from serving.settings import ServingSettings
-from serving.state import load
+from serving.state import Loaded, load
 
-__all__ = ["precompute"]
+__all__ = ["Precomputed", "precompute"]
+
+Progress = Callable[[int, int], None]
+Target = tuple[RequestOptions, np.ndarray]
 
 
-def precompute(settings: ServingSettings, k: int = 10, batch: int = 500) -> tuple[str, int]:
-    """Cache ``?k=<k>`` lists of all clients of the bundle; return (version, count).
+@dataclass(frozen=True)
+class Precomputed:
+    """What a precompute run wrote, and how fast."""
 
-    Keys are those the service looks up for the query string ``k=<k>``, so the
-    first request of every known client is a hit.
-    """
+    version: str
+    clients: int
+    seconds: float
+    bytes_per_list: float
+    """Redis memory per stored list (the list and the client's key set), sampled."""
+
+    @property
+    def clients_per_second(self) -> float:
+        """Lists written per second of the whole run."""
+        return self.clients / self.seconds if self.seconds > 0 else 0.0
+
+
+def precompute(
+    settings: ServingSettings, k: int = 10, batch: int = 512, progress: Progress | None = None
+) -> Precomputed:
+    """Cache ``?k=<k>`` lists of all clients of the bundle (the keys the service looks
+    up for that query string, so every known client's first request is a hit)."""
     if settings.redis_url is None:
         raise ConfigError("redis_url: precompute writes to Redis; set RECSYS_REDIS_URL")
     loaded = load(settings)
-    query, ttl = f"k={k}".encode(), settings.cache_ttl_seconds
     client = redis.Redis.from_url(settings.redis_url)
-    pipe = client.pipeline(transaction=False)
-    ids = loaded.bundle.data.clients.ids
-    for n, client_id in enumerate(ids.tolist()):
-        key = cache_key(loaded.cache_version, client_id, query)
-        body = list_body(client_id, loaded.version, loaded.recommender.for_client(client_id, k))
-        queue_list(pipe, key, client_id, body, ttl)
-        if n % batch == batch - 1:
-            pipe.execute()
-    pipe.execute()
+    started, done = time.perf_counter(), 0
+    total = len(loaded.bundle.data.clients)
+    for options, rows in _groups(settings, loaded):
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            _write(client, loaded, chunk, k, options, settings.cache_ttl_seconds)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    seconds = time.perf_counter() - started
+    size = _bytes_per_list(client, loaded, k)
     client.close()
-    return loaded.version, len(ids)
+    return Precomputed(loaded.version, done, seconds, size)
+
+
+def _write(
+    client: redis.Redis, loaded: Loaded, rows: np.ndarray, k: int, o: RequestOptions, ttl: int
+) -> None:
+    """Rank one batch and write its lists in one pipeline."""
+    ids = loaded.bundle.data.clients.ids
+    pipe = client.pipeline(transaction=False)
+    lists = loaded.recommender.for_clients(rows, k, o)
+    for row, items in zip(rows.tolist(), lists, strict=True):
+        client_id = str(ids[row])
+        body = list_body(client_id, loaded.version, items)
+        queue_list(pipe, _key(loaded, client_id, k), client_id, pack(body), ttl)
+    pipe.execute()
+
+
+def _key(loaded: Loaded, client_id: str, k: int) -> str:
+    return cache_key(loaded.cache_version, client_id, f"k={k}".encode())
+
+
+def _groups(settings: ServingSettings, loaded: Loaded) -> Iterator[Target]:
+    """Bundle rows grouped by (segment, favourite country) from the offline features."""
+    n = len(loaded.bundle.data.clients)
+    if settings.features_path is None:
+        yield RequestOptions(), np.arange(n)
+        return
+    features = pd.read_parquet(settings.features_path, columns=["segment", "favourite_country"])
+    rows = loaded.bundle.data.clients.index(features.index.astype(str))
+    known = features.assign(row=rows)[rows >= 0].fillna("")
+    for (segment, country), group in known.groupby(["segment", "favourite_country"]):
+        options = RequestOptions(segment=str(segment) or None, country=str(country) or None)
+        yield options, group["row"].to_numpy()
+    rest = np.setdiff1d(np.arange(n), known["row"].to_numpy())
+    if rest.size:
+        yield RequestOptions(), rest
+
+
+def _bytes_per_list(client: redis.Redis, loaded: Loaded, k: int, sample: int = 200) -> float:
+    """Mean ``MEMORY USAGE`` of a sample of stored lists and their clients' key sets."""
+    ids = loaded.bundle.data.clients.ids
+    picked = np.random.default_rng(0).choice(len(ids), min(sample, len(ids)), replace=False)
+    sizes = []
+    for row in picked.tolist():
+        client_id = str(ids[row])
+        used = client.memory_usage(_key(loaded, client_id, k)) or 0
+        sizes.append(used + (client.memory_usage(f"keys:{client_id}") or 0))
+    return float(np.mean(sizes)) if sizes else 0.0

@@ -195,10 +195,21 @@ def test_precompute_fills_redis_for_every_client(
     bundle = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir()))
     stored = redis.Redis.from_url(redis_url).keys(f"rec:{bundle.version}.*:k=4")
     assert len(stored) == len(bundle.data.clients)
-    with TestClient(create_app(settings)) as c:
-        who, _ = a_client(bundles)
-        first = c.get(f"/v1/clients/{who}/recommendations?k=4").json()
-        assert first["cached"] is True and len(first["items"]) == 4
+    assert "clients/s" in result.output and "bytes of Redis per list" in result.output
+    stored_value = redis.Redis.from_url(redis_url).get(stored[0])
+    assert stored_value is not None and not stored_value.startswith(b"{")  # compressed
+    fresh = settings_for(bundles, tmp_path / "fresh", local_cache_size=0)
+    ids = [str(i) for i in bundle.data.clients.ids[:: max(1, len(bundle.data.clients) // 25)]]
+    with TestClient(create_app(settings)) as c, TestClient(create_app(fresh)) as computed:
+        for who in ids:  # the batched, stored list is the one a request computes
+            first = c.get(f"/v1/clients/{who}/recommendations?k=4").json()
+            again = computed.get(f"/v1/clients/{who}/recommendations?k=4").json()
+            assert first["cached"] is True and again["cached"] is False
+            # Scores are float32 sums taken in another order: equal to 1e-5.
+            assert [i["item_id"] for i in first["items"]] == [i["item_id"] for i in again["items"]]
+            assert [i["reasons"] for i in first["items"]] == [i["reasons"] for i in again["items"]]
+            for a, b in zip(first["items"], again["items"], strict=True):
+                assert a["score"] == pytest.approx(b["score"], abs=1e-5), who
     no_redis = CliRunner().invoke(cli, ["precompute"])
     assert no_redis.exit_code == 4 and "RECSYS_REDIS_URL" in no_redis.output
 

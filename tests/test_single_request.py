@@ -132,3 +132,23 @@ def test_row_helpers_match_scipy() -> None:
         )
         got_columns, _ = gather_rows(matrix, rows)
         assert sorted(got_columns.tolist()) == sorted(matrix[rows].indices.tolist())
+
+
+@pytest.mark.parametrize("options", OPTIONS[:3], ids=["default", "keep-bought", "segment"])
+def test_batched_lists_with_reasons_equal_single_requests(
+    recommender: HybridRecommender, options: RequestOptions
+) -> None:
+    """What precompute writes (one batched ranking, then each row's reasons) is what a
+    request for the client answers, reasons included."""
+    r = recommender
+    rows = np.random.default_rng(11).choice(len(r.bundle.data.clients), 80, replace=False)
+    many = r.for_clients(rows, 10, options)
+    for row, listed in zip(rows.tolist(), many, strict=True):
+        one = r.for_client(r.bundle.data.clients.ids[row], 10, options=options)
+        assert len(listed) == len(one)
+        for a, b in zip(listed, one, strict=True):
+            if a.item_id != b.item_id:  # only near-equal scores may swap (see _ATOL)
+                assert abs(a.score - b.score) <= _ATOL, row
+                continue
+            assert a.score == pytest.approx(b.score, rel=1e-4, abs=_ATOL)
+            assert [x.text for x in a.reasons] == [x.text for x in b.reasons]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import scipy.sparse as sp
 
 from recsys._sparse import gather_rows
 from recsys.errors import NotFoundError
 from recsys.ranking._core import BlendCore, OneRanked, RankedItem, RequestOptions, as_row
-from recsys.ranking.blend import MAX_K, PIN_BOOST, Blocking, Candidates, blend
-from recsys.ranking.sources import Query, Shown
+from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Blocking, Candidates, blend
+from recsys.ranking.sources import NONE, Query, Shown
 from recsys.ranking.sources.cf import CFSource
 
 __all__ = ["HybridRecommender", "RankedItem", "RequestOptions"]
@@ -56,6 +59,28 @@ class HybridRecommender(BlendCore):
             history = np.union1d(history, self.columns(recent))
         row = -1 if row is None else row
         return Query(row, history, self.columns(basket), options or RequestOptions())
+
+    def for_clients(
+        self, rows: np.ndarray, k: int = 10, options: RequestOptions | None = None
+    ) -> list[list[RankedItem]]:
+        """Ranked, explained lists of many known clients (bundle rows) at once: one
+        batched ranking (:meth:`rank`), then each row's reasons. What :meth:`for_client`
+        answers for each, without a fresh purchase or a basket (precompute)."""
+        options = options or RequestOptions()
+        rows = np.asarray(rows, dtype=np.int64)
+        history = (self.bundle.data.matrix[rows] > 0).astype(np.float32).tocsr()
+        empty = sp.csr_matrix(history.shape, dtype=np.float32)
+        ranked = self.rank(rows, history, empty, min(k, MAX_K), options)
+        out = []
+        for i, row in enumerate(rows.tolist()):
+            columns = history.indices[history.indptr[i] : history.indptr[i + 1]]
+            query = Query(row, np.sort(columns).astype(np.int64), NONE, options)
+            fired = ranked.fired_rules
+            rules = None if fired is None else fired.indices[fired.indptr[i] : fired.indptr[i + 1]]
+            analyst = NONE if self.analyst is None else self.analyst.fired_by(query)
+            query = replace(query, fired_rules=rules, fired_analyst=analyst)
+            out.append(self._explain(OneRanked(_row_of(ranked.blended, i), query)))
+        return out
 
     def for_basket(
         self,
@@ -112,6 +137,12 @@ class HybridRecommender(BlendCore):
         lookup = self.bundle.data.items.lookup
         groups = [str(self.categories[lookup(i.item_id) or 0]) for i in items]
         return _cap_per_group(items, groups, cap)
+
+
+def _row_of(blended: Blended, i: int) -> Blended:
+    """Row ``i`` of a batch's blend, as a batch of one."""
+    parts = {name: part[i : i + 1] for name, part in blended.parts.items()}
+    return Blended(blended.items[i : i + 1], blended.scores[i : i + 1], parts)
 
 
 def _cap_per_group(items: list[RankedItem], groups: list[str], cap: int) -> list[RankedItem]:

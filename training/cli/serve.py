@@ -108,16 +108,20 @@ def demo(
 @handle_errors
 def precompute(
     k: Annotated[int, typer.Option(min=1, max=100, help="List length to precompute.")] = 10,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Clients ranked per batch.")] = 512,
 ) -> None:
-    """Write every known client's top-k list into Redis (RECSYS_REDIS_URL), pipelined."""
-    import time
-
+    """Write every known client's top-k list into Redis (RECSYS_REDIS_URL), ranked in
+    batches, stored compressed; progress on stderr."""
     from serving.precompute import precompute as run
     from serving.settings import ServingSettings
 
-    started = time.perf_counter()
-    version, count = run(ServingSettings(), k)
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"\r{done:,}/{total:,} clients", nl=False, err=True)
+
+    got = run(ServingSettings(), k, batch=batch, progress=progress)
+    typer.echo("", err=True)
     typer.echo(
-        f"precomputed {count:,} lists (k={k}) of bundle {version} "
-        f"in {time.perf_counter() - started:.1f}s"
+        f"precomputed {got.clients:,} lists (k={k}) of bundle {got.version} in "
+        f"{got.seconds:.1f}s ({got.clients_per_second:,.0f} clients/s; "
+        f"{got.bytes_per_list:,.0f} bytes of Redis per list)"
     )

@@ -5,13 +5,14 @@ candidates, reasons) and is added where :class:`recsys.ranking.HybridRecommender
 lists its sources.
 """
 
-from recsys.ranking.sources._base import Batch, Query, Shown, Source, sparse_top, top_of
+from recsys.ranking.sources._base import NONE, Batch, Query, Shown, Source, sparse_top, top_of
 from recsys.ranking.sources.analyst import AnalystSource, offer_matrix
 from recsys.ranking.sources.cf import CFSource
 from recsys.ranking.sources.popular import PopularSource, segment_popularity
 from recsys.ranking.sources.rules import RulesSource
 
 __all__ = [
+    "NONE",
     "AnalystSource",
     "Batch",
     "CFSource",
