@@ -8,7 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from pytest import approx
 
+from recsys.errors import ModelError
 from recsys.models import Scorer
 
 # Two taste groups: clients 0-3 buy items 0-3, clients 4-7 buy items 4-7;
@@ -97,6 +99,41 @@ class ScorerContract:
         """The one-basket fast path gives what ``recommend`` (implicit's own fold-in or
         neighbour scoring) gives for that basket as an unknown client's history."""
         check_basket_scores(self.fitted())
+
+    def test_compact_candidates_agree_with_the_batched_path(self, tmp_path: Path) -> None:
+        """One request's compact candidates (what serving asks) are the batched
+        ``recommend`` / ``similar_items`` answers, also after a save/load round trip."""
+        model = self.fitted()
+        model.save(tmp_path / "m")
+        for m in (model, type(model).load(tmp_path / "m")):
+            check_candidates(m)
+
+
+def check_candidates(model: Scorer) -> None:
+    """``basket_candidates`` and ``similar_candidates`` against the batched methods."""
+    basket = np.array([0, 5])
+    got = model.basket_candidates(basket, 4, basket)
+    if got is not None:
+        row = sp.csr_matrix((np.ones(2, np.float32), basket, [0, 2]), shape=(1, 10))
+        batched = model.recommend(np.array([-1]), row, k=4, fold_in=True)
+        listed = batched.items[0][batched.items[0] >= 0]
+        values = batched.scores[0][batched.items[0] >= 0]
+        proposed = values > -np.inf
+        assert not set(got[0].tolist()) & {0, 5}
+        np.testing.assert_allclose(np.sort(got[1])[::-1], got[1])  # best first
+        # Candidates with a score the model gives are the batched ones, same scores.
+        expected = dict(zip(listed[proposed].tolist(), values[proposed].tolist(), strict=True))
+        for item, score in zip(*got, strict=True):
+            if item in expected:
+                assert score == approx(expected[item], rel=1e-4, abs=1e-6)
+    try:
+        similar = model.similar_items(np.array([0]), 3)
+    except ModelError:
+        return
+    items, scores = model.similar_candidates(0, 3)
+    valid = similar.items[0] >= 0
+    assert 0 not in items.tolist()
+    np.testing.assert_allclose(scores, similar.scores[0][valid][: len(scores)], rtol=1e-4)
 
 
 def check_basket_scores(model: Scorer) -> None:

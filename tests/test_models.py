@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -69,6 +71,25 @@ class TestALS(ScorerContract):
         """α = 1 takes the cached-inverse path of the fold-in: held to implicit too."""
         model = ALSScorer(ALSConfig(factors=2, iterations=30, regularization=0.01, alpha=1))
         check_basket_scores(model.fit(MATRIX))
+
+
+class TestALSWithIndex(TestALS):
+    """The approximate-candidate path, forced on the tiny catalogue (one cluster,
+    read whole: exact), so every contract check also runs through faiss."""
+
+    def make(self) -> Scorer:
+        config = ALSConfig(
+            factors=2, iterations=30, regularization=0.01, alpha=20, seed=1, ann_min_items=1
+        )
+        return ALSScorer(config)
+
+    def test_the_index_is_built_saved_and_loaded(self, tmp_path: Path) -> None:
+        model = self.fitted()
+        assert model.ann is not None and set(model.ann) == {"inner", "cosine"}
+        model.save(tmp_path / "m")
+        written = {p.name for p in (tmp_path / "m").iterdir()}
+        assert {"ann_inner.faiss", "ann_cosine.faiss"} <= written
+        assert ALSScorer.load(tmp_path / "m").ann is not None
 
 
 class TestBPR(ScorerContract):
@@ -156,3 +177,16 @@ def test_loading_the_wrong_model_kind_is_refused(tmp_path) -> None:  # type: ign
 def test_popular_has_no_similarity() -> None:
     with pytest.raises(ModelError):
         PopularScorer().fit(MATRIX).similar_items(np.array([0]))
+
+
+@pytest.mark.parametrize("n", [7, 64, 301])
+def test_ease_block_inverse_equals_numpy(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the size one LAPACK call takes, EASE inverts by 2 × 2 blocks (Schur
+    complement, recursively): held to numpy's general inverse at every split."""
+    import recsys.models.ease as ease
+
+    monkeypatch.setattr(ease, "_LAPACK_ROWS", 5)
+    a = np.random.default_rng(n).random((n, n))
+    gram = a @ a.T / n + np.eye(n)
+    expected = np.linalg.inv(gram)
+    np.testing.assert_allclose(ease._spd_inverse(gram.copy()), expected, atol=1e-10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -229,10 +230,15 @@ def train(
     """Fit every model and mine the rules on all events; gather them into a bundle."""
     data = build_matrix(loaded.events, config)
     groups = client_groups(loaded.events, data.clients)
-    for model in models.values():
+    timings = {}
+    for name, model in models.items():
+        started = time.perf_counter()
         model.fit(_own_matrix(model, loaded.events, config, data), groups)
+        timings[f"fit_seconds.{name}"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
     baskets = build_baskets(loaded.events, data.items)
     mined = mine_rules(baskets, rules or RECOMMENDATION_RULES)
+    timings["fit_seconds.rules"] = round(time.perf_counter() - started, 3)
     return Bundle(
         data=data,
         models=models,
@@ -241,4 +247,5 @@ def train(
         titles=item_titles(loaded.events, data.items),
         categories=item_titles(loaded.events, data.items, "category"),
         rules=RuleIndex.from_rules(mined, len(data.items)),
+        metrics=timings,
     )

@@ -23,8 +23,10 @@ import numpy as np
 __all__ = ["ItemIndex"]
 
 
-#: Clusters = this × √items (faiss's rule of thumb is 4 to 16 × √n).
-LISTS_PER_SQRT = 4.0
+#: Clusters = this × √items: fewer than faiss's rule of thumb (4 to 16 × √n) builds
+#: four times faster (k-means is the build's cost), and each cluster read holds more
+#: of the top items, so recall per probe rises; a query reads probe × √n / 2 vectors.
+LISTS_PER_SQRT = 2.0
 
 
 def _faiss() -> Any:
@@ -52,6 +54,8 @@ class ItemIndex:
         index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
         index.cp.max_points_per_centroid = 64  # k-means on a sample: seconds at 1M items
+        index.cp.min_points_per_centroid = 1  # small catalogues: no warning, one cluster
+        index.cp.niter = 10  # centroids settle in a few passes; the scan stays exact
         index.train(vectors)
         index.add(vectors)
         return cls(index, min(probe, lists))

@@ -22,9 +22,11 @@ class EASEConfig(ModelConfig):
 
     regularization: float = Field(default=400.0, gt=0)
     """L2 penalty λ added to the Gram matrix's diagonal."""
-    max_items: int = Field(default=20_000, ge=2)
-    """The dense weights take items² × 4 bytes (1.6 GB at 20,000): above this many
-    items, only the most-bought ones are fitted and proposed."""
+    max_items: int = Field(default=10_000, ge=2)
+    """Above this many items, only the most-bought ones are fitted and proposed (the
+    factor models' indexes cover the tail). The dense weights take items² × 4 bytes
+    and the fit items³: 10,000 fit in ~25 s and ~2.5 GB here, 20,000 in ~260 s and
+    ~9 GB (README, "Scale")."""
 
 
 class EASEScorer(ItemWeightScorer):
@@ -68,16 +70,43 @@ class EASEScorer(ItemWeightScorer):
         return f"fitted on the {len(self.kept):,} most-bought of {self.n_items:,} items"
 
 
+#: The largest matrix inverted in one LAPACK call: OpenBLAS 0.3.31's threaded
+#: Cholesky (scipy's and numpy's wheels) crashes the process from about 16,000 rows.
+_LAPACK_ROWS = 12_000
+
+
 def _spd_inverse(gram: np.ndarray) -> np.ndarray:
-    """The inverse of a symmetric positive definite matrix, in place: Cholesky then
-    LAPACK's potri (2.3× faster than solving against the identity: 10,000 items in
-    ~19 s instead of 45 s here), which fills one triangle; the other is mirrored."""
+    """The inverse of a symmetric positive definite matrix.
+
+    Up to :data:`_LAPACK_ROWS`: Cholesky then LAPACK's potri, in place (2.3× faster
+    than solving against the identity: 10,000 items in ~19 s instead of 45 s here).
+    Above: 2 × 2 blocks through the Schur complement S = D − Bᵀ A⁻¹ B, each block
+    inverted by this function, the rest matrix products (threaded, and safe).
+    """
+    n = len(gram)
+    if n <= _LAPACK_ROWS:
+        return _lapack_inverse(gram)
+    half = n // 2
+    a_inv = _spd_inverse(gram[:half, :half].copy())
+    b = gram[:half, half:]
+    a_inv_b = a_inv @ b
+    s_inv = _spd_inverse(gram[half:, half:] - b.T @ a_inv_b)
+    upper = -(a_inv_b @ s_inv)  # the top-right block of the inverse
+    gram[:half, :half] = a_inv - upper @ a_inv_b.T
+    gram[:half, half:] = upper
+    gram[half:, :half] = upper.T
+    gram[half:, half:] = s_inv
+    return gram
+
+
+def _lapack_inverse(gram: np.ndarray) -> np.ndarray:
+    """Cholesky and potri (one triangle), the other triangle mirrored in blocks."""
     factor, lower = scipy.linalg.cho_factor(gram, overwrite_a=True)
     inverse, info = scipy.linalg.lapack.dpotri(factor, lower=lower, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"potri failed ({info})")
     full = inverse if lower else inverse.T  # a view whose lower triangle is filled
-    for start in range(0, len(full), 2048):  # mirrored in blocks: no n² index arrays
+    for start in range(0, len(full), 2048):  # no n² index arrays
         stop = start + 2048
         block = full[start:stop, start:stop]
         block[...] = np.tril(block) + np.tril(block, -1).T

@@ -82,15 +82,19 @@ class _FactorScorer(Scorer):
         return self._unit
 
     def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """Cosine of the item factors."""
-        unit = self.unit_item_factors
-        return unit[rows] @ unit[columns].T
+        """Cosine of the item factors (only the asked vectors are read)."""
+        return self._unit_rows(rows) @ self._unit_rows(columns).T
+
+    def _unit_rows(self, items: np.ndarray) -> np.ndarray:
+        """The item factors of ``items`` scaled to length 1."""
+        vectors = np.asarray(self.model.item_factors[items], dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
     def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Items with the closest factors (cosine), the item itself left out."""
         if self.ann is None:
             return super().similar_candidates(item, n)
-        items, scores = self.ann["cosine"].search(self.unit_item_factors[item], n + 1)
+        items, scores = self.ann["cosine"].search(self._unit_rows(np.array([item]))[0], n + 1)
         keep = items != item
         return items[keep][:n], scores[keep][:n]
 

@@ -74,8 +74,9 @@ class RuleIndex:
 
     def fired_by(self, items: np.ndarray) -> np.ndarray:
         """Ids of the rules one basket (item columns, unique) fires: :meth:`fired`, one row."""
-        held = np.bincount(gather_rows(self._items_rules, items)[0], minlength=len(self))
-        return np.flatnonzero((held >= self.sizes) & (self.sizes > 0))
+        # Compact counts (not one per rule): a large catalogue may have many rules.
+        rules, held = np.unique(gather_rows(self._items_rules, items)[0], return_counts=True)
+        return rules[(held >= self.sizes[rules]) & (self.sizes[rules] > 0)].astype(np.int64)
 
     def scores_by(self, fired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One basket's fired rules' consequents (sorted) and summed confidences:
