@@ -46,17 +46,23 @@ class Precomputed:
 
 
 def precompute(
-    settings: ServingSettings, k: int = 10, batch: int = 512, progress: Progress | None = None
+    settings: ServingSettings,
+    k: int = 10,
+    batch: int = 512,
+    progress: Progress | None = None,
+    limit: int | None = None,
 ) -> Precomputed:
-    """Cache ``?k=<k>`` lists of all clients of the bundle (the keys the service looks
-    up for that query string, so every known client's first request is a hit)."""
+    """Cache ``?k=<k>`` lists of the bundle's clients (the keys the service looks up for
+    that query string, so a known client's first request is a hit): all of them, or
+    the ``limit`` most active (most items bought)."""
     if settings.redis_url is None:
         raise ConfigError("redis_url: precompute writes to Redis; set RECSYS_REDIS_URL")
     loaded = load(settings)
     client = redis.Redis.from_url(settings.redis_url)
     started, done = time.perf_counter(), 0
-    total = len(loaded.bundle.data.clients)
-    for options, rows in _groups(settings, loaded):
+    chosen = _most_active(loaded, limit)
+    total = len(chosen)
+    for options, rows in _groups(settings, loaded, chosen):
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             _write(client, loaded, chunk, k, options, settings.cache_ttl_seconds)
@@ -64,7 +70,7 @@ def precompute(
             if progress is not None:
                 progress(done, total)
     seconds = time.perf_counter() - started
-    size = _bytes_per_list(client, loaded, k)
+    size = _bytes_per_list(client, loaded, k, chosen)
     client.close()
     return Precomputed(loaded.version, done, seconds, size)
 
@@ -87,27 +93,38 @@ def _key(loaded: Loaded, client_id: str, k: int) -> str:
     return cache_key(loaded.cache_version, client_id, f"k={k}".encode())
 
 
-def _groups(settings: ServingSettings, loaded: Loaded) -> Iterator[Target]:
-    """Bundle rows grouped by (segment, favourite country) from the offline features."""
-    n = len(loaded.bundle.data.clients)
+def _most_active(loaded: Loaded, limit: int | None) -> np.ndarray:
+    """Rows of the ``limit`` clients with the most items (all rows without a limit)."""
+    matrix = loaded.bundle.data.matrix
+    if limit is None or limit >= matrix.shape[0]:
+        return np.arange(matrix.shape[0])
+    return np.sort(np.argsort(-np.diff(matrix.indptr), kind="stable")[:limit])
+
+
+def _groups(settings: ServingSettings, loaded: Loaded, chosen: np.ndarray) -> Iterator[Target]:
+    """``chosen`` rows grouped by (segment, favourite country) from the offline features."""
     if settings.features_path is None:
-        yield RequestOptions(), np.arange(n)
+        yield RequestOptions(), chosen
         return
     features = pd.read_parquet(settings.features_path, columns=["segment", "favourite_country"])
     rows = loaded.bundle.data.clients.index(features.index.astype(str))
-    known = features.assign(row=rows)[rows >= 0].fillna("")
+    keep = np.isin(rows, chosen)
+    known = features.assign(row=rows)[keep].fillna("")
     for (segment, country), group in known.groupby(["segment", "favourite_country"]):
         options = RequestOptions(segment=str(segment) or None, country=str(country) or None)
         yield options, group["row"].to_numpy()
-    rest = np.setdiff1d(np.arange(n), known["row"].to_numpy())
+    rest = np.setdiff1d(chosen, known["row"].to_numpy())
     if rest.size:
         yield RequestOptions(), rest
 
 
-def _bytes_per_list(client: redis.Redis, loaded: Loaded, k: int, sample: int = 200) -> float:
+def _bytes_per_list(
+    client: redis.Redis, loaded: Loaded, k: int, written: np.ndarray, sample: int = 200
+) -> float:
     """Mean ``MEMORY USAGE`` of a sample of stored lists and their clients' key sets."""
     ids = loaded.bundle.data.clients.ids
-    picked = np.random.default_rng(0).choice(len(ids), min(sample, len(ids)), replace=False)
+    rng = np.random.default_rng(0)
+    picked = rng.choice(written, min(sample, len(written)), replace=False)
     sizes = []
     for row in picked.tolist():
         client_id = str(ids[row])

@@ -109,6 +109,9 @@ def demo(
 def precompute(
     k: Annotated[int, typer.Option(min=1, max=100, help="List length to precompute.")] = 10,
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="Clients ranked per batch.")] = 512,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the N most active clients (most items).")
+    ] = None,
 ) -> None:
     """Write every known client's top-k list into Redis (RECSYS_REDIS_URL), ranked in
     batches, stored compressed; progress on stderr."""
@@ -118,7 +121,7 @@ def precompute(
     def progress(done: int, total: int) -> None:
         typer.echo(f"\r{done:,}/{total:,} clients", nl=False, err=True)
 
-    got = run(ServingSettings(), k, batch=batch, progress=progress)
+    got = run(ServingSettings(), k, batch=batch, progress=progress, limit=limit)
     typer.echo("", err=True)
     typer.echo(
         f"precomputed {got.clients:,} lists (k={k}) of bundle {got.version} in "

@@ -18,12 +18,18 @@ def synth(
     items: Annotated[int, typer.Option(help="Distinct items.")] = 2_000,
     events: Annotated[int, typer.Option(help="Purchase lines.")] = 200_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    item_exponent: Annotated[
+        float,
+        typer.Option(min=0.01, help="Zipf exponent of item popularity (lower: more items seen)."),
+    ] = 1.0,
 ) -> None:
     """Synthetic events: power-law popularity and activity, taste clusters, one year."""
     from recsys.data import write_table
     from recsys.synth import SynthConfig, synthesize
 
-    config = SynthConfig(clients=clients, items=items, events=events, seed=seed)
+    config = SynthConfig(
+        clients=clients, items=items, events=events, seed=seed, item_exponent=item_exponent
+    )
     started = time.perf_counter()
     table = synthesize(config)
     write_table(table, out)
