@@ -15,6 +15,9 @@ import scipy.sparse as sp
 
 #: The dtype of every dense score vector (see the module docstring).
 SCORE_DTYPE = np.float64
+#: Below this many columns a request may count into a dense vector (at most 512 KB):
+#: a bincount is cheaper than sorting there, and no catalogue of 1M items comes near.
+SMALL = 65_536
 
 
 def empty_scores(n: int) -> np.ndarray:
@@ -81,6 +84,10 @@ def compact_row_sums(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarra
     """:func:`row_sums` without the catalogue-long vector: the columns some row
     stores (sorted, unique) and their sums (:data:`SCORE_DTYPE`)."""
     columns, values = gather_rows(matrix, rows)
+    if matrix.shape[1] <= SMALL:  # a bincount over few columns beats sorting
+        sums = np.bincount(columns, values, matrix.shape[1])
+        found = np.flatnonzero(np.bincount(columns, minlength=matrix.shape[1]))
+        return found, sums[found].astype(SCORE_DTYPE)
     found, inverse = np.unique(columns, return_inverse=True)
     return found.astype(np.int64), np.bincount(inverse, values, len(found)).astype(SCORE_DTYPE)
 
@@ -94,21 +101,48 @@ def row_keys(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> np.ndarray
 
 def top_per_row(
     keys: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int, k: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` best ``values`` of each row from sparse ``(row × n_cols + column)``
-    keys, ties by column: items ``-1`` and scores ``nan`` padded, rows × k.
+    keys, ties by column: items (``-1`` padded), scores (``nan`` padded) and the
+    positions in ``keys`` they came from (``-1`` padded), each rows × k.
 
     O(entries), never rows × columns: the blend of a request over a million items
     costs what its few hundred candidates cost.
     """
+    items = np.full((n_rows, k), -1, dtype=np.int64)
+    scores = np.full((n_rows, k), np.nan, dtype=np.float32)
+    positions = np.full((n_rows, k), -1, dtype=np.int64)
+    if n_rows == 1:  # one request: its keys are its columns
+        picked = np.lexsort((keys, -values))[:k]
+        items[0, : picked.size], scores[0, : picked.size] = keys[picked], values[picked]
+        positions[0, : picked.size] = picked
+        return items, scores, positions
     rows, columns = np.divmod(keys, n_cols)
     order = np.lexsort((columns, -values, rows))
     rows = rows[order]
     starts = np.searchsorted(rows, np.arange(n_rows))
     place = np.arange(len(rows)) - starts[rows]
-    keep = order[place < k]
-    items = np.full((n_rows, k), -1, dtype=np.int64)
-    scores = np.full((n_rows, k), np.nan, dtype=np.float32)
-    r, p = rows[place < k], place[place < k]
-    items[r, p], scores[r, p] = columns[keep], values[keep]
-    return items, scores
+    first = place < k
+    picked = order[first]
+    r, p = rows[first], place[first]
+    items[r, p], scores[r, p], positions[r, p] = columns[picked], values[picked], picked
+    return items, scores, positions
+
+
+def contains(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """For each of ``needles``: is it in ``haystack`` (sorted)? A binary search per
+    needle: far cheaper than ``np.isin`` (which sorts both) for a request's few items."""
+    if haystack.size == 0:
+        return np.zeros(needles.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(haystack, needles), haystack.size - 1)
+    return haystack[at] == needles
+
+
+def found_in(sorted_items: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Mask over ``sorted_items`` (sorted, unique) of those in ``wanted``: one binary
+    search per wanted item, so a long candidate list costs what the few wanted cost."""
+    mask = np.zeros(sorted_items.shape, dtype=bool)
+    if sorted_items.size and wanted.size:
+        at = np.minimum(np.searchsorted(sorted_items, wanted), sorted_items.size - 1)
+        mask[at[sorted_items[at] == wanted]] = True
+    return mask

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
 from recsys._io import UNREADABLE
+from recsys._sparse import found_in
 from recsys.errors import ModelError
 
 __all__ = [
@@ -102,7 +103,7 @@ def top_candidates(
     scores), best first, ties by item; ``seen`` items and non-finite scores left out."""
     ok = np.isfinite(scores)
     if seen is not None and seen.size:
-        ok &= ~np.isin(items, seen)
+        ok &= ~found_in(items, seen)
     items, values = items[ok], scores[ok].astype(np.float64)
     keep = top_of_row(values, n) if items.size > n else np.argsort(-values, kind="stable")
     return items[keep], values[keep]

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys._sparse import SCORE_DTYPE, compact_row_sums, dense_block
-from recsys.models._base import Recommendations, Scorer, top_candidates, top_k
+from recsys.models._base import Recommendations, Scorer, top_candidates, top_k, top_of_row
 
 Weights: TypeAlias = np.ndarray | sp.csr_matrix
 
@@ -78,8 +78,8 @@ class ItemWeightScorer(Scorer):
         """Columns (sorted, as item columns) and sums of ``rows`` of W, compact."""
         if isinstance(self.weights, sp.csr_matrix):  # index arithmetic, no scipy slicing
             positions, summed = compact_row_sums(self.weights, rows)
-        else:  # dense W: every covered item gets a score
-            summed = self.weights[rows].sum(axis=0, dtype=SCORE_DTYPE)
+        else:  # dense W: every covered item gets a score (one gemv over the rows)
+            summed = np.ones(len(rows), np.float32) @ self.weights[rows]
             positions = np.arange(len(self.kept))
         return self.kept[positions], self._proposed(summed[None, :])[0]
 
@@ -94,7 +94,17 @@ class ItemWeightScorer(Scorer):
         self, items: np.ndarray, n: int, seen: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The top ``n`` of the summed rows, never wider than W's covered items."""
-        return top_candidates(*self._row_sums(self._rows(items)), n, seen)
+        rows = self._rows(items)
+        if isinstance(self.weights, sp.csr_matrix):
+            return top_candidates(*self._row_sums(rows), n, seen)
+        # Dense W: mask the seen items by position, not by searching the candidates.
+        summed = self._proposed((np.ones(len(rows), np.float32) @ self.weights[rows])[None, :])[0]
+        if seen is not None:
+            at = self.position[seen]
+            summed[at[at >= 0]] = -np.inf
+        top = top_of_row(summed, n)
+        top = top[summed[top] > -np.inf]
+        return self.kept[top], summed[top].astype(SCORE_DTYPE)
 
     def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The items ``item`` weighs most (positive weights only), itself left out."""

@@ -11,6 +11,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from pydantic import Field
 
+from recsys._sparse import contains
 from recsys.models._ann import ItemIndex
 from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
 from recsys.models._implicit import recommend_with, single_threaded_blas
@@ -106,7 +107,7 @@ class _FactorScorer(Scorer):
         extra = 0 if seen is None else seen.size
         items, scores = self.ann["inner"].search(vector, n + extra)
         if seen is not None and seen.size:
-            keep = ~np.isin(items, seen)
+            keep = ~contains(seen, items)
             items, scores = items[keep], scores[keep]
         return items[:n], scores[:n]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys._sparse import top_per_row
+from recsys._sparse import contains, found_in, top_per_row
 
 __all__ = [
     "MAX_K",
@@ -83,10 +83,11 @@ class Blocking:
     """Each item's category (needed with :attr:`category`)."""
 
     def blocked(self, keys: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """True at the candidate ``keys`` (with their ``items``) that may not be offered."""
-        out = np.isin(keys, self.keys)
+        """True at the candidate ``keys`` (sorted, with their ``items``) that may not be
+        offered."""
+        out = found_in(keys, self.keys)
         if self.columns.size:
-            out |= np.isin(items, self.columns)
+            out |= contains(self.columns, items)
         if self.category is not None and self.categories is not None:
             out |= self.categories[items] != self.category
         return out
@@ -94,6 +95,11 @@ class Blocking:
 
 def normalise(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Row-wise min-max of valid entries to [0, 1] (a flat row: 1); invalid entries 0."""
+    if scores.shape[0] == 1 and valid.all():  # one request's compact candidates
+        low, high = scores.min(), scores.max()
+        if high > low:
+            return (scores - low) / (high - low)
+        return np.ones(scores.shape)
     low = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
     span = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True) - low
     out = np.ones(scores.shape, dtype=np.float64)
@@ -116,41 +122,49 @@ def blend(
     batched evaluation and a single request (a batch of one) share this function.
     """
     n_rows = next(iter(sources.values()))[0].shape[0] if sources else 0
-    offsets = np.arange(n_rows, dtype=np.int64)[:, None] * n_items
-    shares: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name, (items, scores) in sources.items():
-        weight = weights.get(name, 0.0)
-        valid = (items >= 0) & np.isfinite(scores)
-        if weight <= 0 or not valid.any():
-            continue
-        # Sparse (row, item) keys: a source lists an item at most once per row.
-        keys = (offsets + items)[valid]
-        values = weight * normalise(scores.astype(np.float64), valid)[valid] + 1e-9
-        order = np.argsort(keys)
-        shares[name] = (keys[order], values[order])
-    keys, total = _sum_by_key(list(shares.values()))
+    names, keys, shares = _shares(sources, weights, n_rows, n_items)
+    total = shares.sum(axis=0)
     keep = total > 0
     if blocked is not None:
         keep &= ~blocked.blocked(keys, keys % n_items)
     if pinned is not None and pinned.size:
-        total = np.where(np.isin(keys, pinned), total + PIN_BOOST, total)
-    ranked, values = top_per_row(keys[keep], total[keep], n_rows, n_items, min(k, MAX_K))
-    asked = offsets + ranked
-    parts = {n: _lookup(keys, v, asked, ranked >= 0) for n, (keys, v) in shares.items()}
+        total[found_in(keys, pinned)] += PIN_BOOST
+    live = np.flatnonzero(keep)
+    ranked, values, at = top_per_row(keys[live], total[live], n_rows, n_items, min(k, MAX_K))
+    listed = np.where(at >= 0, live[np.maximum(at, 0)], -1)
+    parts = {
+        name: np.where(listed >= 0, shares[s][np.maximum(listed, 0)], 0.0)
+        for s, name in enumerate(names)
+    }
     return Blended(ranked, values, parts)
 
 
-def _sum_by_key(shares: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Unique keys over all sources and the sum of their shares."""
-    if not shares:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    keys = np.concatenate([k for k, _ in shares])
-    unique, inverse = np.unique(keys, return_inverse=True)
-    values = np.concatenate([v for _, v in shares])
-    return unique, np.bincount(inverse, values, len(unique))
-
-
-def _lookup(keys: np.ndarray, values: np.ndarray, asked: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``values`` at ``asked`` keys (``keys`` sorted); 0 where absent or not ``ok``."""
-    at = np.minimum(np.searchsorted(keys, asked), len(keys) - 1)
-    return np.where(ok & (keys[at] == asked), values[at], 0.0)
+def _shares(
+    sources: dict[str, Candidates], weights: dict[str, float], n_rows: int, n_items: int
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The weighted, normalised share of each source in each (row, item) key: source
+    names, sorted unique keys, and a sources × keys table (0 where a source is silent)."""
+    offsets = np.arange(n_rows, dtype=np.int64)[:, None] * n_items
+    names, keys, values = [], [], []
+    for name, (items, scores) in sources.items():
+        weight = weights.get(name, 0.0)
+        if weight <= 0 or items.size == 0:
+            continue
+        valid = (items >= 0) & np.isfinite(scores)
+        if not valid.any():
+            continue
+        names.append(name)
+        share = weight * normalise(scores.astype(np.float64), valid) + 1e-9
+        if valid.all():  # one request's compact candidates: no masking needed
+            keys.append((offsets + items).ravel())
+            values.append(share.ravel())
+        else:  # a source lists an item once per row
+            keys.append((offsets + items)[valid])
+            values.append(share[valid])
+    if not names:
+        return names, np.zeros(0, dtype=np.int64), np.zeros((0, 0))
+    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    table = np.zeros((len(names), len(unique)))
+    source = np.repeat(np.arange(len(names)), [len(k) for k in keys])
+    table[source, inverse] = np.concatenate(values)
+    return names, unique, table

@@ -111,23 +111,38 @@ class HybridRecommender(BlendCore):
         return self._explain(OneRanked(ranked, query), related=True)
 
     def _explain(self, one: OneRanked, related: bool = False) -> list[RankedItem]:
-        """Reasons for one request, from what ranking it computed."""
+        """Reasons for one request, from what ranking it computed: each source explains
+        only the items it contributed to (pinned items: the analyst rule)."""
         ranked = one.blended
         items = ranked.items[0].tolist()
-        shown = Shown(ranked.items[0][ranked.items[0] >= 0], ranked, one.query, related)
-        reasons = {n: self.sources[n].reasons(shown) for n in ranked.parts}
-        parts = {name: part[0].tolist() for name, part in ranked.parts.items()}
+        scores = ranked.scores[0].tolist()
+        shares = {name: part[0].tolist() for name, part in ranked.parts.items()}
+        if "analyst" in self.sources:  # a pinned offer: the rule is the reason
+            pinned = [np.inf if s >= PIN_BOOST else 0.0 for s in scores]
+            shares["analyst"] = [
+                max(a, b) for a, b in zip(shares.get("analyst", pinned), pinned, strict=True)
+            ]
+        reasons = self._reasons(Shown(ranked.items[0], ranked, one.query, related), shares)
         out = []
-        for position, score in enumerate(ranked.scores[0].tolist()):
-            item = items[position]
+        for position, item in enumerate(items):
             if item < 0:
                 break
-            shares = {name: part[position] for name, part in parts.items()}
-            if score >= PIN_BOOST:
-                shares["analyst"] = np.inf  # a pinned offer: the rule is the reason
-            order = sorted((n for n, s in shares.items() if s > 0), key=lambda n: -shares[n])
-            found = [reasons[n][item] for n in order if item in reasons.get(n, {})]
-            out.append(RankedItem(self.id_list[item], self.title_list[item], score, found))
+            order = sorted(
+                (n for n in shares if shares[n][position] > 0), key=lambda n: -shares[n][position]
+            )
+            found = [reasons[n][item] for n in order if item in reasons[n]]
+            out.append(
+                RankedItem(self.id_list[item], self.title_list[item], scores[position], found)
+            )
+        return out
+
+    def _reasons(self, shown: Shown, shares: dict[str, list[float]]) -> dict[str, dict]:  # type: ignore[type-arg]
+        """Each source's reasons for the listed items it has a share in."""
+        out = {}
+        for name, share in shares.items():
+            mine = shown.items[: len(share)][np.array(share) > 0]
+            mine = mine[mine >= 0]
+            out[name] = self.sources[name].reasons(replace(shown, items=mine)) if mine.size else {}
         return out
 
     def _diversify(self, items: list[RankedItem], cap: int | None) -> list[RankedItem]:

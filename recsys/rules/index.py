@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys._io import UNREADABLE
-from recsys._sparse import compact_row_sums, gather_rows
+from recsys._sparse import SMALL, compact_row_sums, contains, gather_rows
 from recsys.errors import ModelError
 
 __all__ = ["RuleIndex"]
@@ -74,9 +74,13 @@ class RuleIndex:
 
     def fired_by(self, items: np.ndarray) -> np.ndarray:
         """Ids of the rules one basket (item columns, unique) fires: :meth:`fired`, one row."""
+        hits = gather_rows(self._items_rules, items)[0]
+        if len(self) <= SMALL:
+            held = np.bincount(hits, minlength=len(self))
+            return np.flatnonzero((held >= self.sizes) & (self.sizes > 0))
         # Compact counts (not one per rule): a large catalogue may have many rules.
-        rules, held = np.unique(gather_rows(self._items_rules, items)[0], return_counts=True)
-        return rules[(held >= self.sizes[rules]) & (self.sizes[rules] > 0)].astype(np.int64)
+        rules, counts = np.unique(hits, return_counts=True)
+        return rules[(counts >= self.sizes[rules]) & (self.sizes[rules] > 0)].astype(np.int64)
 
     def scores_by(self, fired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One basket's fired rules' consequents (sorted) and summed confidences:
@@ -92,7 +96,7 @@ class RuleIndex:
         """For each of ``items`` some rule points to: the highest-confidence rule among
         ``fired`` (rule ids) with it as consequent; equal confidence → lower rule id."""
         fired = np.asarray(fired, dtype=np.int64)
-        fired = fired[np.isin(self.consequent[fired], items)]
+        fired = fired[contains(np.sort(items), self.consequent[fired])]
         consequent = self.consequent[fired]
         order = np.lexsort((-self.metrics["confidence"][fired], consequent))
         ranked, consequent = fired[order], consequent[order]

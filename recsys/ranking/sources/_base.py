@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from recsys._sparse import row_keys, top_per_row
+from recsys._sparse import found_in, row_keys, top_per_row
 from recsys.models import top_candidates
 from recsys.ranking.blend import Blended, Candidates
 from recsys.ranking.explain import Reason
@@ -93,6 +93,7 @@ class Shown:
     """What one ranked request showed, for the sources' reasons."""
 
     items: np.ndarray
+    """The listed items a source is asked to explain (those it has a share in)."""
     blended: Blended
     query: Query
     related: bool = False
@@ -136,5 +137,6 @@ def sparse_top(scores: sp.csr_matrix, seen: sp.csr_matrix | None, n: int) -> Can
     ok = scores.data > 0
     if seen is not None:
         seen = seen.tocsr()
-        ok &= ~np.isin(keys, row_keys(seen.indptr, seen.indices, n_cols))
-    return top_per_row(keys[ok], scores.data[ok].astype(np.float64), n_rows, n_cols, n)
+        ok &= ~found_in(keys, row_keys(seen.indptr, seen.indices, n_cols))
+    items, values, _ = top_per_row(keys[ok], scores.data[ok].astype(np.float64), n_rows, n_cols, n)
+    return items, values

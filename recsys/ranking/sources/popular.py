@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recsys._sparse import contains
 from recsys.matrix import InteractionMatrix
 from recsys.models._base import popular_ranking
 from recsys.ranking.blend import Candidates
@@ -68,7 +69,7 @@ class PopularSource(Source):
         seen = query.seen
         head = order[: n + (0 if seen is None else seen.size)]
         if seen is not None:
-            head = head[~np.isin(head, seen)][:n]
+            head = head[~contains(seen, head)][:n]
         return head, popularity[head].astype(np.float32)
 
     def reasons(self, shown: Shown) -> dict[int, Reason]:
