@@ -169,3 +169,11 @@ def test_popularity_within_the_segment(recommender: HybridRecommender) -> None:
         assert [g.item_id for g in plain] == ["eggs", "bread", "butter"]
     finally:
         recommender.popular.segment_buyers = {}
+
+
+def test_blend_when_every_candidate_is_blocked() -> None:
+    """A category filter no candidate passes: an empty list, not an IndexError (found
+    by the fast-path fuzzing on the real catalogue, where no item had the category)."""
+    a = (np.array([[0, 1]]), np.array([[2.0, 1.0]]))
+    out = blend({"a": a}, {"a": 1.0}, 4, 3, Blocking(np.array([0, 1])))
+    assert out.items[0].tolist() == [-1, -1, -1] and out.parts["a"][0].tolist() == [0, 0, 0]

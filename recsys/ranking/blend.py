@@ -131,7 +131,7 @@ def blend(
         total[found_in(keys, pinned)] += PIN_BOOST
     live = np.flatnonzero(keep)
     ranked, values, at = top_per_row(keys[live], total[live], n_rows, n_items, min(k, MAX_K))
-    listed = np.where(at >= 0, live[np.maximum(at, 0)], -1)
+    listed = np.where(at >= 0, live[np.maximum(at, 0)], -1) if live.size else at
     parts = {
         name: np.where(listed >= 0, shares[s][np.maximum(listed, 0)], 0.0)
         for s, name in enumerate(names)
