@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -35,9 +36,9 @@ class IdMap:
     def __contains__(self, external_id: object) -> bool:
         return external_id in self._index
 
-    @property
+    @cached_property  # converted once: 1M ids take ~0.4 s
     def ids(self) -> np.ndarray:
-        """The external ids in index order (a unicode numpy array)."""
+        """The external ids in index order (a unicode numpy array; do not modify)."""
         return np.asarray(self._index, dtype=str)
 
     def index(self, values: Iterable[str] | pd.Series) -> np.ndarray:

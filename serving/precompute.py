@@ -8,8 +8,10 @@ the client would compute. Lists are stored compressed (:func:`serving.cache.pack
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,28 +53,72 @@ def precompute(
     batch: int = 512,
     progress: Progress | None = None,
     limit: int | None = None,
+    workers: int = 1,
 ) -> Precomputed:
     """Cache ``?k=<k>`` lists of the bundle's clients (the keys the service looks up for
     that query string, so a known client's first request is a hit): all of them, or
-    the ``limit`` most active (most items bought)."""
+    the ``limit`` most active (most items bought). ``workers`` processes rank batches
+    side by side (each maps the same bundle files: the pages are shared)."""
     if settings.redis_url is None:
         raise ConfigError("redis_url: precompute writes to Redis; set RECSYS_REDIS_URL")
+    started = time.perf_counter()
     loaded = load(settings)
-    client = redis.Redis.from_url(settings.redis_url)
-    started, done = time.perf_counter(), 0
     chosen = _most_active(loaded, limit)
-    total = len(chosen)
-    for options, rows in _groups(settings, loaded, chosen):
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            _write(client, loaded, chunk, k, options, settings.cache_ttl_seconds)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
+    tasks = [
+        Task(rows[start : start + batch], k, options, settings.cache_ttl_seconds)
+        for options, rows in _groups(settings, loaded, chosen)
+        for start in range(0, len(rows), batch)
+    ]
+    done = 0
+    for written in _run(settings, loaded, tasks, workers):
+        done += written
+        if progress is not None:
+            progress(done, len(chosen))
     seconds = time.perf_counter() - started
+    client = redis.Redis.from_url(settings.redis_url)
     size = _bytes_per_list(client, loaded, k, chosen)
     client.close()
     return Precomputed(loaded.version, done, seconds, size)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One batch of bundle rows to rank and write."""
+
+    rows: np.ndarray
+    k: int
+    options: RequestOptions
+    ttl: int
+
+
+_worker: tuple[Loaded, redis.Redis] | None = None
+
+
+def _run(
+    settings: ServingSettings, loaded: Loaded, tasks: list[Task], workers: int
+) -> Iterator[int]:
+    """Each task's written count, in this process or in ``workers`` processes."""
+    global _worker
+    if workers <= 1:
+        _worker = (loaded, redis.Redis.from_url(str(settings.redis_url)))
+        yield from map(_work, tasks)
+        return
+    context = multiprocessing.get_context("spawn")  # no forked BLAS or faiss threads
+    with ProcessPoolExecutor(workers, context, _start, (settings,)) as pool:
+        yield from pool.map(_work, tasks)
+
+
+def _start(settings: ServingSettings) -> None:
+    """A worker process: load the bundle (memory-mapped) and connect."""
+    global _worker
+    _worker = (load(settings), redis.Redis.from_url(str(settings.redis_url)))
+
+
+def _work(task: Task) -> int:
+    assert _worker is not None
+    loaded, client = _worker
+    _write(client, loaded, task.rows, task.k, task.options, task.ttl)
+    return len(task.rows)
 
 
 def _write(

@@ -188,7 +188,7 @@ def test_precompute_fills_redis_for_every_client(
     # The same analyst rules as the service: they are part of the cache key.
     patch.setenv("RECSYS_CROSS_SELL_PATH", str(settings.cross_sell_path))
     try:
-        result = CliRunner().invoke(cli, ["precompute", "--k", "4"])
+        result = CliRunner().invoke(cli, ["precompute", "--k", "4", "--workers", "2"])
     finally:
         patch.undo()
     assert result.exit_code == 0, result.output

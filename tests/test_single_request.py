@@ -121,6 +121,26 @@ def test_top_k_of_one_row_is_a_full_stable_sort(values: list[float], k: int) -> 
     assert (items[0][len(expected) :] == -1).all()
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 120),
+    st.integers(1, 20),
+    st.integers(0, 2**32 - 1),
+)
+def test_top_k_of_a_block_is_a_full_stable_sort(rows: int, columns: int, k: int, seed: int) -> None:
+    """Batches take the partition path (k much smaller than a row): ties by index and
+    ``-inf`` entries exactly as a full stable sort orders them."""
+    rng = np.random.default_rng(seed)
+    block = rng.choice([-np.inf, 0.0, 1.0, 2.0, 2.5, 7.0], size=(rows, columns))
+    items, _ = top_k(block, k)
+    for r in range(rows):
+        expected = np.argsort(-block[r], kind="stable")[:k]
+        expected = np.where(np.isfinite(block[r][expected]), expected, -1)
+        assert items[r][: len(expected)].tolist() == expected.tolist()
+        assert (items[r][len(expected) :] == -1).all()
+
+
 def test_row_helpers_match_scipy() -> None:
     matrix = sp.random(60, 30, density=0.2, format="csr", random_state=3)
     columns = np.array([4, 0, 29, 17])

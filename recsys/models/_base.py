@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
 from recsys._io import UNREADABLE
-from recsys._sparse import found_in
+from recsys._sparse import found_in, top_per_row
 from recsys.errors import ModelError
 
 __all__ = [
@@ -33,8 +33,6 @@ __all__ = [
 ]
 
 _BATCH = 2048
-#: Blocks up to this many scores are fully sorted, so ties always go to the lower index.
-_EXACT_SORT = 8_000_000
 
 
 class ModelConfig(BaseModel):
@@ -67,14 +65,17 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         items = top_of_row(scores[0], k_eff)
         values = scores[0, items]
         return _pad(np.where(np.isfinite(values), items, -1)[None, :], values[None, :], k)
-    if scores.size <= _EXACT_SORT:
+    if k_eff * 8 >= scores.shape[1] or np.isnan(scores).any():  # one stable sort
         part = np.argsort(-scores, axis=1, kind="stable")[:, :k_eff]
-    else:  # big blocks: partition first (ties at the k-th place may then go either way)
-        part = np.sort(np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff], axis=1)
-    picked = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-picked, axis=1, kind="stable")
-    items = np.take_along_axis(part, order, axis=1)
-    values = np.take_along_axis(picked, order, axis=1)
+        values = np.take_along_axis(scores, part, axis=1)
+        return _pad(np.where(np.isfinite(values), part, -1), values, k)
+    # Each row's k-th best value by partition (O(columns)), then an exact sort of the
+    # few entries at or above it (ties included, ordered by index).
+    kth = -np.partition(-scores, k_eff - 1, axis=1)[:, k_eff - 1]
+    rows, columns = np.nonzero(scores >= kth[:, None])
+    n_rows, n_cols = scores.shape
+    keys = rows * n_cols + columns
+    items, values, _ = top_per_row(keys, scores[rows, columns], n_rows, n_cols, k_eff)
     return _pad(np.where(np.isfinite(values), items, -1), values, k)
 
 

@@ -53,13 +53,12 @@ class ItemWeightScorer(Scorer):
         return np.diff(history.indptr) > 0
 
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
-        """Dense rows × items scores of binary ``history`` rows; ``-inf`` = not proposed."""
+        """Rows × covered items (:attr:`kept`) scores of binary ``history`` rows;
+        ``-inf`` = not proposed. Never catalogue-wide when W covers part of it."""
         binary = (history[:, self.kept] > 0).astype(np.float32)
         block = binary @ self.weights
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
-        out = np.full((history.shape[0], self.n_items), -np.inf, dtype=SCORE_DTYPE)
-        out[:, self.kept] = block
-        return self._proposed(out)
+        return self._proposed(block.astype(SCORE_DTYPE))
 
     def _proposed(self, scores: np.ndarray) -> np.ndarray:
         """Mark what the model does not propose as ``-inf`` (default: nothing more)."""
@@ -71,8 +70,10 @@ class ItemWeightScorer(Scorer):
         scores = self.scores(history)
         if exclude_seen:
             seen = history.tocoo()
-            scores[seen.row, seen.col] = -np.inf
-        return top_k(scores, k)
+            at = self.position[seen.col]
+            scores[seen.row[at >= 0], at[at >= 0]] = -np.inf
+        items, values = top_k(scores, k)  # positions in W, ties by item (kept is sorted)
+        return np.where(items >= 0, self.kept[np.maximum(items, 0)], -1), values
 
     def _row_sums(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Columns (sorted, as item columns) and sums of ``rows`` of W, compact."""
@@ -124,9 +125,9 @@ class ItemWeightScorer(Scorer):
         ok_r, ok_c = np.flatnonzero(r >= 0), np.flatnonzero(c >= 0)
         if ok_r.size and ok_c.size:
             if isinstance(self.weights, sp.csr_matrix):
-                block[np.ix_(ok_r, ok_c)] = dense_block(self.weights, r[ok_r], c[ok_c])
+                block[ok_r[:, None], ok_c] = dense_block(self.weights, r[ok_r], c[ok_c])
             else:  # only the few shown columns are copied, not whole rows
-                block[np.ix_(ok_r, ok_c)] = self.weights[np.ix_(r[ok_r], c[ok_c])]
+                block[ok_r[:, None], ok_c] = self.weights[r[ok_r][:, None], c[ok_c]]
         return block
 
     def similar_items(self, items: np.ndarray, k: int = 10) -> Recommendations:

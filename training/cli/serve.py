@@ -112,6 +112,9 @@ def precompute(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Only the N most active clients (most items).")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="Processes ranking batches side by side.")
+    ] = 1,
 ) -> None:
     """Write every known client's top-k list into Redis (RECSYS_REDIS_URL), ranked in
     batches, stored compressed; progress on stderr."""
@@ -121,7 +124,7 @@ def precompute(
     def progress(done: int, total: int) -> None:
         typer.echo(f"\r{done:,}/{total:,} clients", nl=False, err=True)
 
-    got = run(ServingSettings(), k, batch=batch, progress=progress, limit=limit)
+    got = run(ServingSettings(), k, batch, progress, limit, workers)
     typer.echo("", err=True)
     typer.echo(
         f"precomputed {got.clients:,} lists (k={k}) of bundle {got.version} in "

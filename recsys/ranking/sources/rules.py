@@ -9,6 +9,9 @@ from recsys.rules.index import RuleIndex
 
 __all__ = ["RulesSource"]
 
+#: Sentences kept per source (a rule's is ~1 KB): enough for the rules lists use.
+_MEMORY = 50_000
+
 
 class RulesSource(Source):
     """Consequents of the fired rules, scored by their summed confidence."""
@@ -17,6 +20,8 @@ class RulesSource(Source):
 
     def __init__(self, index: RuleIndex, ids: list[str], labels: list[str]) -> None:
         self.index, self.ids, self.labels = index, ids, labels
+        # A rule's sentence is the same for every client: said once, then reused.
+        self._said: dict[int, Reason] = {}
 
     def batch(self, batch: Batch, n: int) -> Candidates:
         """Per row, the top ``n`` consequents of the rules the row fires."""
@@ -39,7 +44,12 @@ class RulesSource(Source):
         if fired is None:
             return {}
         best = self.index.best_rules(fired, shown.items)
-        return {
-            item: rule_reason(self.index, rule, item, self.ids, self.labels)
-            for item, rule in best.items()
-        }
+        return {item: self._say(rule, item) for item, rule in best.items()}
+
+    def _say(self, rule: int, item: int) -> Reason:
+        said = self._said.get(rule)
+        if said is None:
+            if len(self._said) >= _MEMORY:
+                self._said.clear()
+            said = self._said[rule] = rule_reason(self.index, rule, item, self.ids, self.labels)
+        return said
