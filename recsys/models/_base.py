@@ -19,8 +19,8 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
 from recsys._io import UNREADABLE
-from recsys._sparse import found_in, top_per_row
 from recsys.errors import ModelError
+from recsys.models._top import popular_ranking, top_candidates, top_k, top_of_row
 
 __all__ = [
     "ModelConfig",
@@ -53,92 +53,6 @@ class Recommendations(BaseModel):
 
     items: np.ndarray
     scores: np.ndarray
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top ``k`` of a dense score block; ``-inf`` entries never count.
-
-    Ties are ordered by item index, so lists are reproducible.
-    """
-    k_eff = min(k, scores.shape[1])
-    if scores.shape[0] == 1 and k_eff < scores.shape[1]:  # one request: no full sort
-        items = top_of_row(scores[0], k_eff)
-        values = scores[0, items]
-        return _pad(np.where(np.isfinite(values), items, -1)[None, :], values[None, :], k)
-    if k_eff * 8 >= scores.shape[1] or np.isnan(scores).any():  # one stable sort
-        part = np.argsort(-scores, axis=1, kind="stable")[:, :k_eff]
-        values = np.take_along_axis(scores, part, axis=1)
-        return _pad(np.where(np.isfinite(values), part, -1), values, k)
-    # Each row's k-th best value by partition (O(columns)), then an exact sort of the
-    # few entries at or above it (ties included, ordered by index).
-    kth = -np.partition(-scores, k_eff - 1, axis=1)[:, k_eff - 1]
-    rows, columns = np.nonzero(scores >= kth[:, None])
-    n_rows, n_cols = scores.shape
-    keys = rows * n_cols + columns
-    items, values, _ = top_per_row(keys, scores[rows, columns], n_rows, n_cols, k_eff)
-    return _pad(np.where(np.isfinite(values), items, -1), values, k)
-
-
-def top_of_row(row: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` best columns of one row, ties by index, in O(columns): the k-th
-    largest value by partition, then a stable sort of the few at or above it.
-
-    Only entries above ``-inf`` take part: sparse sources leave most of a row at
-    ``-inf``, and partitioning thousands of equal values is ten times slower.
-    """
-    live = np.flatnonzero(row > -np.inf)
-    if live.size == 0 or np.isnan(row[live]).any():
-        return np.argsort(-row, kind="stable")[:k]
-    values = row[live]
-    if live.size > k:
-        kth = np.partition(values, live.size - k)[live.size - k]
-        keep = values >= kth
-        live, values = live[keep], values[keep]
-    return live[np.argsort(-values, kind="stable")[:k]]
-
-
-def top_candidates(
-    items: np.ndarray, scores: np.ndarray, n: int, seen: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The top ``n`` of compact candidates (``items`` sorted, unique) as (items, float64
-    scores), best first, ties by item; ``seen`` items and non-finite scores left out."""
-    ok = np.isfinite(scores)
-    if seen is not None and seen.size:
-        ok &= ~found_in(items, seen)
-    items, values = items[ok], scores[ok].astype(np.float64)
-    keep = top_of_row(values, n) if items.size > n else np.argsort(-values, kind="stable")
-    return items[keep], values[keep]
-
-
-def _pad(items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.where(items >= 0, scores, np.nan).astype(np.float32)
-    if items.shape[1] < k:
-        extra = k - items.shape[1]
-        items = np.pad(items, ((0, 0), (0, extra)), constant_values=-1)
-        scores = np.pad(scores, ((0, 0), (0, extra)), constant_values=np.nan)
-    return items.astype(np.int64), scores
-
-
-def popular_ranking(
-    popularity: np.ndarray, seen: sp.csr_matrix | None, k: int, order: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` by popularity (ties by index) per row, minus each row's ``seen`` items.
-
-    ``order`` is the popularity order if the caller keeps it (saves a sort per call).
-    """
-    rows = 1 if seen is None else seen.shape[0]
-    longest = 0 if seen is None else int(np.diff(seen.indptr).max(initial=0))
-    # The global order, long enough to survive removing the seen items.
-    if order is None:
-        order = np.argsort(-popularity, kind="stable")
-    order = order[: k + longest]
-    if seen is None:
-        blocked = np.zeros((rows, len(order)), dtype=bool)
-    else:
-        blocked = seen[:, order].toarray() > 0
-    keep = np.argsort(blocked, axis=1, kind="stable")[:, :k]
-    items = np.where(np.take_along_axis(blocked, keep, axis=1), -1, order[keep])
-    return _pad(items, popularity[np.maximum(items, 0)].astype(np.float32), k)
 
 
 class Scorer(ABC):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from recsys._sparse import row_contains
-from recsys.models._base import _pad
+from recsys.models._top import _pad
 
 _CONTROLLER: ThreadpoolController | None = None
 

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from recsys._sparse import contains
 from recsys.matrix import InteractionMatrix
-from recsys.models._base import popular_ranking
+from recsys.models._top import popular_ranking
 from recsys.ranking.blend import Candidates
 from recsys.ranking.explain import Reason, popular_reason
 from recsys.ranking.sources._base import Batch, Query, Shown, Source
