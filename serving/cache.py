@@ -9,41 +9,13 @@ the in-process path; ``healthy`` says so until a command succeeds again.
 from __future__ import annotations
 
 import time
-import zlib
 from collections import OrderedDict
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-__all__ = ["ListCache", "LocalLRU", "pack", "queue_list", "unpack"]
-
-
-#: zlib's preset dictionary for stored lists: the keys and phrases every list repeats,
-#: so even the first occurrence in a short body compresses (3.4 → 0.6 KB a list of 10).
-_ZDICT = (
-    b'"reasons":[{"source":"popular","text":"Popular: bought by  clients","evidence":'
-    b'{"buyers":"source":"rules","text":"Clients who buy  buy : confidence %, lift '
-    b'"evidence":{"rule":"support":"confidence":"lift":"leverage":"conviction":'
-    b'"antecedent_support":"consequent_support":"source":"ease","text":"Clients like this '
-    b'one bought it; it goes with ","evidence":{"model":"ease","because_you_bought":['
-    b'"source":"analyst","text":"Marketing rule: "evidence":{"rule_id":"priority":'
-    b'"version":"segment":"segment_buyers":{"item_id":"title":"score":'
-    b'{"client_id":"model_version":"cached":false,"items":[{"item_id":'
-)
-
-
-def pack(body: bytes) -> bytes:
-    """A list's response bytes, compressed for Redis (precompute writes these)."""
-    packer = zlib.compressobj(6, zdict=_ZDICT)
-    return packer.compress(body) + packer.flush()
-
-
-def unpack(value: bytes) -> bytes:
-    """The response bytes of a stored value, packed (:func:`pack`) or plain JSON."""
-    if value[:1] == b"{":
-        return value
-    return zlib.decompressobj(zdict=_ZDICT).decompress(value)
+__all__ = ["ListCache", "LocalLRU", "queue_list"]
 
 
 def queue_list(pipe: Any, key: str, client: str, value: bytes, ttl: int) -> None:

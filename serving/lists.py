@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import RankedItem, RequestOptions
-from serving.cache import unpack
+from serving import ranked
 from serving.deps import Context
 
 __all__ = ["cache_key", "cached_list", "client_profile", "compute_list", "encode", "list_body"]
@@ -42,11 +42,15 @@ def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> b
 
 
 async def cached_list(ctx: Context, key: str) -> bytes | None:
-    """The stored bytes under ``key``, marked ``"cached": true``; ``None`` on a miss."""
+    """The stored bytes under ``key``, marked ``"cached": true``; ``None`` on a miss. A
+    precomputed ranking (:mod:`serving.ranked`) is explained now, from the bundle."""
     found = await ctx.cache.get(key)
     if found is None:
         return None
-    return unpack(found).replace(b'"cached":false', b'"cached":true', 1)
+    if found[:1] == ranked.MARK:
+        client_id, items = ranked.render(ctx.current, found)
+        found = list_body(client_id, ctx.current.version, items)
+    return found.replace(b'"cached":false', b'"cached":true', 1)
 
 
 async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Each batch of clients is ranked at once (:meth:`HybridRecommender.for_clients`:
 matrix products, not a request per client); clients are grouped by the segment
 and country the feature store gives them, so a stored list is what a request of
-the client would compute. Lists are stored compressed (:func:`serving.cache.pack`).
+the client would compute. A list is stored as its ranking (:mod:`serving.ranked`,
+~300 bytes) and explained when read.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import redis
 
 from recsys.errors import ConfigError
 from recsys.ranking import RequestOptions
-from serving.cache import pack, queue_list
-from serving.lists import cache_key, list_body
+from serving.cache import queue_list
+from serving.lists import cache_key
+from serving.ranked import pack_ranking
 from serving.settings import ServingSettings
 from serving.state import Loaded, load
 
@@ -127,11 +129,11 @@ def _write(
     """Rank one batch and write its lists in one pipeline."""
     ids = loaded.bundle.data.clients.ids
     pipe = client.pipeline(transaction=False)
-    lists = loaded.recommender.for_clients(rows, k, o)
-    for row, items in zip(rows.tolist(), lists, strict=True):
+    ranked = loaded.recommender.rank_clients(rows, k, o)
+    for i, row in enumerate(rows.tolist()):
         client_id = str(ids[row])
-        body = list_body(client_id, loaded.version, items)
-        queue_list(pipe, _key(loaded, client_id, k), client_id, pack(body), ttl)
+        stored = pack_ranking(client_id, ranked.row(i), o)
+        queue_list(pipe, _key(loaded, client_id, k), client_id, stored, ttl)
     pipe.execute()
 
 

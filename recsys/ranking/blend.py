@@ -67,6 +67,11 @@ class Blended:
     scores: np.ndarray
     parts: dict[str, np.ndarray]
 
+    def row(self, i: int) -> Blended:
+        """Row ``i``, as a batch of one."""
+        parts = {name: part[i : i + 1] for name, part in self.parts.items()}
+        return Blended(self.items[i : i + 1], self.scores[i : i + 1], parts)
+
 
 @dataclass(frozen=True)
 class Blocking:

@@ -11,7 +11,7 @@ from recsys._sparse import gather_rows
 from recsys.errors import NotFoundError
 from recsys.ranking._core import BlendCore, OneRanked, RankedItem, RequestOptions, as_row
 from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Blocking, Candidates, blend
-from recsys.ranking.sources import NONE, Query, Shown
+from recsys.ranking.sources import Query, Shown
 from recsys.ranking.sources.cf import CFSource
 
 __all__ = ["HybridRecommender", "RankedItem", "RequestOptions"]
@@ -63,24 +63,29 @@ class HybridRecommender(BlendCore):
     def for_clients(
         self, rows: np.ndarray, k: int = 10, options: RequestOptions | None = None
     ) -> list[list[RankedItem]]:
-        """Ranked, explained lists of many known clients (bundle rows) at once: one
-        batched ranking (:meth:`rank`), then each row's reasons. What :meth:`for_client`
-        answers for each, without a fresh purchase or a basket (precompute)."""
+        """Ranked, explained lists of many known clients (bundle rows): what
+        :meth:`for_client` answers for each, without a fresh purchase or a basket."""
         options = options or RequestOptions()
+        ranked = self.rank_clients(rows, k, options)
+        return [
+            self.explain_row(row, ranked.row(i), options)
+            for i, row in enumerate(np.asarray(rows).tolist())
+        ]
+
+    def rank_clients(
+        self, rows: np.ndarray, k: int = 10, options: RequestOptions | None = None
+    ) -> Blended:
+        """One batched ranking (:meth:`rank`) of known clients (bundle rows), without
+        reasons: what precompute stores."""
         rows = np.asarray(rows, dtype=np.int64)
         history = (self.bundle.data.matrix[rows] > 0).astype(np.float32).tocsr()
         empty = sp.csr_matrix(history.shape, dtype=np.float32)
-        ranked = self.rank(rows, history, empty, min(k, MAX_K), options)
-        out = []
-        for i, row in enumerate(rows.tolist()):
-            columns = history.indices[history.indptr[i] : history.indptr[i + 1]]
-            query = Query(row, np.sort(columns).astype(np.int64), NONE, options)
-            fired = ranked.fired_rules
-            rules = None if fired is None else fired.indices[fired.indptr[i] : fired.indptr[i + 1]]
-            analyst = NONE if self.analyst is None else self.analyst.fired_by(query)
-            query = replace(query, fired_rules=rules, fired_analyst=analyst)
-            out.append(self._explain(OneRanked(_row_of(ranked.blended, i), query)))
-        return out
+        return self.rank(rows, history, empty, min(k, MAX_K), options or RequestOptions()).blended
+
+    def explain_row(self, row: int, ranked: Blended, options: RequestOptions) -> list[RankedItem]:
+        """The explained list of one ranked known client (a row of :meth:`rank_clients`,
+        as stored): its reasons are computed now, from the bundle."""
+        return self._explain(OneRanked(ranked, self._fired(self.query(row, options=options))))
 
     def for_basket(
         self,
@@ -152,12 +157,6 @@ class HybridRecommender(BlendCore):
         lookup = self.bundle.data.items.lookup
         groups = [str(self.categories[lookup(i.item_id) or 0]) for i in items]
         return _cap_per_group(items, groups, cap)
-
-
-def _row_of(blended: Blended, i: int) -> Blended:
-    """Row ``i`` of a batch's blend, as a batch of one."""
-    parts = {name: part[i : i + 1] for name, part in blended.parts.items()}
-    return Blended(blended.items[i : i + 1], blended.scores[i : i + 1], parts)
 
 
 def _cap_per_group(items: list[RankedItem], groups: list[str], cap: int) -> list[RankedItem]:
