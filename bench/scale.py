@@ -119,6 +119,42 @@ def _timed(call: object, arguments: list[str]) -> list[float]:
     return times
 
 
+def ann_recall(bundle: Path, clients: int = 300) -> dict[str, float]:
+    """Recall@100 of ALS's index against a brute-force scan, for a client's candidates
+    and for related items (below ``ann_min_items`` an index is built here to measure)."""
+    from recsys.bundle import Bundle
+    from recsys.models._ann import ItemIndex
+
+    als = Bundle.load(bundle).models["als"]
+    factors = np.asarray(als.model.item_factors, dtype=np.float64)  # type: ignore[attr-defined]
+    unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+    if als.ann is None:  # type: ignore[attr-defined]
+        probe, seed = als.config.ann_probe, als.config.seed  # type: ignore[attr-defined]
+        als.ann = {  # type: ignore[attr-defined]
+            "inner": ItemIndex.build(factors, probe, seed),
+            "cosine": ItemIndex.build(unit, probe, seed),
+        }
+    matrix = Bundle.load(bundle).data.matrix
+    rng = np.random.default_rng(0)
+    found, related = [], []
+    for row in rng.choice(matrix.shape[0], clients, replace=False):
+        bought = np.unique(matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]])
+        exact = factors @ als.fold_in(bought)  # type: ignore[attr-defined]
+        exact[bought] = -np.inf
+        found.append(_recall(als.basket_candidates(bought, 100, bought)[0], exact))
+        item = int(rng.integers(matrix.shape[1]))
+        cosine = unit @ unit[item]
+        cosine[item] = -np.inf
+        related.append(_recall(als.similar_candidates(item, 100)[0], cosine))
+    return {"recall": float(np.mean(found)), "related_recall": float(np.mean(related))}
+
+
+def _recall(got: np.ndarray, exact: np.ndarray, k: int = 100) -> float:
+    """Share of the exact top k reached (ties at the cut count either way)."""
+    kth = np.sort(exact[np.isfinite(exact)])[::-1][k - 1]
+    return float(np.sum(exact[got] >= kth - 1e-6 * abs(kth))) / k
+
+
 def served(bundle: Path, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     """One service process on the bundle: RSS after warm-up, uncached lists by wrk."""
     from recsys.bundle import Bundle
@@ -189,6 +225,7 @@ def main() -> None:
         bundle, figures = train(size, work)
         with tempfile.TemporaryDirectory() as tmp:
             figures |= in_process(bundle)
+            figures |= ann_recall(bundle)
             figures |= served(bundle, args, Path(tmp))
             figures |= precomputed(bundle, args.precompute, Path(tmp))
         figures["bundle_gb"] = sum(f.stat().st_size for f in bundle.rglob("*")) / 2**30
@@ -214,6 +251,8 @@ COLUMNS = [
     ("http_p99", "HTTP p99 ms", "{:.2f}"),
     ("http_rps", "HTTP rps", "{:.0f}"),
     ("related_p50", "related p50 ms", "{:.2f}"),
+    ("recall", "ALS index recall@100", "{:.3f}"),
+    ("related_recall", "related recall@100", "{:.3f}"),
     ("precompute_cps", "precompute clients/s", "{:,.0f}"),
     ("redis_bytes", "Redis B/list", "{:,.0f}"),
 ]
