@@ -10,7 +10,8 @@ process (uvicorn, one worker) serving the blend of EASE, ALS (its faiss index fr
 20k items), rules, analyst rules and popularity: its RSS, uncached list p50/p99 in
 process (``for_client``, one thread) and through HTTP (wrk, a fresh query string per
 request so nothing is cached), ``related`` p50, and ``recsys precompute`` of the most
-active clients into a fresh redis-server (clients/s, bytes per list). Synthetic
+active clients into a fresh redis-server with 2 worker processes (clients/s, bytes
+per list). Synthetic
 events and bundles are kept under ``--work`` (reused when present). Needs wrk and
 redis-server. Prints one table and the p50 ratios against the 4k catalogue.
 """
@@ -204,7 +205,7 @@ def precomputed(bundle: Path, limit: int, tmp: Path) -> dict[str, float]:
             blend_weights=BLEND,
             reload_interval_seconds=0,
         )
-        got = precompute(settings, 10, limit=limit)
+        got = precompute(settings, 10, limit=limit, workers=2)
     finally:
         redis.kill()
     return {"precompute_cps": got.clients_per_second, "redis_bytes": got.bytes_per_list}
