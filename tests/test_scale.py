@@ -113,6 +113,18 @@ def test_index_recall_at_100_on_a_synthetic_catalogue(
         similar.append(_recall(model.similar_candidates(int(item), 100)[0], cosine, 100))
     assert np.mean(recalls) >= 0.95, np.mean(recalls)
     assert np.mean(similar) >= 0.95, np.mean(similar)
+    # The batched path (evaluation, precompute) searches the same index, many rows at once.
+    rows = rng.choice(matrix.shape[0], 100, replace=False)
+    history = (matrix[rows] > 0).astype(np.float32)
+    batched = model.recommend(rows, history, k=100, fold_in=True).items
+    in_batch = []
+    for i in range(len(rows)):
+        bought = history[i].indices
+        scores = factors @ model.fold_in(np.sort(bought))
+        scores[bought] = -np.inf
+        assert not set(batched[i].tolist()) & set(bought.tolist())
+        in_batch.append(_recall(batched[i][batched[i] >= 0], scores, 100))
+    assert np.mean(in_batch) >= 0.95, np.mean(in_batch)
 
 
 def _million_item_recommender() -> HybridRecommender:

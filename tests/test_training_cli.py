@@ -147,6 +147,17 @@ def test_broken_bundle_is_refused(trained: Path, tmp_path: Path) -> None:
         Bundle.load(broken)
 
 
+def test_a_cut_memory_mapped_array_is_refused(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "cut"
+    shutil.copytree(trained, broken)
+    weights = broken / "models" / "ease" / "weights.npy"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelError, match="cannot load model 'ease'"):
+        Bundle.load(broken)
+
+
 def test_train_registers_and_promote_sets_the_alias(mlflow_uri: str, trained: Path) -> None:
     client = MlflowClient(mlflow_uri)
     versions = client.search_model_versions("name='recsys'")

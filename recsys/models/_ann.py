@@ -62,12 +62,18 @@ class ItemIndex:
 
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The (approximately) ``n`` highest inner products with ``query``, best first."""
-        n = min(n, self.index.ntotal)
-        padded = np.zeros((1, self.index.d), dtype=np.float32)
-        padded[0, : len(query)] = query
-        scores, items = self.index.search(padded, n)
+        items, scores = self.search_many(np.asarray(query)[None, :], n)
         found = items[0] >= 0
-        return items[0][found].astype(np.int64), scores[0][found].astype(np.float64)
+        return items[0][found], scores[0][found]
+
+    def search_many(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` for each row of ``queries`` (faiss threads over them): items
+        (``-1`` where fewer were found) and scores, rows × n."""
+        n = min(n, self.index.ntotal)
+        padded = np.zeros((len(queries), self.index.d), dtype=np.float32)
+        padded[:, : queries.shape[1]] = queries
+        scores, items = self.index.search(padded, n)
+        return items.astype(np.int64), scores.astype(np.float64)
 
     def save(self, path: Path) -> None:
         """Write the index file."""

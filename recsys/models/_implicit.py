@@ -51,10 +51,10 @@ def recommend_with(
     valid = (ids >= 0) & np.isfinite(scores) & (scores > np.finfo(np.float32).min)
     if exclude_seen:  # item-kNN scores seen items 0 instead of dropping them
         valid &= ~row_contains(ids, history)
-    return _compact(np.where(valid, ids, -1), scores, k)
+    return compact(np.where(valid, ids, -1), scores, k)
 
 
-def _compact(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def compact(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Move the valid entries of each row to the front, keeping their order."""
     order = np.argsort(ids < 0, axis=1, kind="stable")
     return _pad(np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1), k)

@@ -11,10 +11,10 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from pydantic import Field
 
-from recsys._sparse import contains
+from recsys._sparse import contains, row_contains
 from recsys.models._ann import ItemIndex
 from recsys.models._base import ModelConfig, Recommendations, Scorer, top_k
-from recsys.models._implicit import recommend_with, single_threaded_blas
+from recsys.models._implicit import compact, recommend_with, single_threaded_blas
 
 __all__ = ["ALSConfig", "ALSScorer", "BPRConfig", "BPRScorer"]
 
@@ -69,8 +69,30 @@ class _FactorScorer(Scorer):
         self, rows: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool, fold_in: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         recalc = fold_in or bool((rows < 0).any())
+        if self.ann is not None:  # a batch (precompute) searches the index, not the catalogue
+            vectors = self._client_vectors(rows, history, recalc)
+            if vectors is not None:
+                return self._ann_batch(vectors, history, k, exclude_seen)
         users = np.where(rows >= 0, rows, 0)
         return recommend_with(self.model, users, history, k, exclude_seen, recalc)
+
+    def _client_vectors(
+        self, rows: np.ndarray, history: sp.csr_matrix, recalc: bool
+    ) -> np.ndarray | None:
+        """The clients' factors to search the index with; ``None``: scan instead."""
+        return None
+
+    def _ann_batch(
+        self, vectors: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's approximate top ``k`` from the index, its history left out."""
+        assert self.ann is not None
+        longest = int(np.diff(history.indptr).max(initial=0)) if exclude_seen else 0
+        items, scores = self.ann["inner"].search_many(vectors.astype(np.float32), k + longest)
+        if exclude_seen:
+            items = np.where(row_contains(items, history), -1, items)
+        items, scores = compact(items, scores, k)
+        return items[:, :k], scores[:, :k]
 
     @property
     def unit_item_factors(self) -> np.ndarray:
@@ -178,6 +200,31 @@ class ALSScorer(_FactorScorer):
     ) -> np.ndarray:
         return (rows >= 0) | (np.diff(history.indptr) > 0)
 
+    def _client_vectors(self, rows: np.ndarray, history: sp.csr_matrix, recalc: bool) -> np.ndarray:
+        """Trained factors, or every row folded in from its (binary) history."""
+        if not recalc:
+            return np.asarray(self.model.user_factors[rows])
+        binary = history.tocsr()
+        if self.config.alpha == 1.0:  # one inverse for all: (YᵀY + λI)⁻¹ Σ Y_u
+            self._prepare_fold_in()
+            sums = (binary > 0).astype(np.float64) @ np.asarray(self.model.item_factors)
+            return np.asarray(sums @ self._base_inverse.T)
+        return np.stack(
+            [
+                self.fold_in(binary.indices[binary.indptr[r] : binary.indptr[r + 1]])
+                for r in range(binary.shape[0])
+            ]
+        )
+
+    def _prepare_fold_in(self) -> None:
+        """YᵀY + λI and its inverse, computed once per set of item factors."""
+        factors = self.model.item_factors
+        if getattr(self, "_base_source", None) is not factors:
+            y = np.asarray(factors, dtype=np.float64)
+            base = y.T @ y + self.config.regularization * np.eye(y.shape[1])
+            self._base, self._base_inverse = base, np.linalg.inv(base)
+            self._base_source = factors
+
     def fold_in(self, items: np.ndarray) -> np.ndarray:
         """Factors of a client who bought ``items`` (columns, unique), item factors fixed.
 
@@ -185,13 +232,8 @@ class ALSScorer(_FactorScorer):
         row: solve (YᵀY + λI + (α−1)·Y_uᵀY_u) x = α·Σ Y_u. With α = 1 the matrix does
         not depend on the client, so its inverse is computed once per model.
         """
-        factors = self.model.item_factors
-        if getattr(self, "_base_source", None) is not factors:
-            y = np.asarray(factors, dtype=np.float64)
-            base = y.T @ y + self.config.regularization * np.eye(y.shape[1])
-            self._base, self._base_inverse = base, np.linalg.inv(base)
-            self._base_source = factors
-        mine, alpha = factors[items].astype(np.float64), self.config.alpha
+        self._prepare_fold_in()
+        mine, alpha = self.model.item_factors[items].astype(np.float64), self.config.alpha
         if alpha == 1.0:
             return self._base_inverse @ mine.sum(axis=0)
         return np.linalg.solve(self._base + (alpha - 1) * mine.T @ mine, alpha * mine.sum(axis=0))
