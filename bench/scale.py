@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--work", default=str(HERE / ".scale"))
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--precompute", type=int, default=20_000, help="clients to precompute")
+    parser.add_argument("--precompute", type=int, default=100_000, help="clients to precompute")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

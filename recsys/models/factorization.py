@@ -87,8 +87,11 @@ class _FactorScorer(Scorer):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each row's approximate top ``k`` from the index, its history left out."""
         assert self.ann is not None
+        # Enough extra results to survive dropping the seen ones; a heavy buyer whose
+        # top k + 100 are mostly bought already may get fewer than k (padded).
         longest = int(np.diff(history.indptr).max(initial=0)) if exclude_seen else 0
-        items, scores = self.ann["inner"].search_many(vectors.astype(np.float32), k + longest)
+        extra = min(longest, 100)
+        items, scores = self.ann["inner"].search_many(vectors.astype(np.float32), k + extra)
         if exclude_seen:
             items = np.where(row_contains(items, history), -1, items)
         items, scores = compact(items, scores, k)
@@ -207,8 +210,9 @@ class ALSScorer(_FactorScorer):
         binary = history.tocsr()
         if self.config.alpha == 1.0:  # one inverse for all: (YᵀY + λI)⁻¹ Σ Y_u
             self._prepare_fold_in()
-            sums = (binary > 0).astype(np.float64) @ np.asarray(self.model.item_factors)
-            return np.asarray(sums @ self._base_inverse.T)
+            # float32 like the factors: a float64 product would copy them all per batch.
+            sums = (binary > 0).astype(np.float32) @ self.model.item_factors
+            return np.asarray(sums, dtype=np.float64) @ self._base_inverse.T
         return np.stack(
             [
                 self.fold_in(binary.indices[binary.indptr[r] : binary.indptr[r + 1]])
