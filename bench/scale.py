@@ -126,7 +126,8 @@ def ann_recall(bundle: Path, clients: int = 300) -> dict[str, float]:
     from recsys.bundle import Bundle
     from recsys.models._ann import ItemIndex
 
-    als = Bundle.load(bundle).models["als"]
+    loaded = Bundle.load(bundle)
+    als = loaded.models["als"]
     factors = np.asarray(als.model.item_factors, dtype=np.float64)  # type: ignore[attr-defined]
     unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
     if als.ann is None:  # type: ignore[attr-defined]
@@ -135,7 +136,7 @@ def ann_recall(bundle: Path, clients: int = 300) -> dict[str, float]:
             "inner": ItemIndex.build(factors, probe, seed),
             "cosine": ItemIndex.build(unit, probe, seed),
         }
-    matrix = Bundle.load(bundle).data.matrix
+    matrix = loaded.data.matrix
     rng = np.random.default_rng(0)
     found, related = [], []
     for row in rng.choice(matrix.shape[0], clients, replace=False):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from recsys._io import UNREADABLE
 from recsys.errors import ModelError
-from recsys.models._top import popular_ranking, top_candidates, top_k, top_of_row
+from recsys.models._top import popular_ranking, top_candidates, top_k, top_of_dense, top_of_row
 
 __all__ = [
     "ModelConfig",
@@ -144,12 +144,7 @@ class Scorer(ABC):
         scores = self.basket_scores(items)
         if scores is None:
             return None
-        scores = scores.astype(np.float64)  # a copy: the seen items are masked in place
-        if seen is not None:
-            scores[seen] = -np.inf
-        top = top_of_row(scores, n)
-        top = top[scores[top] > -np.inf]
-        return top, scores[top]
+        return top_of_dense(scores.astype(np.float64), n, seen)  # a copy: masked in place
 
     def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`similar_items` of one item, compact (only real candidates, best first)."""

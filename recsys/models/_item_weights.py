@@ -16,7 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys._sparse import SCORE_DTYPE, compact_row_sums, dense_block
-from recsys.models._base import Recommendations, Scorer, top_candidates, top_k, top_of_row
+from recsys.models._base import Recommendations, Scorer, top_candidates, top_k
+from recsys.models._top import top_of_dense
 
 Weights: TypeAlias = np.ndarray | sp.csr_matrix
 
@@ -100,12 +101,9 @@ class ItemWeightScorer(Scorer):
             return top_candidates(*self._row_sums(rows), n, seen)
         # Dense W: mask the seen items by position, not by searching the candidates.
         summed = self._proposed((np.ones(len(rows), np.float32) @ self.weights[rows])[None, :])[0]
-        if seen is not None:
-            at = self.position[seen]
-            summed[at[at >= 0]] = -np.inf
-        top = top_of_row(summed, n)
-        top = top[summed[top] > -np.inf]
-        return self.kept[top], summed[top].astype(SCORE_DTYPE)
+        blocked = None if seen is None else self._rows(seen)
+        top, values = top_of_dense(summed, n, blocked)
+        return self.kept[top], values
 
     def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The items ``item`` weighs most (positive weights only), itself left out."""

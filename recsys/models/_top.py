@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from recsys._sparse import found_in, top_per_row
 
-__all__ = ["popular_ranking", "top_candidates", "top_k", "top_of_row"]
+__all__ = ["popular_ranking", "top_candidates", "top_k", "top_of_dense", "top_of_row"]
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,3 +94,16 @@ def popular_ranking(
     keep = np.argsort(blocked, axis=1, kind="stable")[:, :k]
     items = np.where(np.take_along_axis(blocked, keep, axis=1), -1, order[keep])
     return _pad(items, popularity[np.maximum(items, 0)].astype(np.float32), k)
+
+
+def top_of_dense(
+    scores: np.ndarray, n: int, blocked: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``n`` positions of one dense score vector (``blocked`` positions and
+    ``-inf`` left out; ties by position) and their float64 scores. ``scores`` is
+    changed in place: pass a vector the caller owns."""
+    if blocked is not None and blocked.size:
+        scores[blocked] = -np.inf
+    top = top_of_row(scores, n)
+    top = top[scores[top] > -np.inf]
+    return top, scores[top].astype(np.float64)

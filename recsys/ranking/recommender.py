@@ -12,7 +12,6 @@ from recsys.errors import NotFoundError
 from recsys.ranking._core import BlendCore, OneRanked, RankedItem, RequestOptions, as_row
 from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Blocking, Candidates, blend
 from recsys.ranking.sources import Query, Shown
-from recsys.ranking.sources.cf import CFSource
 
 __all__ = ["HybridRecommender", "RankedItem", "RequestOptions"]
 
@@ -107,10 +106,9 @@ class HybridRecommender(BlendCore):
         query = self._fired(query)
         n, sources = self.config.candidates, dict[str, Candidates]()
         for name, source in self.sources.items():
-            if isinstance(source, CFSource):
-                sources[name] = as_row(source.model.similar_candidates(column, n))
-            elif name == "rules":  # what rules starting from the item point to
-                sources[name] = as_row(source.one(query, n))
+            found = source.related(query, n)
+            if found is not None:
+                sources[name] = as_row(found)
         blocking = Blocking(basket)
         ranked = blend(sources, self.config.weights, self.n_items, min(k, MAX_K), blocking)
         return self._explain(OneRanked(ranked, query), related=True)

@@ -117,6 +117,11 @@ class Source(ABC):
     def reasons(self, shown: Shown) -> dict[int, Reason]:
         """This source's reason for each shown item it can explain."""
 
+    def related(self, query: Query, n: int) -> Candidates | None:
+        """Candidates "bought together with" the one item in ``query`` (its basket);
+        ``None``: the source has nothing item-to-item to say (popularity, analyst)."""
+        return None
+
 
 def top_of(
     items: np.ndarray, scores: np.ndarray, n: int, seen: np.ndarray | None, positive: bool

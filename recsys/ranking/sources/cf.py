@@ -43,6 +43,10 @@ class CFSource(Source):
         found = got.items[0] >= 0
         return got.items[0][found], got.scores[0][found]
 
+    def related(self, query: Query, n: int) -> Candidates:
+        """The model's most similar items to the one asked about."""
+        return self.model.similar_candidates(int(query.basket[0]), n)
+
     def reasons(self, shown: Shown) -> dict[int, Reason]:
         """ "Clients like this one bought it", naming the client's nearest purchases."""
         basis = because_you_bought(self.model, shown.items, shown.query.everything)

@@ -38,6 +38,10 @@ class RulesSource(Source):
         items, scores = self.index.scores_by(fired)
         return top_of(items, scores, n, query.seen, positive=True)
 
+    def related(self, query: Query, n: int) -> Candidates:
+        """What the rules starting from the item point to (the item itself left out)."""
+        return self.one(query, n)
+
     def reasons(self, shown: Shown) -> dict[int, Reason]:
         """The best fired rule pointing to each shown item, said aloud."""
         fired = shown.query.fired_rules
