@@ -16,12 +16,16 @@ from threadpoolctl import threadpool_limits
 
 from feature_store import OnlineStore
 from serving.cache import ListCache
+from serving.catalogue import CatalogueState
 from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
 from serving.fastpath import CachedLists
 from serving.limits import RateLimit, Windows
 from serving.metrics import Metrics
+from serving.routers import (
+    catalogue as catalogue_routes,
+)
 from serving.routers import cross_sell, events, health, items, offers, recommendations, ui
 from serving.settings import ServingSettings
 from serving.state import ServiceState
@@ -80,13 +84,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # only spin between them, taking a core from the server.
     blas = threadpool_limits(limits=1)
     await asyncio.to_thread(context.state.reload)  # not ready (503) until a bundle loads
+    start = await context.catalogue.open()  # availability holds from the first request
     tasks = _background(context)
+    if context.catalogue.redis is not None:
+        tasks.append(asyncio.create_task(context.catalogue.follow(start)))
     yield
     for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await context.cache.close()
+    if context.catalogue.redis is not None:
+        await context.catalogue.redis.aclose()
     if isinstance(context.events, StreamEventStore):
         await context.events.redis.aclose()
     blas.restore_original_limits()
@@ -140,7 +149,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     windows = None
     if settings.rate_limit_per_minute is not None:
         windows = Windows(settings.rate_limit_per_minute, cache.redis)
-    context = Context(settings, ServiceState(settings), cache, store, Metrics(), features, windows)
+    catalogue = CatalogueState(
+        settings.catalogue_path, stream_client(settings.redis_url) if settings.redis_url else None
+    )
+    state = ServiceState(settings)
+    context = Context(settings, state, cache, store, Metrics(), catalogue, features, windows)
     app.state.context = context
     app.add_middleware(CachedLists, context=context)
     if windows is not None:
@@ -153,7 +166,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
         )
-    routers = (recommendations, offers, items, events, cross_sell, health, ui)
+    routers = (recommendations, offers, items, catalogue_routes, events, cross_sell, health, ui)
     for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)

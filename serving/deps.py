@@ -10,19 +10,23 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import SecretStr
 
 from feature_store import OnlineStore
+from recsys.catalogue import ItemFilter
 from serving.cache import ListCache
+from serving.catalogue import CatalogueState
 from serving.event_store import EventStore
 from serving.limits import Windows
 from serving.metrics import Metrics
+from serving.schemas import MAX_ID, MAX_IDS
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState
 from serving.stream import StreamEventStore
 
-__all__ = ["Admin", "Context", "Ctx", "Reader", "authorised"]
+__all__ = ["Admin", "Context", "Ctx", "Filters", "Reader", "authorised"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +38,19 @@ class Context:
     cache: ListCache
     events: EventStore | StreamEventStore
     metrics: Metrics
+    catalogue: CatalogueState
     features: OnlineStore | None = None
     windows: Windows | None = None
 
     @property
     def current(self) -> Loaded:
-        """The served bundle; 503 before the first one loads."""
-        if self.state.current is None:
+        """The served bundle, its item facts brought up to the catalogue; 503 before
+        the first one loads."""
+        current = self.state.current
+        if current is None:
             raise HTTPException(503, "no model loaded yet")
-        return self.state.current
+        self.catalogue.facts_for(current.recommender)
+        return current
 
 
 async def _context(request: Request) -> Context:
@@ -83,6 +91,37 @@ async def _admin(request: Request) -> None:
     _check(request, settings.admin_api_key, (settings.admin_api_key,))
 
 
+async def _filters(
+    category: Annotated[
+        list[str], Query(max_length=MAX_IDS, description="Only these categories (repeatable).")
+    ] = [],  # noqa: B006 (FastAPI copies)
+    price_min: Annotated[
+        float | None, Query(ge=0, allow_inf_nan=False, description="Lowest price.")
+    ] = None,
+    price_max: Annotated[
+        float | None, Query(ge=0, allow_inf_nan=False, description="Highest price.")
+    ] = None,
+    tags: Annotated[
+        list[str], Query(max_length=MAX_IDS, description="Any of these tags (repeatable).")
+    ] = [],  # noqa: B006
+) -> ItemFilter:
+    """The item filters of a list route (catalogue facts; unknown prices fail a price
+    filter)."""
+    for name, values in (("category", category), ("tags", tags)):
+        if any(not 0 < len(v) <= MAX_ID for v in values):
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("query", name),
+                        "msg": f"1 to {MAX_ID} characters",
+                        "type": "value_error",
+                    }
+                ]
+            )
+    return ItemFilter(tuple(category), price_min, price_max, tuple(tags))
+
+
 Ctx = Annotated[Context, Depends(_context)]
+Filters = Annotated[ItemFilter, Depends(_filters)]
 Reader = Depends(_reader)
 Admin = Depends(_admin)

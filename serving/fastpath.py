@@ -17,6 +17,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from recsys.catalogue import ItemFilter
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Context, authorised
 from serving.lists import cache_key, cached_list, compute_list
@@ -28,7 +29,9 @@ _PREFIX, _SUFFIX = "/v1/clients/", "/recommendations"
 _HEADERS = [(b"content-type", b"application/json")]
 _K = re.compile(r"[1-9][0-9]{0,2}")
 _BOOL = {"true": True, "1": True, "false": False, "0": False}
-_SCALARS = ("k", "exclude_purchased", "category")
+_SCALARS = ("k", "exclude_purchased")
+#: Parameters left to the router (parsed numbers, rarer filters).
+_ROUTER_ONLY = ("price_min", "price_max", "tags")
 
 
 class _Route:
@@ -44,17 +47,17 @@ def plain_query(raw: bytes) -> tuple[int, RequestOptions] | None:
     params = QueryParams(raw)
     if any(len(params.getlist(name)) > 1 for name in _SCALARS):
         return None
-    k, keep, category = params.get("k", "10"), params.get("exclude_purchased", "true"), None
+    if any(name in params for name in _ROUTER_ONLY):
+        return None
+    k, keep = params.get("k", "10"), params.get("exclude_purchased", "true")
     if not _K.fullmatch(k) or int(k) > MAX_K or keep not in _BOOL:
         return None
-    if "category" in params:
-        category = params["category"]
-        if not 0 < len(category) <= MAX_ID:
+    exclude, category = params.getlist("exclude"), params.getlist("category")
+    for values in (exclude, category):
+        if len(values) > MAX_IDS or not all(0 < len(v) <= MAX_ID for v in values):
             return None
-    exclude = params.getlist("exclude")
-    if len(exclude) > MAX_IDS or not all(exclude):
-        return None
-    return int(k), RequestOptions(_BOOL[keep], tuple(exclude), (), category)
+    only = ItemFilter(tuple(category))
+    return int(k), RequestOptions(_BOOL[keep], tuple(exclude), (), only)
 
 
 class CachedLists:

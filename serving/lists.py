@@ -8,6 +8,7 @@ The router and the pre-routing fast path (:mod:`serving.fastpath`) both answer
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -16,13 +17,27 @@ import orjson
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from recsys.ranking import RankedItem, RequestOptions
+from recsys.ranking import RankedItem, RequestOptions, new_items
 from serving import ranked
 from serving.deps import Context
+from serving.state import Loaded
 
-__all__ = ["cache_key", "cached_list", "client_profile", "compute_list", "encode", "list_body"]
+__all__ = [
+    "cache_key",
+    "cached_list",
+    "client_profile",
+    "compute_list",
+    "encode",
+    "list_body",
+    "stamped",
+    "with_arrivals",
+]
 
 _inflight: dict[str, asyncio.Future[bytes]] = {}
+#: First byte of a stored list: then the catalogue change number and the clock
+#: (``<qd``) it was computed under, then the response bytes.
+STAMP = b"S"
+_STAMP = struct.Struct("<qd")
 
 
 def cache_key(version: str, client: str, raw_query: bytes) -> str:
@@ -42,15 +57,59 @@ def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> b
 
 
 async def cached_list(ctx: Context, key: str) -> bytes | None:
-    """The stored bytes under ``key``, marked ``"cached": true``; ``None`` on a miss. A
+    """The stored bytes under ``key``, marked ``"cached": true``; ``None`` on a miss,
+    and when the list holds an item the catalogue changed since it was stored (out of
+    stock, deleted, window closed, retitled): then it is computed again. A
     precomputed ranking (:mod:`serving.ranked`) is explained now, from the bundle."""
     found = await ctx.cache.get(key)
     if found is None:
         return None
-    if found[:1] == ranked.MARK:
+    if found[:1] == STAMP:
+        seq, computed_at = _STAMP.unpack_from(found, 1)
+        found = found[1 + _STAMP.size :]
+        if ctx.catalogue.stale(seq, computed_at, found):
+            return None
+    elif found[:1] == ranked.MARK:
         client_id, items = ranked.render(ctx.current, found)
+        if items is None:  # it lists an item that may no longer be offered
+            return None
         found = list_body(client_id, ctx.current.version, items)
     return found.replace(b'"cached":false', b'"cached":true', 1)
+
+
+def stamped(ctx: Context, body: bytes) -> bytes:
+    """``body`` as stored: prefixed with the catalogue change and clock it was made at."""
+    return (
+        STAMP + _STAMP.pack(ctx.catalogue.catalogue.seq, ctx.catalogue.clock().timestamp()) + body
+    )
+
+
+def with_arrivals(
+    ctx: Context,
+    current: Loaded,
+    client_id: str,
+    recent: tuple[str, ...],
+    items: list[RankedItem],
+    k: int,
+) -> list[RankedItem]:
+    """``items`` with the new-arrivals slots filled (new catalogue items of the
+    client's favourite categories), when the settings give any."""
+    slots = ctx.settings.new_arrivals_slots
+    recommender = current.recommender
+    if not slots or not recommender.facts.unknown:
+        return items
+    favourites = recommender.favourite_categories(client_id, recent)
+    if not favourites:
+        return items
+    found = new_items.arrivals(
+        ctx.catalogue.catalogue,
+        recommender.facts.unknown,
+        favourites,
+        slots,
+        ctx.state.bought_since,
+        ctx.catalogue.clock(),
+    )
+    return new_items.with_arrivals(items, [a for a in found if a.item_id not in recent], k, slots)
 
 
 async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
@@ -81,8 +140,10 @@ async def compute_list(
         # Ranking runs on the event loop: ~1 ms of numpy with the GIL held. In the
         # threadpool, dozens of threads fought over the GIL and served 20× fewer.
         items = current.recommender.for_client(client_id, k, (), targeted, recent)
+        if not options.only:  # a filtered list holds what its filters ask for, no more
+            items = with_arrivals(ctx, current, client_id, recent, items, k)
         body = list_body(client_id, current.version, items)
-        await ctx.cache.set(key, client_id, body)
+        await ctx.cache.set(key, client_id, stamped(ctx, body))
         return body
 
     return await _compute_once(key, work)

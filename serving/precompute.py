@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import redis
 from recsys.errors import ConfigError
 from recsys.ranking import RequestOptions
 from serving.cache import queue_list
+from serving.catalogue import stored_catalogue
 from serving.lists import cache_key
 from serving.ranked import pack_ranking
 from serving.settings import ServingSettings
@@ -64,7 +66,7 @@ def precompute(
     if settings.redis_url is None:
         raise ConfigError("redis_url: precompute writes to Redis; set RECSYS_REDIS_URL")
     started = time.perf_counter()
-    loaded = load(settings)
+    loaded = _load(settings)
     chosen = _most_active(loaded, limit)
     tasks = [
         Task(rows[start : start + batch], k, options, settings.cache_ttl_seconds)
@@ -113,7 +115,16 @@ def _run(
 def _start(settings: ServingSettings) -> None:
     """A worker process: load the bundle (memory-mapped) and connect."""
     global _worker
-    _worker = (load(settings), redis.Redis.from_url(str(settings.redis_url)))
+    _worker = (_load(settings), redis.Redis.from_url(str(settings.redis_url)))
+
+
+def _load(settings: ServingSettings) -> Loaded:
+    """The bundle the service serves, its item facts brought up to the stored catalogue
+    (so no unavailable item is stored; titles and categories as the catalogue says)."""
+    loaded = load(settings)
+    catalogue = stored_catalogue(settings.catalogue_path, settings.redis_url)
+    loaded.recommender.facts.sync(catalogue, datetime.now(UTC))
+    return loaded
 
 
 def _work(task: Task) -> int:

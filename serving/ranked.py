@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 import orjson
 
+from recsys._sparse import contains
 from recsys.ranking import RankedItem, RequestOptions
 from recsys.ranking.blend import Blended
 from serving.state import Loaded
@@ -39,9 +40,12 @@ def pack_ranking(client_id: str, ranked: Blended, options: RequestOptions) -> by
     return MARK + zlib.compress(orjson.dumps(record), 6)
 
 
-def render(loaded: Loaded, stored: bytes) -> tuple[str, list[RankedItem]]:
-    """The client and explained items of a stored ranking, reasons computed now."""
+def render(loaded: Loaded, stored: bytes) -> tuple[str, list[RankedItem] | None]:
+    """The client and explained items of a stored ranking, reasons computed now;
+    ``None`` for items when one of them may no longer be offered (catalogue)."""
     record = orjson.loads(zlib.decompress(stored[len(MARK) :]))
+    if contains(loaded.recommender.facts.unavailable, np.array(record["items"])).any():
+        return record["client"], None
     parts = {name: np.array([values]) for name, values in record["parts"].items()}
     scores = np.array([record["scores"]], dtype=np.float32)
     ranked = Blended(np.array([record["items"]], dtype=np.int64), scores, parts)

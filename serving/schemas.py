@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys._fields import JsonDateTime, JsonInt
+from recsys.catalogue import MAX_TAGS, CatalogueItem, ItemFilter
 from recsys.ranking import MAX_K
 
 #: Longest client, item, order id or category the API accepts.
@@ -57,6 +58,22 @@ class BasketRequest(BaseModel):
     items: list[str] = Field(min_length=0, max_length=MAX_IDS)
     client_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
     k: JsonInt = Field(default=10, ge=1, le=MAX_K)
+    category: list[Annotated[str, Field(min_length=1, max_length=MAX_ID)]] = Field(
+        default=[], max_length=MAX_IDS
+    )
+    """Only these categories."""
+    price_min: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """Lowest price (items without a known price fail a price filter)."""
+    price_max: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """Highest price."""
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_ID)]] = Field(
+        default=[], max_length=MAX_IDS
+    )
+    """Any of these tags."""
+
+    def filters(self) -> ItemFilter:
+        """The request's item filters."""
+        return ItemFilter(tuple(self.category), self.price_min, self.price_max, tuple(self.tags))
 
 
 class EventIn(BaseModel):
@@ -153,3 +170,55 @@ class RulesAccepted(BaseModel):
     """How many rules."""
     cache_version: str
     """What cached lists are keyed by from now on (bundle version and a digest of the rules)."""
+
+
+class ItemIn(BaseModel):
+    """A catalogue entry as ``PUT /v1/items/{item_id}`` takes it (every field optional)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    title: str | None = Field(default=None, max_length=500)
+    """Display title (wins over the one learnt from events)."""
+    category: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    """Category (wins over the one learnt from events)."""
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """Current unit price."""
+    available: bool = True
+    """False: out of stock; the item leaves every list until set true again."""
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_ID)]] = Field(
+        default=[], max_length=MAX_TAGS
+    )
+    """Free labels (``tags`` filter; neighbours of new items)."""
+    available_from: JsonDateTime | None = None
+    """Not offered before (ISO 8601; UTC when no zone is given)."""
+    available_until: JsonDateTime | None = None
+    """Not offered from this moment on."""
+
+    def item(self, item_id: str) -> CatalogueItem:
+        """The catalogue item ``item_id`` this body describes."""
+        return CatalogueItem(item_id=item_id, **self.model_dump())
+
+
+class ItemWithId(ItemIn):
+    """One entry of ``POST /v1/items/batch``."""
+
+    item_id: str = Field(min_length=1, max_length=MAX_ID)
+    """The item's id, as events name it."""
+
+    def item(self, item_id: str) -> CatalogueItem:
+        """The catalogue item this entry describes."""
+        return CatalogueItem(**self.model_dump())
+
+
+class ItemBatch(BaseModel):
+    """Up to 10,000 catalogue upserts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemWithId] = Field(min_length=1, max_length=10_000)
+
+
+class Upserted(BaseModel):
+    """How many items a batch stored."""
+
+    upserted: int

@@ -35,13 +35,22 @@ class ServingSettings(BaseSettings):
     """Append-only store of accepted events (fsynced before the 2xx). With ``redis_url``
     events go to the stream below and this file keeps only those Redis could not take
     (replayed into the stream when it answers again)."""
+    catalogue_path: Path = Path("artifacts/catalogue.jsonl")
+    """Catalogue change log in the embedded mode (with ``redis_url`` the catalogue
+    lives in Redis, shared by every replica)."""
+    new_arrivals_slots: int = Field(default=1, ge=0, le=10)
+    """Places at the end of a client's list (and next-best offers) given to new
+    catalogue items of the client's favourite categories (0: none)."""
+    tombstones_path: Path = Path("artifacts/tombstones.txt")
+    """Deleted clients (SHA-256 of the id, one per line): honoured by serving, export
+    and training (``recsys train --tombstones``)."""
     events_stream: str = DEFAULT_STREAM
     """Redis Stream of accepted events that every replica follows (with ``redis_url``)."""
     read_api_key: SecretStr | None = None
     """Key required on recommendation endpoints (header ``X-API-Key``); open when unset."""
     admin_api_key: SecretStr | None = None
     """Key required on event ingestion; open when unset. Also valid for reads."""
-    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    max_body_bytes: int = Field(default=4_000_000, ge=1)
     """Largest accepted request body; larger ones get 413."""
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     """Requests per API key (or client address) and minute; unlimited when unset."""

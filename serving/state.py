@@ -104,6 +104,8 @@ class ServiceState:
     settings: ServingSettings
     current: Loaded | None = None
     recent: dict[str, set[str]] = field(default_factory=dict)
+    bought_since: dict[str, int] = field(default_factory=dict)
+    """Purchases per item since the service started (new items' popularity)."""
     last_error: str | None = None
 
     def reload(self) -> bool:
@@ -150,3 +152,4 @@ class ServiceState:
     def remember(self, client: str, item: str) -> None:
         """A purchase after training: folded in until the next bundle."""
         self.recent.setdefault(client, set()).add(item)
+        self.bought_since[item] = self.bought_since.get(item, 0) + 1

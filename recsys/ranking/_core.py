@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from recsys._sparse import row_keys
 from recsys.bundle import Bundle
+from recsys.catalogue import ItemFacts, ItemFilter
 from recsys.ranking import explain
 from recsys.ranking.blend import BlendConfig, Blended, Blocking, blend
 from recsys.ranking.sources import (
@@ -42,7 +43,9 @@ class RequestOptions:
     exclude_purchased: bool = True
     exclude: tuple[str, ...] = ()
     out_of_stock: tuple[str, ...] = ()
-    category: str | None = None
+    """Ids not to offer in this request, beside those the catalogue marks unavailable."""
+    only: ItemFilter = field(default_factory=ItemFilter)
+    """Category, price and tag filters."""
     max_per_category: int | None = None
     day: date | None = None
     segment: str | None = None
@@ -86,12 +89,13 @@ class BlendCore:
     ) -> None:
         self.bundle, self.rules, self.cross_sell = bundle, rules, cross_sell
         self.config = config or BlendConfig()
-        self.ids, self.titles = bundle.data.items.ids, bundle.titles
-        # Python lists for the per-item strings of reasons (numpy scalars are slow there).
-        self.id_list: list[str] = self.ids.tolist()
-        self.title_list: list[str] = [str(t) for t in self.titles.tolist()]
-        self.labels = [t or i for t, i in zip(self.title_list, self.id_list, strict=True)]
-        self.categories = np.asarray(bundle.categories)
+        self.ids = bundle.data.items.ids
+        # Python lists for the per-item strings of reasons (numpy scalars are slow
+        # there), kept in step with the catalogue (titles and categories win there).
+        categories = bundle.categories if bundle.categories is not None else [""] * len(self.ids)
+        self.facts = ItemFacts(self.ids.tolist(), bundle.titles.tolist(), list(categories))
+        self.id_list, self.title_list = self.facts.ids, self.facts.titles
+        self.labels, self.categories = self.facts.labels, self.facts.categories
         self.n_items = len(self.ids)
         bundle.data.matrix.sort_indices()  # single requests read rows as sorted columns
         self.popular = PopularSource(bundle.data)
@@ -99,6 +103,11 @@ class BlendCore:
         self.cf = {n: m for n, m in bundle.models.items() if m.personal}
         self.analyst = None if cross_sell is None else AnalystSource(cross_sell, bundle.data.items)
         self.sources = self._sources()
+        self.facts.relabelled = self._relabel
+
+    def _relabel(self) -> None:
+        for source in self.sources.values():
+            source.relabel()
 
     def _sources(self) -> dict[str, Source]:
         """The sources with a weight in the blend, by name."""
@@ -166,8 +175,13 @@ class BlendCore:
         return replace(query, fired_rules=rules, fired_analyst=analyst)
 
     def _blocking(self, keys: np.ndarray, o: RequestOptions) -> Blocking:
-        columns = self.columns((*o.exclude, *o.out_of_stock))
-        return Blocking(keys, columns, o.category, self.categories)
+        columns = self.facts.unavailable
+        if o.exclude or o.out_of_stock:
+            columns = np.union1d(columns, self.columns((*o.exclude, *o.out_of_stock)))
+        if not o.only:
+            return Blocking(keys, columns)
+        facts, only = self.facts, o.only
+        return Blocking(keys, columns, lambda items: facts.allowed(items, only))
 
     def columns(self, ids: tuple[str, ...]) -> np.ndarray:
         """Sorted unique item columns of the known ``ids`` (unknown ones are cold, ignored)."""

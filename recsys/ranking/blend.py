@@ -4,12 +4,13 @@ Each source proposes up to N items per request with its own scores. Scores are
 min-max normalised per source and request (the best candidate of a source gets
 1, its worst 0; a lone candidate 1), multiplied by the source's weight and summed
 per item. Items no source proposed are never listed; blocked items (already
-bought, excluded, out of stock, outside the category) are removed; pinned items
+bought, excluded, unavailable, outside the request's filters) are removed; pinned items
 (analyst rules marked ``pinned``) are lifted above everything else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,16 +77,14 @@ class Blended:
 @dataclass(frozen=True)
 class Blocking:
     """What may not be offered, as sparse keys (``row × n_items + item``): never a
-    rows × catalogue mask. ``categories`` is read at the candidates only."""
+    rows × catalogue mask. ``allowed`` is asked at the candidates only."""
 
     keys: np.ndarray
     """Sorted keys blocked in their own row (the basket; history when excluded)."""
     columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    """Items blocked in every row (excluded, out of stock)."""
-    category: str | None = None
-    """Only items of this category may be offered."""
-    categories: np.ndarray | None = None
-    """Each item's category (needed with :attr:`category`)."""
+    """Sorted items blocked in every row (excluded, unavailable)."""
+    allowed: Callable[[np.ndarray], np.ndarray] | None = None
+    """Mask of the candidate items a request's filters (category, price, tags) keep."""
 
     def blocked(self, keys: np.ndarray, items: np.ndarray) -> np.ndarray:
         """True at the candidate ``keys`` (sorted, with their ``items``) that may not be
@@ -93,8 +92,8 @@ class Blocking:
         out = found_in(keys, self.keys)
         if self.columns.size:
             out |= contains(self.columns, items)
-        if self.category is not None and self.categories is not None:
-            out |= self.categories[items] != self.category
+        if self.allowed is not None:
+            out |= ~self.allowed(items)
         return out
 
 

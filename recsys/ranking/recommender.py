@@ -10,7 +10,8 @@ import scipy.sparse as sp
 from recsys._sparse import gather_rows
 from recsys.errors import NotFoundError
 from recsys.ranking._core import BlendCore, OneRanked, RankedItem, RequestOptions, as_row
-from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Blocking, Candidates, blend
+from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Candidates, blend
+from recsys.ranking.new_items import favourite_categories
 from recsys.ranking.sources import Query, Shown
 
 __all__ = ["HybridRecommender", "RankedItem", "RequestOptions"]
@@ -59,6 +60,15 @@ class HybridRecommender(BlendCore):
         row = -1 if row is None else row
         return Query(row, history, self.columns(basket), options or RequestOptions())
 
+    def favourite_categories(
+        self, client_id: str | None, recent: tuple[str, ...] = (), top: int = 2
+    ) -> list[str]:
+        """The ``top`` categories the client bought most often (none when unknown)."""
+        row = self.bundle.data.clients.lookup(client_id) if client_id is not None else None
+        if row is None and not recent:
+            return []
+        return favourite_categories(self.categories, self.query(row, (), recent).history, top)
+
     def for_clients(
         self, rows: np.ndarray, k: int = 10, options: RequestOptions | None = None
     ) -> list[list[RankedItem]]:
@@ -96,20 +106,23 @@ class HybridRecommender(BlendCore):
         """Complete a basket, personalised when the client is known."""
         return self.for_client(client_id, k, basket=items, options=options)
 
-    def for_item(self, item_id: str, k: int = 10) -> list[RankedItem]:
-        """Items bought together with / similar to ``item_id``; unknown item: NotFoundError."""
+    def for_item(
+        self, item_id: str, k: int = 10, options: RequestOptions | None = None
+    ) -> list[RankedItem]:
+        """Items bought together with / similar to ``item_id`` (``options``: its filters
+        and exclusions); an item the bundle does not know: NotFoundError."""
         column = self.bundle.data.items.lookup(item_id)
         if column is None:
             raise NotFoundError(f"item_id: unknown item {item_id!r}")
         basket = np.array([column])
-        query = Query(-1, basket, basket, RequestOptions())
-        query = self._fired(query)
+        options = replace(options or RequestOptions(), exclude_purchased=False)
+        query = self._fired(Query(-1, basket, basket, options))
         n, sources = self.config.candidates, dict[str, Candidates]()
         for name, source in self.sources.items():
             found = source.related(query, n)
             if found is not None:
                 sources[name] = as_row(found)
-        blocking = Blocking(basket)
+        blocking = self._blocking(basket, options)
         ranked = blend(sources, self.config.weights, self.n_items, min(k, MAX_K), blocking)
         return self._explain(OneRanked(ranked, query), related=True)
 

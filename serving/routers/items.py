@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from recsys.ranking import MAX_K
-from serving.deps import Ctx, Reader
+from recsys.ranking import MAX_K, RequestOptions
+from serving.deps import Ctx, Filters, Reader
 from serving.lists import encode
 from serving.schemas import AUTH_RESPONSES, MAX_ID, Related
 
@@ -22,10 +22,21 @@ router = APIRouter(
 async def related(
     item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
     ctx: Ctx,
+    only: Filters,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
 ) -> Response:
-    """Items bought together with / similar to ``item_id``; unknown item → 404."""
+    """Items bought together with / similar to ``item_id``. An item the catalogue has
+    but the model has not yet learnt gets items of the same category, tags and title
+    words; an item neither knows: 404."""
     current = ctx.current
-    items = current.recommender.for_item(item_id, k)  # on the loop: GIL-bound, ~1 ms
+    recommender = current.recommender
+    if (
+        recommender.bundle.data.items.lookup(item_id) is None
+        and item_id in recommender.facts.unknown
+    ):
+        found = ctx.catalogue.new_items(recommender)
+        items = found.related(item_id, k, only, ctx.state.bought_since)
+    else:  # on the loop: GIL-bound, ~1 ms
+        items = recommender.for_item(item_id, k, RequestOptions(only=only))
     body = {"item_id": item_id, "model_version": current.version, "items": items}
     return Response(encode(body), media_type="application/json")

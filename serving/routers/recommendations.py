@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from recsys.ranking import MAX_K, RequestOptions
-from serving.deps import Ctx, Reader
+from serving.deps import Ctx, Filters, Reader
 from serving.lists import cache_key, cached_list, compute_list, list_body
 from serving.schemas import (
     AUTH_RESPONSES,
@@ -30,15 +30,17 @@ async def for_client(
     request: Request,
     client_id: ClientId,
     ctx: Ctx,
+    only: Filters,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     exclude_purchased: bool = True,
-    category: Annotated[str | None, Query(max_length=MAX_ID)] = None,
     exclude: Annotated[list[str], Query(max_length=MAX_IDS)] = [],  # noqa: B006 (FastAPI copies)
 ) -> Response:
-    """Ranked, explained items for a client; unknown clients get the cold-start list."""
+    """Ranked, explained items for a client; unknown clients get the cold-start list.
+    Items the catalogue marks unavailable never appear; filters keep the listed
+    categories, price range and tags."""
     # Plain requests are normally answered by serving.fastpath before routing; this
     # is the reference path, and the one for requests it leaves to FastAPI.
-    options = RequestOptions(exclude_purchased, tuple(exclude), (), category)
+    options = RequestOptions(exclude_purchased, tuple(exclude), (), only)
     key = cache_key(ctx.current.cache_version, client_id, request.scope["query_string"])
     body = await cached_list(ctx, key) or await compute_list(ctx, key, client_id, k, options)
     return Response(body, media_type="application/json")
@@ -49,8 +51,9 @@ async def for_basket(request: BasketRequest, ctx: Ctx) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
     current = ctx.current
     recent = tuple(sorted(ctx.state.recent.get(request.client_id or "", ())))
+    options = RequestOptions(only=request.filters())
     items = current.recommender.for_client(  # on the loop, as serving.lists explains
-        request.client_id, request.k, tuple(request.items), None, recent
+        request.client_id, request.k, tuple(request.items), options, recent
     )
     body = list_body(request.client_id, current.version, items)
     return Response(body, media_type="application/json")

@@ -117,6 +117,9 @@ class Source(ABC):
     def reasons(self, shown: Shown) -> dict[int, Reason]:
         """This source's reason for each shown item it can explain."""
 
+    def relabel(self) -> None:  # noqa: B027 (most sources keep no sentences)
+        """Item titles changed (the catalogue): forget sentences built from old ones."""
+
     def related(self, query: Query, n: int) -> Candidates | None:
         """Candidates "bought together with" the one item in ``query`` (its basket);
         ``None``: the source has nothing item-to-item to say (popularity, analyst)."""

@@ -42,6 +42,10 @@ class RulesSource(Source):
         """What the rules starting from the item point to (the item itself left out)."""
         return self.one(query, n)
 
+    def relabel(self) -> None:
+        """Titles changed: the remembered sentences name the old ones."""
+        self._said.clear()
+
     def reasons(self, shown: Shown) -> dict[int, Reason]:
         """The best fired rule pointing to each shown item, said aloud."""
         fired = shown.query.fired_rules
