@@ -1,8 +1,11 @@
 """Load test on 127.0.0.1 with wrk: (a) a bare FastAPI endpoint returning the same
-bytes, (b) our cached recommendation endpoint, (c) our uncached path.
+bytes, (b) our cached recommendation endpoint, (c) our uncached path; with
+``--catalogue``, also (d) the cached endpoint of a second server holding a
+catalogue of every item (10 % out of stock, 10 % with a closing window), whose
+cached lists are checked against the catalogue on every read.
 
     .venv/bin/python bench/serve.py [--events PATH] [--seconds 8] [--rounds 3]
-                                    [--connections 64] [--workers 1]
+                                    [--connections 64] [--workers 1] [--catalogue]
 
 Needs `wrk` (Debian package). Each server is one uvicorn worker (uvloop,
 httptools) sharing the 2 cores with wrk. The three runs are repeated in rounds
@@ -129,6 +132,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     parser.add_argument("--blend", help="served blend weights as JSON (RECSYS_BLEND_WEIGHTS)")
+    parser.add_argument("--catalogue", action="store_true", help="also run (d), see above")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -141,21 +145,55 @@ def main() -> None:
             "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
             **({"RECSYS_BLEND_WEIGHTS": args.blend} if args.blend else {}),
         }
-        ours_port, bare_port = free_port(), free_port()
+        ours_port, bare_port, listed_port = free_port(), free_port(), free_port()
         ours = start("serving.app:create_app", ours_port, env, args.workers)
+        listed = None
+        if args.catalogue:
+            catalogue = {"RECSYS_CATALOGUE_PATH": str(write_catalogue(bundles, Path(tmp)))}
+            listed = start("serving.app:create_app", listed_port, env | catalogue, args.workers)
         try:
-            rounds, body = measure(args, bundles, Path(tmp), ours_port, bare_port)
+            ports = (ours_port, bare_port, listed_port if listed else None)
+            rounds, body = measure(args, bundles, Path(tmp), ports)
         finally:
             stop(ours)
+            if listed is not None:
+                stop(listed)
     report(args, rounds, len(body))
 
 
+def write_catalogue(bundles: Path, tmp: Path) -> Path:
+    """A catalogue of every bundle item: 10 % out of stock, 10 % on sale until next year."""
+    from datetime import UTC, datetime, timedelta
+
+    from recsys.bundle import Bundle
+    from recsys.catalogue import CatalogueItem
+    from serving.catalogue import store_items
+
+    ids = Bundle.load(next(bundles.iterdir())).data.items.ids.tolist()
+    until = datetime.now(UTC) + timedelta(days=365)
+    items = [
+        CatalogueItem(
+            item_id=str(item),
+            category=f"c{n % 20}",
+            price=float(n % 50),
+            available=n % 10 != 3,
+            available_until=until if n % 10 == 5 else None,
+        )
+        for n, item in enumerate(ids)
+    ]
+    path = tmp / "catalogue.jsonl"
+    store_items(items, path, None)
+    return path
+
+
 def measure(
-    args: argparse.Namespace, bundles: Path, tmp: Path, ours_port: int, bare_port: int
+    args: argparse.Namespace, bundles: Path, tmp: Path, ports: tuple[int, int, int | None]
 ) -> tuple[list[dict[str, dict[str, float]]], bytes]:
-    """Rounds of (a) bare, (b) cached, (c) uncached, both servers up throughout."""
+    """Rounds of (a) bare, (b) cached, (c) uncached [(d) cached with a catalogue], every
+    server up throughout."""
     from recsys.bundle import Bundle
 
+    ours_port, bare_port, listed_port = ports
     ids = Bundle.load(next(bundles.iterdir())).data.clients.ids[:500].tolist()
     path = f"/v1/clients/{ids[0]}/recommendations?k=10"
     url = f"http://127.0.0.1:{ours_port}{path}"
@@ -175,6 +213,10 @@ def measure(
                     f"http://127.0.0.1:{ours_port}/", args.seconds, args.connections, str(script)
                 ),
             }
+            if listed_port is not None:
+                listed = f"http://127.0.0.1:{listed_port}{path}"
+                urllib.request.urlopen(listed).read()
+                run["d"] = wrk(listed, args.seconds, args.connections)
             rounds.append(run)
     finally:
         stop(bare)
@@ -188,6 +230,8 @@ def report(args: argparse.Namespace, rounds: list[dict[str, dict[str, float]]], 
         f"run, {args.rounds} rounds, {args.workers} worker(s) per server"
     )
     names = {"a": "(a) bare FastAPI", "b": "(b) ours, cached", "c": "(c) ours, uncached"}
+    if "d" in rounds[0]:
+        names["d"] = "(d) cached, catalogue"
     print(f"{'':<28}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for number, run in enumerate(rounds, 1):
         for key, r in run.items():
@@ -207,6 +251,9 @@ def report(args: argparse.Namespace, rounds: list[dict[str, dict[str, float]]], 
         f"{b['p99'] / a['p99']:.2f} (target ≤ 1.5); c/a rps {c['rps'] / a['rps']:.2f} "
         "(target ≥ 0.1)"
     )
+    if "d" in median:
+        d = median["d"]
+        print(f"catalogue check on cached reads: d/b rps {d['rps'] / b['rps']:.2f} (target ≥ 0.95)")
 
 
 if __name__ == "__main__":

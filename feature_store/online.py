@@ -92,6 +92,18 @@ class OnlineStore:
         pairs = zip(flat[0::2], flat[1::2], strict=True)
         return {_text(k): orjson.loads(v) for k, v in pairs} or None
 
+    def forget(self, client: str) -> int:
+        """Remove ``client``'s features from every materialised version; how many."""
+        if self.redis is None:
+            return sum(rows.pop(client, None) is not None for rows in self._memory.values())
+        found = list(self.redis.scan_iter(match=f"features:*:{_escaped(client)}", count=1000))
+        return int(self.redis.delete(*found)) if found else 0
+
+
+def _escaped(text: str) -> str:
+    """``text`` with the glob characters of a Redis MATCH pattern escaped."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
 
 def _text(key: str | bytes) -> str:
     return key.decode() if isinstance(key, bytes) else key

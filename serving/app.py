@@ -23,10 +23,11 @@ from serving.event_store import EventStore
 from serving.fastpath import CachedLists
 from serving.limits import RateLimit, Windows
 from serving.metrics import Metrics
+from serving.privacy import FORGET, forgotten_elsewhere, load_tombstones
 from serving.routers import (
     catalogue as catalogue_routes,
 )
-from serving.routers import cross_sell, events, health, items, offers, recommendations, ui
+from serving.routers import clients, cross_sell, events, health, items, offers, recommendations, ui
 from serving.settings import ServingSettings
 from serving.state import ServiceState
 from serving.stream import StreamEventStore, follow, since, stream_client
@@ -66,6 +67,9 @@ def _background(context: Context) -> list[asyncio.Task[None]]:
     if isinstance(store, StreamEventStore):
 
         async def apply(event: dict[str, object]) -> None:
+            if event.get("type") == FORGET:
+                await forgotten_elsewhere(context, event)
+                return
             client = str(event["client_id"])
             if event.get("type", "purchase") == "purchase":
                 state.remember(client, str(event["item_id"]))
@@ -85,6 +89,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     blas = threadpool_limits(limits=1)
     await asyncio.to_thread(context.state.reload)  # not ready (503) until a bundle loads
     start = await context.catalogue.open()  # availability holds from the first request
+    await load_tombstones(context)
     tasks = _background(context)
     if context.catalogue.redis is not None:
         tasks.append(asyncio.create_task(context.catalogue.follow(start)))
@@ -166,7 +171,8 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
         )
-    routers = (recommendations, offers, items, catalogue_routes, events, cross_sell, health, ui)
+    routers = [recommendations, offers, items, catalogue_routes, clients, events, cross_sell]
+    routers += [health, ui]
     for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)

@@ -61,6 +61,10 @@ class LocalLRU:
         for key in self._by_client.pop(client, set()):
             self._data.pop(key, None)
 
+    def clients(self) -> list[str]:
+        """The clients with lists held here."""
+        return list(self._by_client)
+
     def indexed_keys(self) -> int:
         """Keys held in the per-client index (equals ``len(self)``; tests check it)."""
         return sum(len(keys) for keys in self._by_client.values())

@@ -28,6 +28,7 @@ __all__ = [
     "client_profile",
     "compute_list",
     "encode",
+    "known_client",
     "list_body",
     "stamped",
     "with_arrivals",
@@ -87,7 +88,7 @@ def stamped(ctx: Context, body: bytes) -> bytes:
 def with_arrivals(
     ctx: Context,
     current: Loaded,
-    client_id: str,
+    client_id: str | None,
     recent: tuple[str, ...],
     items: list[RankedItem],
     k: int,
@@ -112,6 +113,13 @@ def with_arrivals(
     return new_items.with_arrivals(items, [a for a in found if a.item_id not in recent], k, slots)
 
 
+def known_client(ctx: Context, client_id: str | None) -> str | None:
+    """``client_id``, or ``None`` for a deleted client (ranked as cold start)."""
+    if client_id is None or ctx.state.is_forgotten(client_id):
+        return None
+    return client_id
+
+
 async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
     """The client's features from the online store (empty when unknown or no store)."""
     if ctx.features is None or client_id is None:
@@ -129,19 +137,20 @@ async def compute_list(
 ) -> bytes:
     """Rank, encode and store one client's list; concurrent misses of ``key`` share it."""
     current = ctx.current
-    recent = tuple(sorted(ctx.state.recent.get(client_id, ())))
+    known = known_client(ctx, client_id)
+    recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
 
     async def work() -> bytes:
         # Analyst rules may target segments and countries: the feature store knows them.
-        profile = await client_profile(ctx, client_id)
+        profile = await client_profile(ctx, known)
         targeted = replace(
             options, segment=profile.get("segment"), country=profile.get("favourite_country")
         )
         # Ranking runs on the event loop: ~1 ms of numpy with the GIL held. In the
         # threadpool, dozens of threads fought over the GIL and served 20× fewer.
-        items = current.recommender.for_client(client_id, k, (), targeted, recent)
+        items = current.recommender.for_client(known, k, (), targeted, recent)
         if not options.only:  # a filtered list holds what its filters ask for, no more
-            items = with_arrivals(ctx, current, client_id, recent, items, k)
+            items = with_arrivals(ctx, current, known, recent, items, k)
         body = list_body(client_id, current.version, items)
         await ctx.cache.set(key, client_id, stamped(ctx, body))
         return body

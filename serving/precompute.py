@@ -21,10 +21,12 @@ import pandas as pd
 import redis
 
 from recsys.errors import ConfigError
+from recsys.privacy import client_hash, read_tombstones
 from recsys.ranking import RequestOptions
 from serving.cache import queue_list
 from serving.catalogue import stored_catalogue
 from serving.lists import cache_key
+from serving.privacy import TOMBSTONE_SET
 from serving.ranked import pack_ranking
 from serving.settings import ServingSettings
 from serving.state import Loaded, load
@@ -67,7 +69,7 @@ def precompute(
         raise ConfigError("redis_url: precompute writes to Redis; set RECSYS_REDIS_URL")
     started = time.perf_counter()
     loaded = _load(settings)
-    chosen = _most_active(loaded, limit)
+    chosen = _most_active(loaded, limit, _tombstones(settings))
     tasks = [
         Task(rows[start : start + batch], k, options, settings.cache_ttl_seconds)
         for options, rows in _groups(settings, loaded, chosen)
@@ -127,6 +129,14 @@ def _load(settings: ServingSettings) -> Loaded:
     return loaded
 
 
+def _tombstones(settings: ServingSettings) -> frozenset[str]:
+    """Deleted clients: the tombstone file and the shared set."""
+    client = redis.Redis.from_url(str(settings.redis_url))
+    shared = {m.decode() if isinstance(m, bytes) else m for m in client.smembers(TOMBSTONE_SET)}
+    client.close()
+    return read_tombstones(settings.tombstones_path) | shared
+
+
 def _work(task: Task) -> int:
     assert _worker is not None
     loaded, client = _worker
@@ -152,12 +162,17 @@ def _key(loaded: Loaded, client_id: str, k: int) -> str:
     return cache_key(loaded.cache_version, client_id, f"k={k}".encode())
 
 
-def _most_active(loaded: Loaded, limit: int | None) -> np.ndarray:
-    """Rows of the ``limit`` clients with the most items (all rows without a limit)."""
+def _most_active(loaded: Loaded, limit: int | None, gone: frozenset[str]) -> np.ndarray:
+    """Rows of the ``limit`` clients with the most items (all rows without a limit),
+    deleted clients left out."""
     matrix = loaded.bundle.data.matrix
-    if limit is None or limit >= matrix.shape[0]:
-        return np.arange(matrix.shape[0])
-    return np.sort(np.argsort(-np.diff(matrix.indptr), kind="stable")[:limit])
+    sizes = np.diff(matrix.indptr)
+    if gone:
+        ids = loaded.bundle.data.clients.ids.tolist()
+        sizes[[i for i, c in enumerate(ids) if client_hash(str(c)) in gone]] = -1
+    order = np.argsort(-sizes, kind="stable")
+    order = order[sizes[order] >= 0]
+    return np.sort(order if limit is None else order[:limit])
 
 
 def _groups(settings: ServingSettings, loaded: Loaded, chosen: np.ndarray) -> Iterator[Target]:

@@ -215,10 +215,16 @@ class ItemBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[ItemWithId] = Field(min_length=1, max_length=10_000)
+    items: list[ItemWithId] = Field(max_length=10_000)
 
 
 class Upserted(BaseModel):
     """How many items a batch stored."""
 
     upserted: int
+
+
+class Deleted(BaseModel):
+    """A client's data was deleted."""
+
+    deleted: bool

@@ -13,6 +13,7 @@ import pandas as pd
 
 from recsys.bundle import Bundle
 from recsys.errors import ModelError, RecsysError
+from recsys.privacy import client_hash
 from recsys.ranking import BlendConfig, HybridRecommender
 from recsys.rules.cross_sell import CrossSellRules, load_cross_sell, save_cross_sell
 from serving.registry import registry_bundle
@@ -106,6 +107,8 @@ class ServiceState:
     recent: dict[str, set[str]] = field(default_factory=dict)
     bought_since: dict[str, int] = field(default_factory=dict)
     """Purchases per item since the service started (new items' popularity)."""
+    forgotten: set[str] = field(default_factory=set)
+    """Tombstones (SHA-256 of deleted client ids): those clients get cold-start lists."""
     last_error: str | None = None
 
     def reload(self) -> bool:
@@ -148,6 +151,16 @@ class ServiceState:
     def version(self) -> str | None:
         """The served version, or ``None`` before the first load."""
         return None if self.current is None else self.current.version
+
+    def is_forgotten(self, client: str) -> bool:
+        """Whether ``client`` was deleted (a hash per request only once any was)."""
+        return bool(self.forgotten) and client_hash(client) in self.forgotten
+
+    def forget(self, digest: str) -> None:
+        """A client deleted (by tombstone): drop its fresh purchases."""
+        self.forgotten.add(digest)
+        for client in [c for c in self.recent if client_hash(c) == digest]:
+            del self.recent[client]
 
     def remember(self, client: str, item: str) -> None:
         """A purchase after training: folded in until the next bundle."""

@@ -101,6 +101,8 @@ def settings_for(bundles: Path, tmp: Path, **extra: object) -> ServingSettings:
     return ServingSettings(
         bundle_path=bundles,
         events_path=tmp / "events.jsonl",
+        catalogue_path=tmp / "catalogue.jsonl",
+        tombstones_path=tmp / "tombstones.txt",
         cross_sell_path=rules,
         reload_interval_seconds=0,
         **extra,  # type: ignore[arg-type]
@@ -133,3 +135,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def shared_state(redis_url: str) -> Iterator[str]:
+    """The session's Redis, with the catalogue and tombstones a test writes removed
+    afterwards (other tests share that Redis)."""
+    import redis
+
+    yield redis_url
+    client = redis.Redis.from_url(redis_url)
+    client.delete("recsys:catalogue", "recsys:catalogue:seq", "recsys:catalogue:changes")
+    client.delete("recsys:tombstones")
+    client.close()

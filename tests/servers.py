@@ -56,6 +56,8 @@ def serve(
     settings = {
         "RECSYS_BUNDLE_PATH": str(bundles),
         "RECSYS_EVENTS_PATH": str(events),
+        "RECSYS_CATALOGUE_PATH": str(events.parent / "catalogue.jsonl"),
+        "RECSYS_TOMBSTONES_PATH": str(events.parent / "tombstones.txt"),
         "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
         **{f"RECSYS_{key.upper()}": value for key, value in env.items()},
     }

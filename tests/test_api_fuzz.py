@@ -97,7 +97,11 @@ def _with_ids(drawn: tuple[Any, tuple[str, str, list[str]]]) -> Any:
         path["client_id"] = client
     if "item_id" in path:
         path["item_id"] = item
-    if isinstance(case.body, dict) and isinstance(case.body.get("items"), list):
+    listed = case.body.get("items") if isinstance(case.body, dict) else None
+    if isinstance(listed, list) and case.operation.path == "/v1/items/batch":
+        for entry, real in zip(listed, basket, strict=False):  # catalogue upserts
+            entry["item_id"] = real
+    elif isinstance(listed, list):  # a basket
         case.body["items"] = basket
     return case
 

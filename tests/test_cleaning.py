@@ -39,6 +39,7 @@ def raw(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_every_step_counts_its_rows(raw) -> None:  # type: ignore[no-untyped-def]
     kept, dropped = clean_events(raw)
     assert dropped == {
+        "deleted_clients": 0,
         "non_purchase": 0,
         "duplicates": 1,
         "cancellations": 1,

@@ -109,7 +109,9 @@ def test_filters(recommender: HybridRecommender) -> None:
     assert not {base[0], base[1]} & {
         g.item_id for g in recommender.for_client("c0", 10, options=options)
     }
-    dairy = recommender.for_client("c0", 10, options=RequestOptions(only=ItemFilter(categories=("dairy",))))
+    dairy = recommender.for_client(
+        "c0", 10, options=RequestOptions(only=ItemFilter(categories=("dairy",)))
+    )
     assert dairy and all(CATEGORIES[ITEMS.index(g.item_id)] == "dairy" for g in dairy)
     diverse = recommender.for_client("stranger", 10, options=RequestOptions(max_per_category=1))
     categories = [CATEGORIES[ITEMS.index(g.item_id)] for g in diverse]

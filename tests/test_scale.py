@@ -176,7 +176,9 @@ def test_no_request_allocates_a_catalogue_long_array() -> None:
     catalogue-long vector (8 MB of floats, 1 MB of booleans) would exceed it."""
     r = _million_item_recommender()
     assert r.bundle.models["als"].ann is not None  # type: ignore[attr-defined]
-    heavy = RequestOptions(exclude_purchased=False, only=ItemFilter(categories=("cat3",)), exclude=("i5", "nope"))
+    heavy = RequestOptions(
+        exclude_purchased=False, only=ItemFilter(categories=("cat3",)), exclude=("i5", "nope")
+    )
     requests = {
         "known client": lambda: r.for_client("c17", 10),
         "unknown client": lambda: r.for_client("stranger", 10),

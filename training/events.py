@@ -7,10 +7,11 @@ same ids, counts once). Trimming is explicit: only what was exported, only when 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -18,9 +19,11 @@ import redis
 
 from recsys.data import write_table
 from recsys.errors import ConfigError
+from recsys.privacy import client_hash
+from serving.privacy import FORGET, TOMBSTONE_SET
 from serving.stream import FIELD
 
-__all__ = ["Exported", "export_stream", "read_stream"]
+__all__ = ["Exported", "export_stream", "read_stream", "read_tombstone_set"]
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,44 @@ def read_stream(redis_url: str, stream: str, chunk: int = 10_000) -> Exported:
     events = pd.DataFrame(rows)
     if "event_id" in events.columns:
         events = events.drop_duplicates("event_id", keep="first").reset_index(drop=True)
-    return Exported(events, last, entries)
+    return Exported(_forgotten(events, frozenset()), last, entries)
 
 
-def export_stream(redis_url: str, stream: str, out: Path, trim: bool = False) -> Exported:
+def _forgotten(events: pd.DataFrame, tombstones: frozenset[str]) -> pd.DataFrame:
+    """``events`` without deletion records and without the events of deleted clients
+    (those the stream records as deleted, and ``tombstones``)."""
+    if events.empty:
+        return events
+    forget = (
+        (events["type"] == FORGET).to_numpy() if "type" in events else np.zeros(len(events), bool)
+    )
+    recorded = events.loc[forget, "client_hash"].dropna() if forget.any() else []
+    gone = tombstones | frozenset(recorded)
+    events = events.loc[~forget].drop(columns=["client_hash"], errors="ignore")
+    if gone:
+        hashes = events["client_id"].astype(str).map(client_hash)
+        events = events.loc[~hashes.isin(gone).to_numpy()]
+    return events.reset_index(drop=True)
+
+
+def read_tombstone_set(redis_url: str) -> frozenset[str]:
+    """The tombstones every replica adds to Redis."""
+    members = _connect(redis_url).smembers(TOMBSTONE_SET)
+    return frozenset(m.decode() for m in members)
+
+
+def export_stream(
+    redis_url: str,
+    stream: str,
+    out: Path,
+    trim: bool = False,
+    tombstones: frozenset[str] = frozenset(),
+) -> Exported:
     """Write the stream's events to ``out`` (.parquet, .csv, .csv.gz or .jsonl, in the
-    ``events-log`` format); with ``trim``, then remove exactly the exported entries."""
+    ``events-log`` format), none of a deleted client; with ``trim``, then remove
+    exactly the exported entries."""
     exported = read_stream(redis_url, stream)
+    exported = replace(exported, events=_forgotten(exported.events, tombstones))
     if exported.events.empty:
         raise ConfigError(f"events: stream {stream!r} at {redis_url} holds no events")
     if out.name.lower().endswith((".jsonl", ".ndjson")):

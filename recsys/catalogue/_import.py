@@ -58,7 +58,7 @@ def _read(path: Path) -> pd.DataFrame:
         raise ParseError(f"malformed CSV ({exc})", file=str(path)) from None
     except (UnicodeDecodeError, EOFError, OSError, ValueError) as exc:
         raise SchemaError(f"not a readable catalogue file ({exc})", file=str(path)) from None
-    return frame.replace("", None)
+    return frame.astype(object).where(frame != "", None)
 
 
 def _item(record: dict[str, Any], file: str, row: int) -> CatalogueItem:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recsys.privacy import client_hash
+
 __all__ = ["CLEANING_STEPS", "CleaningConfig", "CleaningStep", "clean_events"]
 
 #: Stock codes that are postage, fees, adjustments or tests in the Online Retail
@@ -58,6 +60,11 @@ class CleaningConfig(BaseModel):
     """Full-match, case-insensitive regular expressions for non-product item ids."""
     non_positive_price: bool = True
     """Drop lines with a unit price ≤ 0 (free samples, bad-debt write-offs)."""
+    deleted_clients: bool = True
+    """Drop every line of a deleted client (see ``tombstones``)."""
+    tombstones: frozenset[str] = frozenset()
+    """SHA-256 of the ids of deleted clients (:mod:`recsys.privacy`); their lines never
+    reach a model, a rule or a feature."""
 
     @field_validator("non_product_patterns")
     @classmethod
@@ -80,6 +87,13 @@ class CleaningStep:
     name: str
     description: str
     drops: Mask
+
+
+def _deleted_clients(events: pd.DataFrame, config: CleaningConfig) -> np.ndarray:
+    if not config.tombstones:
+        return np.zeros(len(events), dtype=bool)
+    gone = config.tombstones
+    return _on_categories(events["client_id"], lambda s: s.map(lambda c: client_hash(c) in gone))
 
 
 def _non_purchase(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
@@ -125,6 +139,7 @@ def _on_categories(column: pd.Series, test: Callable[[pd.Series], pd.Series]) ->
 
 #: The steps, in the order they run.
 CLEANING_STEPS: tuple[CleaningStep, ...] = (
+    CleaningStep("deleted_clients", "clients deleted on request (tombstones)", _deleted_clients),
     CleaningStep("non_purchase", "views and add-to-cart events", _non_purchase),
     CleaningStep("duplicates", "exact duplicate lines", _duplicates),
     CleaningStep("cancellations", "cancelled orders (order id prefix)", _cancellations),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from recsys.ranking import RequestOptions
 from serving.deps import Context, Ctx, Reader
-from serving.lists import client_profile, encode
+from serving.lists import client_profile, encode, known_client, with_arrivals
 from serving.schemas import AUTH_RESPONSES, MAX_ID, NextBestOffers
 
 router = APIRouter(
@@ -36,16 +36,18 @@ PROFILE = (
 
 async def next_best_offers(ctx: Context, client_id: str, k: int) -> dict[str, Any]:
     """The CRM view of one client; unknown clients get popular offers and no profile."""
-    features = await client_profile(ctx, client_id) or None
+    current, known = ctx.current, known_client(ctx, client_id)
+    features = await client_profile(ctx, known) or None
     segment = (features or {}).get("segment")
     country = (features or {}).get("favourite_country")
     options = RequestOptions(segment=segment, country=country)
-    recent = tuple(sorted(ctx.state.recent.get(client_id, ())))
+    recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
     # On the loop, as the recommendations route does (GIL-bound numpy, ~1-2 ms).
-    offers = ctx.current.recommender.for_client(client_id, k, (), options, recent)
+    offers = current.recommender.for_client(known, k, (), options, recent)
+    offers = with_arrivals(ctx, current, known, recent, offers, k)
     return {
         "client_id": client_id,
-        "model_version": ctx.current.version,
+        "model_version": current.version,
         "profile": None if features is None else {key: features.get(key) for key in PROFILE},
         "offers": offers,
         "last_orders": [] if features is None else features.get("last_orders") or [],

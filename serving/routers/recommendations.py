@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Ctx, Filters, Reader
-from serving.lists import cache_key, cached_list, compute_list, list_body
+from serving.lists import cache_key, cached_list, compute_list, known_client, list_body
 from serving.schemas import (
     AUTH_RESPONSES,
     BODY_RESPONSES,
@@ -49,11 +49,11 @@ async def for_client(
 @router.post("/baskets/recommendations", response_model=Recommendations, responses=BODY_RESPONSES)
 async def for_basket(request: BasketRequest, ctx: Ctx) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
-    current = ctx.current
-    recent = tuple(sorted(ctx.state.recent.get(request.client_id or "", ())))
+    current, known = ctx.current, known_client(ctx, request.client_id)
+    recent = tuple(sorted(ctx.state.recent.get(known or "", ())))
     options = RequestOptions(only=request.filters())
     items = current.recommender.for_client(  # on the loop, as serving.lists explains
-        request.client_id, request.k, tuple(request.items), options, recent
+        known, request.k, tuple(request.items), options, recent
     )
     body = list_body(request.client_id, current.version, items)
     return Response(body, media_type="application/json")

@@ -40,3 +40,19 @@ def extra_events_file(source: str, workdir: Path, stream: str | None) -> Path:
     target = workdir / "stream-events.parquet"
     export_stream(source, stream or DEFAULT_STREAM, target)
     return target
+
+
+def tombstones(source: str) -> frozenset[str]:
+    """Deleted clients' hashes: a tombstone file, or ``redis://…`` (the shared set)."""
+    from recsys.privacy import read_tombstones
+
+    if not source.startswith(("redis://", "rediss://", "unix://")):
+        return read_tombstones(Path(source))
+    from training.events import read_tombstone_set
+
+    return read_tombstone_set(source)
+
+
+def forgetting(config: CleaningConfig, source: str) -> CleaningConfig:
+    """``config`` that also drops the events of the clients deleted in ``source``."""
+    return config.model_copy(update={"tombstones": config.tombstones | tombstones(source)})

@@ -34,3 +34,15 @@ SkipStepOption = Annotated[
         "non_positive_quantity, non_product, non_positive_price.",
     ),
 ]
+
+TombstonesOption = Annotated[
+    str,
+    typer.Option(
+        "--tombstones",
+        envvar="RECSYS_TOMBSTONES_PATH",
+        help="Deleted clients whose events are dropped: the service's tombstone file, or "
+        "redis://… (the set every replica writes). A missing file: none.",
+    ),
+]
+#: Where the service writes tombstones unless told otherwise.
+DEFAULT_TOMBSTONES = "artifacts/tombstones.txt"

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from recsys.errors import ConfigError
+from training.cli import _events
 from training.cli._errors import handle_errors
+from training.cli._options import DEFAULT_TOMBSTONES, TombstonesOption
 
 app = typer.Typer(help="Events the service accepted (the Redis stream).", no_args_is_help=True)
 
@@ -28,6 +30,7 @@ def export(
     trim: Annotated[
         bool, typer.Option(help="Then remove exactly the exported entries from the stream.")
     ] = False,
+    tombstones: TombstonesOption = DEFAULT_TOMBSTONES,
 ) -> None:
     """Write every event of the stream, deduplicated by event_id, in the events-log format
     (train on it with --extra-events); nothing is removed unless --trim is given."""
@@ -36,7 +39,8 @@ def export(
 
     if not redis_url:
         raise ConfigError("events: give --redis-url or set RECSYS_REDIS_URL")
-    exported = export_stream(redis_url, stream or DEFAULT_STREAM, out, trim)
+    gone = _events.tombstones(tombstones)
+    exported = export_stream(redis_url, stream or DEFAULT_STREAM, out, trim, gone)
     typer.echo(
         f"{len(exported.events):,} events ({exported.entries:,} stream entries) → {out}"
         + (f"; stream trimmed through {exported.last_id}" if trim else "")

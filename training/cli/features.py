@@ -11,7 +11,14 @@ import typer
 from recsys.errors import ConfigError
 from training.cli import _events
 from training.cli._errors import handle_errors
-from training.cli._options import CleaningSetOption, EventsOption, FormatOption, SkipStepOption
+from training.cli._options import (
+    DEFAULT_TOMBSTONES,
+    CleaningSetOption,
+    EventsOption,
+    FormatOption,
+    SkipStepOption,
+    TombstonesOption,
+)
 
 app = typer.Typer(help="Client features: RFM, segments, rhythm.", no_args_is_help=True)
 
@@ -37,6 +44,7 @@ def build(
     ] = None,
     overrides: CleaningSetOption = None,
     skip: SkipStepOption = None,
+    tombstones: TombstonesOption = DEFAULT_TOMBSTONES,
 ) -> None:
     """Write the offline table and materialise the online store (versioned).
 
@@ -52,7 +60,7 @@ def build(
         cut = pd.Timestamp(as_of)
     except ValueError:
         raise ConfigError(f"as_of: {as_of!r} is not a date") from None
-    cleaning = _events.cleaning(overrides, skip)
+    cleaning = _events.forgetting(_events.cleaning(overrides, skip), tombstones)
     raw = read_events(events, fmt)
     table = build_features(raw, cut, cleaning=cleaning)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,14 @@ import typer
 
 from training.cli import _events
 from training.cli._errors import handle_errors
-from training.cli._options import EventsOption, FormatOption, SetOption, SkipStepOption
+from training.cli._options import (
+    DEFAULT_TOMBSTONES,
+    EventsOption,
+    FormatOption,
+    SetOption,
+    SkipStepOption,
+    TombstonesOption,
+)
 
 ModelsOption = Annotated[
     str | None,
@@ -108,6 +115,7 @@ def train(
             help="Stream read by --extra-events redis://…",
         ),
     ] = None,
+    tombstones: TombstonesOption = DEFAULT_TOMBSTONES,
 ) -> None:
     """Fit the models on all events; write a versioned bundle; register it in MLflow.
 
@@ -120,7 +128,7 @@ def train(
 
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.serving_models(_names(models), tree)
-    cleaning = jobs.cleaning_config(tree, skip)
+    cleaning = _events.forgetting(jobs.cleaning_config(tree, skip), tombstones)
     loaded = _events.load(events, fmt, cleaning)
     if extra_events is not None:
         extra = _events.extra_events_file(extra_events, out, events_stream)
