@@ -18,6 +18,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import struct
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from recsys.ranking import HybridRecommender
 from recsys.ranking.new_items import NewItems
 from serving.stream import follow
 
-__all__ = ["HASH", "CatalogueState", "store_items", "stored_catalogue"]
+__all__ = ["HASH", "STAMP", "CatalogueState", "store_items", "stored_catalogue"]
 
 log = logging.getLogger("recsys.serving")
 
@@ -51,8 +52,10 @@ for i = 1, #ARGV, 2 do
 end
 return out
 """
-#: More changes than this since a cached list was computed: recompute it.
-MAX_CHECKED = 64
+#: First byte of a stored list; then the change number, clock and length of the
+#: item ids (``<qdI``), the ids, and the response bytes.
+STAMP = b"S"
+_STAMP = struct.Struct("<qdI")
 #: New-item neighbours are rebuilt at most this often while the catalogue changes.
 REBUILD_SECONDS = 2.0
 
@@ -102,16 +105,25 @@ class CatalogueState:
             start = await self.open()
         await follow(self.redis, STREAM, apply, start, block_ms=1000)
 
-    def stale(self, seq: int, computed_at: float, body: bytes) -> bool:
-        """Whether a list computed under change ``seq`` at ``computed_at`` (clock
-        seconds) lists an item changed since, or one whose window closed since."""
-        changed = self.catalogue.changed_since(seq)
-        if changed is None:
-            return True
-        changed = changed + self.catalogue.expired_between(computed_at, self.clock().timestamp())
-        if len(changed) > MAX_CHECKED:
-            return True
-        return any(b'"item_id":' + orjson.dumps(item) in body for item in changed)
+    def stamp(self, items: list[str]) -> bytes:
+        """The prefix of a stored list: the change number and clock it was computed
+        under, and its item ids (so a read checks those items only)."""
+        listed = "\x1f".join(items).encode()
+        now = self.clock().timestamp()
+        return STAMP + _STAMP.pack(self.catalogue.seq, now, len(listed)) + listed
+
+    def fresh(self, stored: bytes) -> bytes | None:
+        """The body of a stamped list, or ``None`` when one of its items changed after
+        it was computed or saw its window close since (then it is computed again).
+        Costs one lookup per listed item at most, however busy the catalogue is."""
+        seq, computed_at, size = _STAMP.unpack_from(stored, 1)
+        start = 1 + _STAMP.size
+        body = stored[start + size :]
+        now = self.clock().timestamp()
+        if self.catalogue.seq <= seq and not self.catalogue.ends_between(computed_at, now):
+            return body  # nothing changed and no window closed since: the usual case
+        listed = stored[start : start + size].decode().split("\x1f")
+        return None if self.catalogue.touched(listed, seq, computed_at, now) else body
 
     def _apply(self, record: dict[str, Any]) -> None:
         self.catalogue.apply(CatalogueItem.model_validate(record["item"]), int(record["seq"]))

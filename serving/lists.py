@@ -8,7 +8,6 @@ The router and the pre-routing fast path (:mod:`serving.fastpath`) both answer
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recsys.ranking import RankedItem, RequestOptions, new_items
 from serving import ranked
+from serving.catalogue import STAMP
 from serving.deps import Context
 from serving.state import Loaded
 
@@ -30,15 +30,10 @@ __all__ = [
     "encode",
     "known_client",
     "list_body",
-    "stamped",
     "with_arrivals",
 ]
 
 _inflight: dict[str, asyncio.Future[bytes]] = {}
-#: First byte of a stored list: then the catalogue change number and the clock
-#: (``<qd``) it was computed under, then the response bytes.
-STAMP = b"S"
-_STAMP = struct.Struct("<qd")
 
 
 def cache_key(version: str, client: str, raw_query: bytes) -> str:
@@ -66,9 +61,8 @@ async def cached_list(ctx: Context, key: str) -> bytes | None:
     if found is None:
         return None
     if found[:1] == STAMP:
-        seq, computed_at = _STAMP.unpack_from(found, 1)
-        found = found[1 + _STAMP.size :]
-        if ctx.catalogue.stale(seq, computed_at, found):
+        found = ctx.catalogue.fresh(found)  # type: ignore[assignment]
+        if found is None:
             return None
     elif found[:1] == ranked.MARK:
         client_id, items = ranked.render(ctx.current, found)
@@ -76,13 +70,6 @@ async def cached_list(ctx: Context, key: str) -> bytes | None:
             return None
         found = list_body(client_id, ctx.current.version, items)
     return found.replace(b'"cached":false', b'"cached":true', 1)
-
-
-def stamped(ctx: Context, body: bytes) -> bytes:
-    """``body`` as stored: prefixed with the catalogue change and clock it was made at."""
-    return (
-        STAMP + _STAMP.pack(ctx.catalogue.catalogue.seq, ctx.catalogue.clock().timestamp()) + body
-    )
 
 
 def with_arrivals(
@@ -104,7 +91,7 @@ def with_arrivals(
         return items
     found = new_items.arrivals(
         ctx.catalogue.catalogue,
-        recommender.facts.unknown,
+        recommender.facts,
         favourites,
         slots,
         ctx.state.bought_since,
@@ -152,7 +139,8 @@ async def compute_list(
         if not options.only:  # a filtered list holds what its filters ask for, no more
             items = with_arrivals(ctx, current, known, recent, items, k)
         body = list_body(client_id, current.version, items)
-        await ctx.cache.set(key, client_id, stamped(ctx, body))
+        stamp = ctx.catalogue.stamp([i.item_id for i in items])
+        await ctx.cache.set(key, client_id, stamp + body)
         return body
 
     return await _compute_once(key, work)

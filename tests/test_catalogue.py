@@ -49,6 +49,9 @@ def test_change_log_and_schedule() -> None:
     hour = (T0 + timedelta(hours=1)).timestamp()
     assert catalogue.expired_between(hour - 1, hour) == ["b"]
     assert catalogue.expired_between(hour, hour + 10) == []
+    assert catalogue.ends_between(hour - 1, hour) and not catalogue.ends_between(hour, hour + 9)
+    assert catalogue.touched(["a", "c"], 2, 0, 0) and not catalogue.touched(["a", "b"], 3, 0, 0)
+    assert catalogue.touched(["b"], 3, hour - 1, hour) and not catalogue.touched(["a"], 3, 0, hour)
     catalogue.apply(CatalogueItem(item_id="c"), seq=10)  # a shared store's number
     assert catalogue.seq == 10 and catalogue.changed_since(3) == ["c"]
     assert catalogue.unsellable(T0) == []
@@ -177,6 +180,16 @@ def test_unavailable_items_leave_every_list_cached_ones_too(
     # take it back when they are next computed).
     client.put(f"/v1/items/{out}", json={"available": True})
     assert _lists(client, who, anchor)["related"][0] == out
+
+
+def test_changes_to_other_items_keep_a_cached_list(client: TestClient, bundles: Path) -> None:
+    who, _ = a_client(bundles)
+    listed = _ids(client.get(f"/v1/clients/{who}/recommendations?k=10").json())
+    others = [{"item_id": f"other-{n}", "price": 1.0} for n in range(2000)]
+    client.post("/v1/items/batch", json={"items": others})
+    client.put(f"/v1/items/{listed[-1]}-not", json={"available": False})
+    again = client.get(f"/v1/clients/{who}/recommendations?k=10").json()
+    assert again["cached"] is True and _ids(again) == listed
 
 
 def test_window_closing_hides_an_item_from_a_cached_list(client: TestClient, bundles: Path) -> None:

@@ -33,6 +33,7 @@ class Catalogue:
         self._off: set[str] = set()  # out of stock or deleted
         self._windowed: set[str] = set()  # with available_from/until
         self._ends: list[tuple[float, str]] = []  # (available_until, id), sorted
+        self._last: dict[str, int] = {}  # the latest change of each item
         for item in items:
             self.apply(item)
 
@@ -50,6 +51,7 @@ class Catalogue:
         if item.available_until is not None:
             bisect.insort(self._ends, (item.available_until.timestamp(), item.item_id))
         self.seq = max(self.seq, seq)
+        self._last[item.item_id] = seq
         self._log_seq.append(seq)
         self._log_ids.append(item.item_id)
         if len(self._log_seq) > 2 * LOG_SIZE:  # amortised trim
@@ -70,6 +72,23 @@ class Catalogue:
         low = bisect.bisect_right(self._ends, (start, "\U0010ffff"))
         high = bisect.bisect_right(self._ends, (end, "\U0010ffff"))
         return [item for _, item in self._ends[low:high]]
+
+    def ends_between(self, start: float, end: float) -> bool:
+        """Whether any ``available_until`` lies in ``(start, end]`` (Unix seconds)."""
+        at = bisect.bisect_right(self._ends, (start, "\U0010ffff"))
+        return at < len(self._ends) and self._ends[at][0] <= end
+
+    def touched(self, ids: list[str], seq: int, start: float, end: float) -> bool:
+        """Whether one of ``ids`` changed after change ``seq``, or its window closed in
+        ``(start, end]``: what makes a list computed then stale."""
+        for item_id in ids:
+            if self._last.get(item_id, 0) > seq:
+                return True
+            item = self.items.get(item_id)
+            until = item.available_until if item is not None else None
+            if until is not None and start < until.timestamp() <= end:
+                return True
+        return False
 
     def unsellable(self, now: datetime) -> list[str]:
         """Ids that may not be offered at ``now``."""

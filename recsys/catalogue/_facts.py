@@ -7,6 +7,7 @@ at a request's candidates only, never over the whole catalogue.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +61,9 @@ class ItemFacts:
         self._index = {item: column for column, item in enumerate(self.ids)}
         self.unknown: set[str] = set()
         """Catalogue ids without a column here (new items, for a bundle's facts)."""
+        self.newest: dict[str, list[tuple[float, str]]] = {}
+        """Per category, the unknown items as (-added_at, id), newest first."""
+        self._filed: dict[str, tuple[str, tuple[float, str]]] = {}
         self._tags: dict[str, set[int]] = {}
         self._tag_arrays: dict[str, np.ndarray] = {}
         self._column_tags: dict[int, tuple[str, ...]] = {}
@@ -93,13 +97,25 @@ class ItemFacts:
             return
         changed = catalogue.changed_since(self.seq) if self.seq >= 0 else None
         ids = catalogue.items.keys() if changed is None else set(changed)
-        self.unknown.update(i for i in ids if i not in self._index)
+        for item_id in (i for i in ids if i not in self._index):
+            self._file_new(catalogue.items[item_id])
         described = [self.describe(catalogue.items[i]) for i in ids if i in self._index]
         if any(described):
             self.relabelled()
         found = (self._index.get(i) for i in catalogue.unsellable(now))
         self.unavailable = np.unique(np.fromiter((c for c in found if c is not None), np.int64))
         self.seq, self.valid_until = catalogue.seq, catalogue.next_transition(now)
+
+    def _file_new(self, item: CatalogueItem) -> None:
+        """Index an item without a column under its category, newest first."""
+        self.unknown.add(item.item_id)
+        old = self._filed.pop(item.item_id, None)
+        if old is not None:
+            self.newest[old[0]].remove(old[1])
+        if item.category is not None:
+            key = (-(item.added_at.timestamp() if item.added_at else 0.0), item.item_id)
+            bisect.insort(self.newest.setdefault(item.category, []), key)
+            self._filed[item.item_id] = (item.category, key)
 
     def describe(self, item: CatalogueItem) -> bool:
         """Take the catalogue's title, category, price and tags of one known item;

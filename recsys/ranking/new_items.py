@@ -9,10 +9,11 @@ arriving first).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 
 import numpy as np
@@ -28,7 +29,6 @@ __all__ = ["NewItems", "arrivals", "favourite_categories", "with_arrivals"]
 _WORD = re.compile(r"[^\W\d_]{3,}")
 #: Weight of a shared category, of each shared tag, and the most a shared word adds.
 WEIGHTS = {"c": 1.0, "t": 0.5, "w": 0.25}
-_OLD = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class NewItems:
@@ -161,24 +161,20 @@ def with_arrivals(
 
 def arrivals(
     catalogue: Catalogue,
-    new: set[str],
+    facts: ItemFacts,
     favourites: list[str],
     n: int,
     bought: Mapping[str, int],
     now: datetime,
 ) -> list[RankedItem]:
-    """Up to ``n`` of the ``new`` catalogue items (unknown to the bundle) that are
-    available and in ``favourites``: bought since arriving first, then newest."""
-    wanted = set(favourites)
-    found = [
-        item
-        for item in (catalogue.items[i] for i in new)
-        if item.category in wanted and item.sellable(now)
-    ]
-    found.sort(
-        key=lambda i: (-bought.get(i.item_id, 0), -(i.added_at or _OLD).timestamp(), i.item_id)
-    )
-    return [_arrival(item, bought.get(item.item_id, 0)) for item in found[:n]]
+    """Up to ``n`` of the newest available catalogue items unknown to the bundle
+    (``facts``) in the ``favourites`` categories, newest first."""
+    found: list[tuple[float, str]] = []
+    for category in favourites:
+        filed = facts.newest.get(category, [])
+        kept = (key for key in filed if catalogue.items[key[1]].sellable(now))
+        found += itertools.islice(kept, n)  # newest first: the first n available suffice
+    return [_arrival(catalogue.items[i], bought.get(i, 0)) for _, i in sorted(found)[:n]]
 
 
 def _arrival(item: CatalogueItem, bought: int) -> RankedItem:
