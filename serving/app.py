@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,6 +91,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(context.state.reload)  # not ready (503) until a bundle loads
     start = await context.catalogue.open()  # availability holds from the first request
     await load_tombstones(context)
+    gc.collect()  # as after a bundle loads: the catalogue lives long, keep it out of
+    gc.freeze()  # the collector's full passes
     tasks = _background(context)
     if context.catalogue.redis is not None:
         tasks.append(asyncio.create_task(context.catalogue.follow(start)))

@@ -86,7 +86,9 @@ class CachedLists:
         if client is None:
             return None
         ctx, raw = self.context, scope["query_string"]
-        key = cache_key(ctx.current.cache_version, client, raw)
+        current = ctx.state.current  # set: _client checked it (no catalogue sync on hits)
+        assert current is not None
+        key = cache_key(current.cache_version, client, raw)
         found = await cached_list(ctx, key)
         (ctx.metrics.cache_hit if found else ctx.metrics.cache_miss).inc()
         if found is not None:

@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 _inflight: dict[str, asyncio.Future[bytes]] = {}
+#: A list's bytes as a later read answers them (replaced once, where it is stored).
+_AS_CACHED = (b'"cached":false', b'"cached":true', 1)
 
 
 def cache_key(version: str, client: str, raw_query: bytes) -> str:
@@ -60,16 +62,14 @@ async def cached_list(ctx: Context, key: str) -> bytes | None:
     found = await ctx.cache.get(key)
     if found is None:
         return None
-    if found[:1] == STAMP:
-        found = ctx.catalogue.fresh(found)  # type: ignore[assignment]
-        if found is None:
-            return None
-    elif found[:1] == ranked.MARK:
+    if found[:1] == STAMP:  # stored already marked "cached": true
+        return ctx.catalogue.fresh(found)
+    if found[:1] == ranked.MARK:
         client_id, items = ranked.render(ctx.current, found)
         if items is None:  # it lists an item that may no longer be offered
             return None
         found = list_body(client_id, ctx.current.version, items)
-    return found.replace(b'"cached":false', b'"cached":true', 1)
+    return found.replace(*_AS_CACHED)
 
 
 def with_arrivals(
@@ -140,7 +140,7 @@ async def compute_list(
             items = with_arrivals(ctx, current, known, recent, items, k)
         body = list_body(client_id, current.version, items)
         stamp = ctx.catalogue.stamp([i.item_id for i in items])
-        await ctx.cache.set(key, client_id, stamp + body)
+        await ctx.cache.set(key, client_id, stamp + body.replace(*_AS_CACHED))
         return body
 
     return await _compute_once(key, work)

@@ -8,6 +8,7 @@ this pytest; its strategies are driven here directly.)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ def api(bundles: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
+#: Statuses answered in this session (printed with ``-s``, for RELIABILITY.md).
+STATUSES: Counter[int] = Counter()
+
+
 def _excluded(operation: Any) -> list[Any]:
     """Checks not to run on ``operation``.
 
@@ -65,7 +70,8 @@ def _fuzz(
     @given(case=cases)
     @EXAMPLES
     def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=headers, excluded_checks=excluded)
+        response = case.call_and_validate(headers=headers, excluded_checks=excluded)
+        STATUSES[response.status_code] += 1
 
     check()
 
@@ -87,6 +93,7 @@ def test_every_operation_conforms_and_never_fails(
         except (Exception, BaseExceptionGroup) as error:  # try all; report every failure
             failures[operation.label] = str(error)[:2000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+    print(f"{len(operations)} operations; statuses so far: {dict(STATUSES.most_common())}")
 
 
 def _with_ids(drawn: tuple[Any, tuple[str, str, list[str]]]) -> Any:

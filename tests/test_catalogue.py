@@ -47,8 +47,6 @@ def test_change_log_and_schedule() -> None:
     assert catalogue.unsellable(T0 + timedelta(hours=2)) == ["b", "c"]
     assert catalogue.next_transition(T0) == (T0 + timedelta(hours=1)).timestamp()
     hour = (T0 + timedelta(hours=1)).timestamp()
-    assert catalogue.expired_between(hour - 1, hour) == ["b"]
-    assert catalogue.expired_between(hour, hour + 10) == []
     assert catalogue.ends_between(hour - 1, hour) and not catalogue.ends_between(hour, hour + 9)
     assert catalogue.touched(["a", "c"], 2, 0, 0) and not catalogue.touched(["a", "b"], 3, 0, 0)
     assert catalogue.touched(["b"], 3, hour - 1, hour) and not catalogue.touched(["a"], 3, 0, hour)

@@ -1,17 +1,17 @@
 """The catalogue in memory: items by id, a numbered change log, and the schedule.
 
 Every change gets a sequence number (global when the store is shared, see
-``serving.catalogue``). Cached lists record the number they were computed under,
-so a reader asks :meth:`Catalogue.changed_since` which items changed after and
-:meth:`Catalogue.expired_between` which windows closed since: only a list holding
-one of those is recomputed.
+``serving.catalogue``). Cached lists record the number and clock they were computed
+under and their items, so a reader asks :meth:`Catalogue.touched` whether one of
+those items changed after, or saw its window close since: only then is the list
+computed again. Item facts follow :meth:`Catalogue.changed_since`.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from recsys.catalogue._item import CatalogueItem
 
@@ -32,7 +32,7 @@ class Catalogue:
         self._log_ids: list[str] = []
         self._off: set[str] = set()  # out of stock or deleted
         self._windowed: set[str] = set()  # with available_from/until
-        self._ends: list[tuple[float, str]] = []  # (available_until, id), sorted
+        self._ends: list[float] = []  # every available_until given (Unix s), sorted
         self._last: dict[str, int] = {}  # the latest change of each item
         for item in items:
             self.apply(item)
@@ -49,7 +49,7 @@ class Catalogue:
         windowed = item.available_from is not None or item.available_until is not None
         _mark(self._windowed, item.item_id, windowed)
         if item.available_until is not None:
-            bisect.insort(self._ends, (item.available_until.timestamp(), item.item_id))
+            bisect.insort(self._ends, item.available_until.timestamp())
         self.seq = max(self.seq, seq)
         self._last[item.item_id] = seq
         self._log_seq.append(seq)
@@ -67,16 +67,15 @@ class Catalogue:
         start = bisect.bisect_right(self._log_seq, seq)
         return self._log_ids[start:]
 
-    def expired_between(self, start: float, end: float) -> list[str]:
-        """Ids whose ``available_until`` lies in ``(start, end]`` (Unix seconds)."""
-        low = bisect.bisect_right(self._ends, (start, "\U0010ffff"))
-        high = bisect.bisect_right(self._ends, (end, "\U0010ffff"))
-        return [item for _, item in self._ends[low:high]]
+    @property
+    def windows(self) -> bool:
+        """Whether any item has an ``available_until`` (the clock can hide items)."""
+        return bool(self._ends)
 
     def ends_between(self, start: float, end: float) -> bool:
         """Whether any ``available_until`` lies in ``(start, end]`` (Unix seconds)."""
-        at = bisect.bisect_right(self._ends, (start, "\U0010ffff"))
-        return at < len(self._ends) and self._ends[at][0] <= end
+        at = bisect.bisect_right(self._ends, start)
+        return at < len(self._ends) and self._ends[at] <= end
 
     def touched(self, ids: list[str], seq: int, start: float, end: float) -> bool:
         """Whether one of ``ids`` changed after change ``seq``, or its window closed in
@@ -104,11 +103,6 @@ class Catalogue:
             if m is not None and m > now
         )
         return min(moments, default=float("inf"))
-
-    def sellable(self, item_id: str, now: datetime | None = None) -> bool:
-        """Whether ``item_id`` may be offered (items the catalogue does not know may)."""
-        item = self.items.get(item_id)
-        return item is None or item.sellable(now or datetime.now(UTC))
 
 
 def _mark(members: set[str], item: str, present: bool) -> None:

@@ -52,11 +52,6 @@ class NewItems:
     def _content(self) -> tuple[sp.csr_matrix, list[str], sp.csr_matrix]:
         return _content(self.facts)
 
-    def is_new(self, item_id: str) -> bool:
-        """Whether ``item_id`` is in the catalogue but not in the bundle."""
-        column = self.facts.column(item_id)
-        return column is not None and column >= self.n_known
-
     def related(
         self, item_id: str, k: int, only: ItemFilter, bought: Mapping[str, int]
     ) -> list[RankedItem]:
