@@ -22,7 +22,7 @@ from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
 from serving.fastpath import CachedLists
-from serving.limits import RateLimit, Windows
+from serving.limits import BodyLimit, RateLimit, Windows
 from serving.metrics import Metrics
 from serving.privacy import FORGET, forgotten_elsewhere, load_tombstones
 from serving.routers import (
@@ -146,7 +146,6 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         version="1",
         summary="Ranked, explained recommendations and next-best offers",
         lifespan=_lifespan,
-        max_body_size=settings.max_body_bytes,
         # /metrics is ours (Prometheus); FastAPI's OpenTelemetry hook would look up
         # the global providers (and the environment) on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -166,6 +165,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.add_middleware(CachedLists, context=context)
     if windows is not None:
         app.add_middleware(RateLimit, windows=windows)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(_Measured, metrics=context.metrics)  # outermost: times hits too
     if settings.cors_origins:
         app.add_middleware(

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RateLimit", "Windows"]
+__all__ = ["BodyLimit", "RateLimit", "Windows"]
 
 _BODY = b'{"detail":"rate limit exceeded; retry after the Retry-After seconds"}'
 
@@ -88,3 +90,43 @@ class RateLimit:
         headers = [(b"content-type", b"application/json"), (b"retry-after", str(retry).encode())]
         await send({"type": "http.response.start", "status": 429, "headers": headers})
         await send({"type": "http.response.body", "body": _BODY})
+
+
+class BodyLimit:
+    """Bodies over ``max_body_bytes`` get 413 with the documented JSON ``ErrorOut``: at
+    once when ``Content-Length`` says so, else as soon as the streamed bytes pass it
+    (raised while the route reads the body; FastAPI answers it as JSON)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self.detail = f"request body larger than max_body_bytes ({limit} bytes)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._declared(scope) > self.limit:
+            body = orjson.dumps({"detail": self.detail})
+            headers = [(b"content-type", b"application/json")]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, self.detail)
+            return message
+
+        await self.app(scope, counted, send)
+
+    @staticmethod
+    def _declared(scope: Scope) -> int:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                return int(value) if value.isdigit() else 0
+        return 0

@@ -22,7 +22,14 @@ def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, max_body_bytes=2_000)
     with TestClient(create_app(settings)) as client:
         batch = {"events": [{"client_id": f"c{i}", "item_id": "i"} for i in range(200)]}
-        assert client.post("/v1/events", json=batch).status_code == 413
+        refused = client.post("/v1/events", json=batch)
+        assert refused.status_code == 413 and "max_body_bytes" in refused.json()["detail"]
+        streamed = json.dumps(batch).encode()
+        chunks = (streamed[i : i + 500] for i in range(0, len(streamed), 500))  # no length
+        refused = client.post(
+            "/v1/events", content=chunks, headers={"content-type": "application/json"}
+        )
+        assert refused.status_code == 413 and "max_body_bytes" in refused.json()["detail"]
         assert client.post("/v1/events", json={"client_id": "c", "item_id": "i"}).status_code == 200
 
 
