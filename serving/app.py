@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import pandas as pd
 from fastapi import FastAPI
@@ -22,13 +23,16 @@ from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
 from serving.fastpath import CachedLists
+from serving.impressions import Impressions
 from serving.limits import BodyLimit, RateLimit, Windows
 from serving.metrics import Metrics
+from serving.outcomes import OutcomeState
 from serving.privacy import FORGET, forgotten_elsewhere, load_tombstones
 from serving.routers import (
     catalogue as catalogue_routes,
 )
 from serving.routers import clients, cross_sell, events, health, items, offers, recommendations, ui
+from serving.routers import outcomes as outcome_routes
 from serving.settings import ServingSettings
 from serving.state import ServiceState
 from serving.stream import StreamEventStore, follow, since, stream_client
@@ -96,11 +100,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = _background(context)
     if context.catalogue.redis is not None:
         tasks.append(asyncio.create_task(context.catalogue.follow(start)))
+    tasks.append(asyncio.create_task(context.impressions.run()))
+    await context.outcomes.open()
+    if context.outcomes.redis is not None:
+        follower = context.outcomes.follow(context.cache.drop_client)
+        tasks.append(asyncio.create_task(follower))
+    if isinstance(context.impressions.store, StreamEventStore):
+        tasks.append(asyncio.create_task(_replay(context.impressions.store)))
     yield
     for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await context.impressions.close()
+    if context.outcomes.redis is not None:
+        await context.outcomes.redis.aclose()
+    if isinstance(context.impressions.store, StreamEventStore):
+        await context.impressions.store.redis.aclose()
     await context.cache.close()
     if context.catalogue.redis is not None:
         await context.catalogue.redis.aclose()
@@ -138,6 +154,15 @@ def open_events(settings: ServingSettings) -> EventStore | StreamEventStore:
     )
 
 
+def open_impressions(settings: ServingSettings) -> EventStore | StreamEventStore:
+    """Where impressions go: their own stream with Redis, else their own file."""
+    if settings.redis_url is None:
+        return EventStore(settings.impressions_path)
+    return StreamEventStore(
+        stream_client(settings.redis_url), settings.impressions_stream, settings.impressions_path
+    )
+
+
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """Build the service; settings come from ``RECSYS_*`` unless given."""
     settings = settings or ServingSettings()
@@ -160,7 +185,15 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         settings.catalogue_path, stream_client(settings.redis_url) if settings.redis_url else None
     )
     state = ServiceState(settings)
-    context = Context(settings, state, cache, store, Metrics(), catalogue, features, windows)
+    shown = Impressions(open_impressions(settings))
+    outcomes = OutcomeState(
+        settings.outcomes_path,
+        stream_client(settings.redis_url) if settings.redis_url else None,
+        timedelta(days=settings.outcome_cooldown_days),
+    )
+    context = Context(
+        settings, state, cache, store, Metrics(), catalogue, shown, outcomes, features, windows
+    )
     app.state.context = context
     app.add_middleware(CachedLists, context=context)
     if windows is not None:
@@ -175,7 +208,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
         )
     routers = [recommendations, offers, items, catalogue_routes, clients, events, cross_sell]
-    routers += [health, ui]
+    routers += [outcome_routes, health, ui]
     for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)

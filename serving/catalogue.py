@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from recsys.catalogue import Catalogue, CatalogueItem
 from recsys.ranking import HybridRecommender
 from recsys.ranking.new_items import NewItems
+from serving.impressions import listed_ids
 from serving.stream import follow
 
 __all__ = ["HASH", "STAMP", "CatalogueState", "store_items", "stored_catalogue"]
@@ -105,28 +106,29 @@ class CatalogueState:
             start = await self.open()
         await follow(self.redis, STREAM, apply, start, block_ms=1000)
 
-    def stamp(self, items: list[str]) -> bytes:
+    def stamp(self, listed: bytes) -> bytes:
         """The prefix of a stored list: the change number and clock it was computed
-        under, and its item ids (so a read checks those items only)."""
-        listed = "\x1f".join(items).encode()
+        under, and its items (:func:`serving.impressions.listed`), so a read checks
+        those items only and logs what it showed."""
         now = self.clock().timestamp()
         return STAMP + _STAMP.pack(self.catalogue.seq, now, len(listed)) + listed
 
-    def fresh(self, stored: bytes) -> bytes | None:
-        """The body of a stamped list, or ``None`` when one of its items changed after
-        it was computed or saw its window close since (then it is computed again).
-        Costs one lookup per listed item at most, however busy the catalogue is."""
+    def fresh(self, stored: bytes) -> tuple[bytes, bytes] | None:
+        """The items and body of a stamped list, or ``None`` when one of its items
+        changed after it was computed or saw its window close since (then it is
+        computed again). One lookup per listed item at most, however busy the
+        catalogue is; none when nothing changed."""
         seq, computed_at, size = _STAMP.unpack_from(stored, 1)
         start = 1 + _STAMP.size
-        body = stored[start + size :]
+        listed, body = stored[start : start + size], stored[start + size :]
         if self.catalogue.seq <= seq and not self.catalogue.windows:
-            return body  # nothing changed since, and no window to close: the usual case
+            return listed, body  # nothing changed since, and no window to close
         # time.time() unless a test set the clock: datetime.now() costs 10× more here.
         now = time.time() if self.clock is _now else self.clock().timestamp()
         if self.catalogue.seq <= seq and not self.catalogue.ends_between(computed_at, now):
-            return body
-        listed = stored[start : start + size].decode().split("\x1f")
-        return None if self.catalogue.touched(listed, seq, computed_at, now) else body
+            return listed, body
+        touched = self.catalogue.touched(listed_ids(listed), seq, computed_at, now)
+        return None if touched else (listed, body)
 
     def _apply(self, record: dict[str, Any]) -> None:
         self.catalogue.apply(CatalogueItem.model_validate(record["item"]), int(record["seq"]))

@@ -10,7 +10,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 from pydantic import SecretStr, StringConstraints
 
 from feature_store import OnlineStore
@@ -18,14 +18,16 @@ from recsys.catalogue import ItemFilter
 from serving.cache import ListCache
 from serving.catalogue import CatalogueState
 from serving.event_store import EventStore
+from serving.impressions import Impressions, Surface
 from serving.limits import Windows
 from serving.metrics import Metrics
+from serving.outcomes import OutcomeState
 from serving.schemas import MAX_ID, MAX_IDS
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState
 from serving.stream import StreamEventStore
 
-__all__ = ["Admin", "Context", "Ctx", "Filters", "Reader", "authorised"]
+__all__ = ["Admin", "Context", "Ctx", "Filters", "Reader", "SurfaceHeader", "authorised"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Context:
     events: EventStore | StreamEventStore
     metrics: Metrics
     catalogue: CatalogueState
+    impressions: Impressions
+    outcomes: OutcomeState
     features: OnlineStore | None = None
     windows: Windows | None = None
 
@@ -113,6 +117,9 @@ async def _filters(
 
 
 Ctx = Annotated[Context, Depends(_context)]
+SurfaceHeader = Annotated[
+    Surface, Header(description="Where the list is shown (logged with its impression).")
+]
 Filters = Annotated[ItemFilter, Depends(_filters)]
 Reader = Depends(_reader)
 Admin = Depends(_admin)

@@ -20,7 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from recsys.catalogue import ItemFilter
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Context, authorised
-from serving.lists import cache_key, cached_list, compute_list
+from serving.impressions import SURFACES
+from serving.lists import cache_key, cached_list, compute_list, respond
 from serving.schemas import MAX_ID, MAX_IDS
 
 __all__ = ["CachedLists", "plain_query"]
@@ -32,6 +33,15 @@ _BOOL = {"true": True, "1": True, "false": False, "0": False}
 _SCALARS = ("k", "exclude_purchased")
 #: Parameters left to the router (parsed numbers, rarer filters).
 _ROUTER_ONLY = ("price_min", "price_max", "tags")
+
+
+def _surface(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The ``X-Surface`` header (``api`` when absent); ``None`` when not a surface."""
+    for name, value in headers:
+        if name == b"x-surface":
+            surface = value.decode("latin-1")
+            return surface if surface in SURFACES else None
+    return "api"
 
 
 class _Route:
@@ -67,36 +77,36 @@ class CachedLists:
         self.app, self.context = app, context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await self._answer(scope) if scope["type"] == "http" else None
-        if body is None:
+        answer = await self._answer(scope) if scope["type"] == "http" else None
+        if answer is None:
             await self.app(scope, receive, send)
             return
+        body, recommendation_id = answer
         scope["route"] = _ROUTE  # metrics label it as the router would
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())],
-            }
-        )
+        headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
+        headers.append((b"x-recommendation-id", recommendation_id.encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope) -> bytes | None:
+    async def _answer(self, scope: Scope) -> tuple[bytes, str] | None:
         client = self._client(scope)
         if client is None:
             return None
+        surface = _surface(scope["headers"])
+        if surface is None:
+            return None  # the router answers 422 naming the header
         ctx, raw = self.context, scope["query_string"]
         current = ctx.state.current  # set: _client checked it (no catalogue sync on hits)
         assert current is not None
         key = cache_key(current.cache_version, client, raw)
         found = await cached_list(ctx, key)
         (ctx.metrics.cache_hit if found else ctx.metrics.cache_miss).inc()
-        if found is not None:
-            return found
-        plain = plain_query(raw)
-        if plain is None:
-            return None
-        return await compute_list(ctx, key, client, *plain)
+        if found is None:
+            plain = plain_query(raw)
+            if plain is None:
+                return None
+            found = await compute_list(ctx, key, client, *plain)
+        return respond(ctx, found, client, surface)
 
     def _client(self, scope: Scope) -> str | None:
         """The client id of an authorised GET on the route, once a model is loaded."""

@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from recsys.ranking import RankedItem, RequestOptions, new_items
 from serving import ranked
 from serving.catalogue import STAMP
 from serving.deps import Context
+from serving.impressions import listed, with_id
 from serving.state import Loaded
 
 __all__ = [
+    "Served",
     "cache_key",
     "cached_list",
     "client_profile",
@@ -30,10 +34,12 @@ __all__ = [
     "encode",
     "known_client",
     "list_body",
+    "listed_response",
+    "respond",
     "with_arrivals",
 ]
 
-_inflight: dict[str, asyncio.Future[bytes]] = {}
+_inflight: dict[str, asyncio.Future[Served]] = {}
 #: A list's bytes as a later read answers them (replaced once, where it is stored).
 _AS_CACHED = (b'"cached":false', b'"cached":true', 1)
 
@@ -44,8 +50,14 @@ def cache_key(version: str, client: str, raw_query: bytes) -> str:
 
 
 def encode(body: Mapping[str, object]) -> bytes:
-    """orjson, with numpy scalars and dataclasses (the reasons) handled."""
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    """orjson, with numpy scalars, dataclasses (the reasons) and pydantic models."""
+    return orjson.dumps(body, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> bytes:
@@ -54,8 +66,15 @@ def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> b
     return encode(body)
 
 
-async def cached_list(ctx: Context, key: str) -> bytes | None:
-    """The stored bytes under ``key``, marked ``"cached": true``; ``None`` on a miss,
+class Served(NamedTuple):
+    """A client's list as bytes, and its items (:func:`serving.impressions.listed`)."""
+
+    body: bytes
+    listed: bytes
+
+
+async def cached_list(ctx: Context, key: str) -> Served | None:
+    """The stored list under ``key``, marked ``"cached": true``; ``None`` on a miss,
     and when the list holds an item the catalogue changed since it was stored (out of
     stock, deleted, window closed, retitled): then it is computed again. A
     precomputed ranking (:mod:`serving.ranked`) is explained now, from the bundle."""
@@ -63,13 +82,30 @@ async def cached_list(ctx: Context, key: str) -> bytes | None:
     if found is None:
         return None
     if found[:1] == STAMP:  # stored already marked "cached": true
-        return ctx.catalogue.fresh(found)
-    if found[:1] == ranked.MARK:
-        client_id, items = ranked.render(ctx.current, found)
-        if items is None:  # it lists an item that may no longer be offered
-            return None
-        found = list_body(client_id, ctx.current.version, items)
-    return found.replace(*_AS_CACHED)
+        fresh = ctx.catalogue.fresh(found)
+        return None if fresh is None else Served(fresh[1], fresh[0])
+    if found[:1] != ranked.MARK:  # a format this version does not write: compute again
+        return None
+    client_id, items = ranked.render(ctx.current, found)
+    if items is None:  # it lists an item that may no longer be offered
+        return None
+    body = list_body(client_id, ctx.current.version, items)
+    return Served(body.replace(*_AS_CACHED), listed(items))
+
+
+def listed_response(ctx: Context, served: Served, client_id: str | None, surface: str) -> Response:
+    """:func:`respond` as a JSON response with the ``X-Recommendation-Id`` header."""
+    body, recommendation_id = respond(ctx, served, client_id, surface)
+    headers = {"X-Recommendation-Id": recommendation_id}
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def respond(ctx: Context, served: Served, client_id: str | None, surface: str) -> tuple[bytes, str]:
+    """The response bytes of a served list with a fresh ``recommendation_id`` (also
+    returned, for the header), its impression queued."""
+    version = ctx.state.current.version if ctx.state.current is not None else ""
+    recommendation_id = ctx.impressions.shown(client_id, served.listed, version, surface)
+    return with_id(served.body, recommendation_id), recommendation_id
 
 
 def with_arrivals(
@@ -121,13 +157,14 @@ async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
 
 async def compute_list(
     ctx: Context, key: str, client_id: str, k: int, options: RequestOptions
-) -> bytes:
+) -> Served:
     """Rank, encode and store one client's list; concurrent misses of ``key`` share it."""
     current = ctx.current
     known = known_client(ctx, client_id)
     recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
+    options = replace(options, exclude=options.exclude + ctx.outcomes.held_back(known))
 
-    async def work() -> bytes:
+    async def work() -> Served:
         # Analyst rules may target segments and countries: the feature store knows them.
         profile = await client_profile(ctx, known)
         targeted = replace(
@@ -138,19 +175,18 @@ async def compute_list(
         items = current.recommender.for_client(known, k, (), targeted, recent)
         if not options.only:  # a filtered list holds what its filters ask for, no more
             items = with_arrivals(ctx, current, known, recent, items, k)
-        body = list_body(client_id, current.version, items)
-        stamp = ctx.catalogue.stamp([i.item_id for i in items])
-        await ctx.cache.set(key, client_id, stamp + body.replace(*_AS_CACHED))
-        return body
+        body, shown = list_body(client_id, current.version, items), listed(items)
+        await ctx.cache.set(key, client_id, ctx.catalogue.stamp(shown) + body.replace(*_AS_CACHED))
+        return Served(body, shown)
 
     return await _compute_once(key, work)
 
 
-async def _compute_once(key: str, work: Callable[[], Awaitable[bytes]]) -> bytes:
+async def _compute_once(key: str, work: Callable[[], Awaitable[Served]]) -> Served:
     """Concurrent misses for one key share one computation."""
     if key in _inflight:
         return await asyncio.shield(_inflight[key])
-    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    future: asyncio.Future[Served] = asyncio.get_running_loop().create_future()
     _inflight[key] = future
     try:
         body = await work()

@@ -52,6 +52,7 @@ async def forget(ctx: Context, client_id: str) -> None:
         await ctx.events.redis.sadd(TOMBSTONE_SET, digest)
         await ctx.events.append([record])
     ctx.state.forget(digest)
+    ctx.outcomes.book.forget(client_id)
     await ctx.cache.drop_client(client_id)
     if ctx.features is not None:
         await asyncio.to_thread(ctx.features.forget, client_id)

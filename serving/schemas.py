@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recsys._fields import JsonDateTime, JsonInt
+from recsys._fields import JsonDate, JsonDateTime, JsonInt, bounded_int
 from recsys.catalogue import MAX_TAGS, CatalogueItem, ItemFilter
+from recsys.feedback import Outcome
 from recsys.ranking import MAX_K
 
 #: Longest client, item, order id or category the API accepts.
@@ -36,6 +38,9 @@ class ItemOut(BaseModel):
 class Recommendations(BaseModel):
     """A ranked, explained list."""
 
+    recommendation_id: str
+    """This response's id (also in ``X-Recommendation-Id``): send it back with the
+    events that follow from the list (``POST /v1/events``)."""
     client_id: str | None = None
     model_version: str
     cached: bool
@@ -45,6 +50,7 @@ class Recommendations(BaseModel):
 class Related(BaseModel):
     """Items bought together with / similar to one item."""
 
+    recommendation_id: str
     item_id: str
     model_version: str
     items: list[ItemOut]
@@ -77,11 +83,11 @@ class BasketRequest(BaseModel):
 
 
 class EventIn(BaseModel):
-    """One event: a purchase, a view or an add-to-cart."""
+    """One event: a purchase, a view, a click or an add-to-cart."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["purchase", "view", "add_to_cart"] = "purchase"
+    type: Literal["purchase", "view", "click", "add_to_cart"] = "purchase"
     client_id: str = Field(min_length=1, max_length=MAX_ID)
     item_id: str = Field(min_length=1, max_length=MAX_ID)
     order_id: str | None = Field(default=None, max_length=MAX_ID)
@@ -92,6 +98,12 @@ class EventIn(BaseModel):
     event_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
     """Idempotency key: a client that retries a batch it got no answer for sends the
     same ids, and training counts each event once. Assigned by the service when absent."""
+    recommendation_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    """The list this event follows from (its ``recommendation_id``): attributed to it.
+    A purchase without one is attributed to the last list that showed the item to the
+    client within the attribution window."""
+    position: bounded_int(1, MAX_K) | None = None  # type: ignore[valid-type]
+    """1-based place of the item in that list."""
 
 
 class EventsIn(BaseModel):
@@ -133,12 +145,15 @@ class OrderOut(BaseModel):
 class NextBestOffers(BaseModel):
     """The CRM view of a client."""
 
+    recommendation_id: str
     client_id: str
     model_version: str
     profile: dict[str, Any] | None
     offers: list[ItemOut]
     last_orders: list[OrderOut]
     next_contact: str | None
+    offer_history: list[Outcome] = []
+    """What the client said to earlier offers, newest first."""
 
 
 class ErrorOut(BaseModel):
@@ -228,3 +243,46 @@ class Deleted(BaseModel):
     """A client's data was deleted."""
 
     deleted: bool
+
+
+class OutcomeIn(BaseModel):
+    """What the client said to an offer."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    outcome: Literal["accepted", "declined", "postponed"]
+    """accepted: a conversion; declined: not offered again for the cool-down;
+    postponed: offered again from ``until``."""
+    channel: str = Field(min_length=1, max_length=32)
+    """How the offer was made: ``call``, ``email``, ``visit``…"""
+    reason: str | None = Field(default=None, max_length=500)
+    """Free text, shown in the offer history."""
+    until: JsonDate | None = None
+    """The day a postponed offer comes back (required with ``postponed``)."""
+    recommendation_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    """The list the offer came from, when known."""
+
+    @model_validator(mode="after")
+    def _dated(self) -> OutcomeIn:
+        if self.outcome == "postponed" and self.until is None:
+            raise ValueError("until: required when the outcome is postponed")
+        return self
+
+    def outcome_of(self, client_id: str, item_id: str, at: datetime) -> Outcome:
+        """The stored outcome."""
+        return Outcome(client_id=client_id, item_id=item_id, at=at, **self.model_dump())
+
+
+class Recorded(BaseModel):
+    """An outcome was stored."""
+
+    recorded: bool
+    held_back_until: datetime | None
+    """Until when the item is not offered to this client (none for accepted)."""
+
+
+class OfferHistory(BaseModel):
+    """A client's offer outcomes, newest first."""
+
+    client_id: str
+    outcomes: list[Outcome]

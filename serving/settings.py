@@ -44,6 +44,15 @@ class ServingSettings(BaseSettings):
     tombstones_path: Path = Path("artifacts/tombstones.txt")
     """Deleted clients (SHA-256 of the id, one per line): honoured by serving, export
     and training (``recsys train --tombstones``)."""
+    outcomes_path: Path = Path("artifacts/outcomes.jsonl")
+    """Manager outcomes in the embedded mode (with ``redis_url``: a Redis stream)."""
+    outcome_cooldown_days: float = Field(default=60, ge=0)
+    """Days a declined offer is not offered to that client again."""
+    impressions_path: Path = Path("artifacts/impressions.jsonl")
+    """Log of served lists (impressions), written in batches every 200 ms; with
+    ``redis_url`` only what Redis could not take (the stream below has the rest)."""
+    impressions_stream: str = "recsys:impressions"
+    """Redis Stream of impressions (with ``redis_url``)."""
     events_stream: str = DEFAULT_STREAM
     """Redis Stream of accepted events that every replica follows (with ``redis_url``)."""
     read_api_key: SecretStr | None = None

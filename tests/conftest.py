@@ -103,6 +103,8 @@ def settings_for(bundles: Path, tmp: Path, **extra: object) -> ServingSettings:
         events_path=tmp / "events.jsonl",
         catalogue_path=tmp / "catalogue.jsonl",
         tombstones_path=tmp / "tombstones.txt",
+        impressions_path=tmp / "impressions.jsonl",
+        outcomes_path=tmp / "outcomes.jsonl",
         cross_sell_path=rules,
         reload_interval_seconds=0,
         **extra,  # type: ignore[arg-type]

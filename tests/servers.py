@@ -58,6 +58,8 @@ def serve(
         "RECSYS_EVENTS_PATH": str(events),
         "RECSYS_CATALOGUE_PATH": str(events.parent / "catalogue.jsonl"),
         "RECSYS_TOMBSTONES_PATH": str(events.parent / "tombstones.txt"),
+        "RECSYS_IMPRESSIONS_PATH": str(events.parent / "impressions.jsonl"),
+        "RECSYS_OUTCOMES_PATH": str(events.parent / "outcomes.jsonl"),
         "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
         **{f"RECSYS_{key.upper()}": value for key, value in env.items()},
     }

@@ -47,10 +47,14 @@ STATUSES: Counter[int] = Counter()
 def _excluded(operation: Any) -> list[Any]:
     """Checks not to run on ``operation``.
 
-    Cross-field rules of analyst rules (unique ids, valid_from ≤ valid_to) have no
-    JSON-schema form: a schema-valid body may rightly get 422 there. No 5xx, and
-    conformance of every response, are still checked (below too)."""
-    cross_field = operation.label == "PUT /v1/cross-sell/rules"
+    Cross-field rules of analyst rules (unique ids, valid_from ≤ valid_to) and of
+    outcomes (``postponed`` needs ``until``) have no JSON-schema form: a schema-valid
+    body may rightly get 422 there. No 5xx, and conformance of every response, are
+    still checked (below too)."""
+    cross_field = operation.label in (
+        "PUT /v1/cross-sell/rules",
+        "POST /v1/clients/{client_id}/offers/{item_id}/outcome",  # postponed needs until
+    )
     if operation.label == "POST /v1/items/batch":
         # More than 10,000 generated items are also more than max_body_bytes: that body
         # is refused with 413 before it is read (JSON, documented), not with 422.

@@ -57,8 +57,10 @@ def _same_answer(services: tuple[TestClient, TestClient], who: str, query: str) 
         slow = routed.get(url)
     assert fast.status_code == slow.status_code, url
     body, reference = fast.json(), slow.json()
-    if fast.status_code == 200:
+    if fast.status_code == 200:  # each response has its own id, in the header too
         body.pop("cached"), reference.pop("cached")
+        for answer, parsed in ((fast, body), (slow, reference)):
+            assert answer.headers["x-recommendation-id"] == parsed.pop("recommendation_id")
     assert body == reference, url
 
 

@@ -284,6 +284,8 @@ def test_serve_with_two_workers_is_two_coherent_replicas(bundles: Path, tmp_path
         "RECSYS_EVENTS_PATH": str(tmp_path / "pending.jsonl"),
         "RECSYS_CATALOGUE_PATH": str(tmp_path / "catalogue.jsonl"),
         "RECSYS_TOMBSTONES_PATH": str(tmp_path / "tombstones.txt"),
+        "RECSYS_IMPRESSIONS_PATH": str(tmp_path / "impressions.jsonl"),
+        "RECSYS_OUTCOMES_PATH": str(tmp_path / "outcomes.jsonl"),
         "RECSYS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
         "RECSYS_ADMIN_API_KEY": "admin",

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from recsys.ranking import MAX_K, RequestOptions
-from serving.deps import Ctx, Filters, Reader
-from serving.lists import encode
+from serving.deps import Ctx, Filters, Reader, SurfaceHeader
+from serving.impressions import listed
+from serving.lists import Served, encode, listed_response
 from serving.schemas import AUTH_RESPONSES, MAX_ID, Related
 
 router = APIRouter(
@@ -24,6 +25,7 @@ async def related(
     ctx: Ctx,
     only: Filters,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    x_surface: SurfaceHeader = "api",
 ) -> Response:
     """Items bought together with / similar to ``item_id``. An item the catalogue has
     but the model has not yet learnt gets items of the same category, tags and title
@@ -39,4 +41,4 @@ async def related(
     else:  # on the loop: GIL-bound, ~1 ms
         items = recommender.for_item(item_id, k, RequestOptions(only=only))
     body = {"item_id": item_id, "model_version": current.version, "items": items}
-    return Response(encode(body), media_type="application/json")
+    return listed_response(ctx, Served(encode(body), listed(items)), None, x_surface)

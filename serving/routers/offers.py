@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from recsys.ranking import RequestOptions
-from serving.deps import Context, Ctx, Reader
+from serving.deps import Context, Ctx, Reader, SurfaceHeader
+from serving.impressions import listed
 from serving.lists import client_profile, encode, known_client, with_arrivals
 from serving.schemas import AUTH_RESPONSES, MAX_ID, NextBestOffers
 
@@ -34,24 +35,32 @@ PROFILE = (
 )
 
 
-async def next_best_offers(ctx: Context, client_id: str, k: int) -> dict[str, Any]:
-    """The CRM view of one client; unknown clients get popular offers and no profile."""
+async def next_best_offers(
+    ctx: Context, client_id: str, k: int, surface: str = "api"
+) -> dict[str, Any]:
+    """The CRM view of one client; unknown clients get popular offers and no profile.
+    Its impression is logged under a fresh ``recommendation_id``."""
     current, known = ctx.current, known_client(ctx, client_id)
     features = await client_profile(ctx, known) or None
     segment = (features or {}).get("segment")
     country = (features or {}).get("favourite_country")
-    options = RequestOptions(segment=segment, country=country)
+    held = ctx.outcomes.held_back(known)  # declined (cool-down) and postponed offers
+    options = RequestOptions(exclude=held, segment=segment, country=country)
     recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
     # On the loop, as the recommendations route does (GIL-bound numpy, ~1-2 ms).
     offers = current.recommender.for_client(known, k, (), options, recent)
     offers = with_arrivals(ctx, current, known, recent, offers, k)
+    shown = listed(offers)
+    recommendation_id = ctx.impressions.shown(client_id, shown, current.version, surface)
     return {
+        "recommendation_id": recommendation_id,
         "client_id": client_id,
         "model_version": current.version,
         "profile": None if features is None else {key: features.get(key) for key in PROFILE},
         "offers": offers,
         "last_orders": [] if features is None else features.get("last_orders") or [],
         "next_contact": None if features is None else features.get("next_contact"),
+        "offer_history": ctx.outcomes.book.history(client_id) if known else [],
     }
 
 
@@ -60,7 +69,9 @@ async def offers(
     client_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
     ctx: Ctx,
     k: Annotated[int, Query(ge=1, le=20)] = 5,
+    x_surface: SurfaceHeader = "api",
 ) -> Response:
     """Profile, top offers with reasons a manager can say aloud, last orders, next contact."""
-    body = await next_best_offers(ctx, client_id, k)
-    return Response(encode(body), media_type="application/json")
+    body = await next_best_offers(ctx, client_id, k, x_surface)
+    headers = {"X-Recommendation-Id": body["recommendation_id"]}
+    return Response(encode(body), media_type="application/json", headers=headers)

@@ -7,8 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from recsys.ranking import MAX_K, RequestOptions
-from serving.deps import Ctx, Filters, Reader
-from serving.lists import cache_key, cached_list, compute_list, known_client, list_body
+from serving.deps import Ctx, Filters, Reader, SurfaceHeader
+from serving.impressions import listed
+from serving.lists import (
+    Served,
+    cache_key,
+    cached_list,
+    compute_list,
+    known_client,
+    list_body,
+    listed_response,
+)
 from serving.schemas import (
     AUTH_RESPONSES,
     BODY_RESPONSES,
@@ -34,6 +43,7 @@ async def for_client(
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     exclude_purchased: bool = True,
     exclude: Annotated[list[str], Query(max_length=MAX_IDS)] = [],  # noqa: B006 (FastAPI copies)
+    x_surface: SurfaceHeader = "api",
 ) -> Response:
     """Ranked, explained items for a client; unknown clients get the cold-start list.
     Items the catalogue marks unavailable never appear; filters keep the listed
@@ -42,18 +52,20 @@ async def for_client(
     # is the reference path, and the one for requests it leaves to FastAPI.
     options = RequestOptions(exclude_purchased, tuple(exclude), (), only)
     key = cache_key(ctx.current.cache_version, client_id, request.scope["query_string"])
-    body = await cached_list(ctx, key) or await compute_list(ctx, key, client_id, k, options)
-    return Response(body, media_type="application/json")
+    served = await cached_list(ctx, key) or await compute_list(ctx, key, client_id, k, options)
+    return listed_response(ctx, served, client_id, x_surface)
 
 
 @router.post("/baskets/recommendations", response_model=Recommendations, responses=BODY_RESPONSES)
-async def for_basket(request: BasketRequest, ctx: Ctx) -> Response:
+async def for_basket(
+    request: BasketRequest, ctx: Ctx, x_surface: SurfaceHeader = "api"
+) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
     current, known = ctx.current, known_client(ctx, request.client_id)
     recent = tuple(sorted(ctx.state.recent.get(known or "", ())))
-    options = RequestOptions(only=request.filters())
+    options = RequestOptions(exclude=ctx.outcomes.held_back(known), only=request.filters())
     items = current.recommender.for_client(  # on the loop, as serving.lists explains
         known, request.k, tuple(request.items), options, recent
     )
-    body = list_body(request.client_id, current.version, items)
-    return Response(body, media_type="application/json")
+    served = Served(list_body(request.client_id, current.version, items), listed(items))
+    return listed_response(ctx, served, request.client_id, x_surface)

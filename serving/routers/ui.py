@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from serving.crm import item_label, reason_lines, source_names
 from serving.deps import Ctx, Reader
+from serving.outcomes_api import record_outcome
 from serving.routers.offers import next_best_offers
-from serving.schemas import MAX_ID
+from serving.schemas import MAX_ID, OutcomeIn
 
 router = APIRouter(prefix="/ui", tags=["ui"], dependencies=[Reader], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
@@ -40,11 +44,24 @@ async def search(
 @router.get("/clients/{client_id}", response_class=HTMLResponse)
 async def client_screen(request: Request, client_id: str, ctx: Ctx) -> HTMLResponse:
     """Profile card, segment badge, offers with reasons and evidence, purchase history."""
-    view = await next_best_offers(ctx, client_id[:MAX_ID], 5)
+    view = await next_best_offers(ctx, client_id[:MAX_ID], 5, "crm")
     label, names = item_label(ctx.current.recommender), source_names(ctx.current.recommender)
     lines = [reason_lines(item, label, names) for item in view["offers"]]
     context = {"view": view, "offers": list(zip(view["offers"], lines, strict=True))}
     return templates.TemplateResponse(request, "client.html", context)
+
+
+@router.post("/clients/{client_id}/offers/{item_id}/outcome")
+async def outcome_form(request: Request, client_id: str, item_id: str, ctx: Ctx) -> Response:
+    """The screen's Accepted / Declined / Postponed forms (no JavaScript): record the
+    outcome, then back to the client's screen."""
+    fields = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items() if v[0]}
+    try:
+        body = OutcomeIn.model_validate(fields)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False)) from None
+    await record_outcome(ctx, client_id[:MAX_ID], item_id[:MAX_ID], body)
+    return RedirectResponse(f"/ui/clients/{quote(client_id, safe='')}", status_code=303)
 
 
 @router.get("/at-risk", response_class=HTMLResponse)
@@ -56,7 +73,7 @@ async def at_risk(
     if ctx.features is not None:
         risky = await run_in_threadpool(ctx.features.at_risk, limit)
         for client_id, profile in risky:
-            view = await next_best_offers(ctx, client_id, 1)
+            view = await next_best_offers(ctx, client_id, 1, "crm")
             rows.append(
                 {"client_id": client_id, "profile": profile, "offer": (view["offers"] or [None])[0]}
             )

@@ -1,0 +1,85 @@
+"""Headless Chromium driven over the DevTools protocol (no driver package needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import IN_CI
+from tests.servers import free_port
+
+__all__ = ["Page", "chromium"]
+
+
+class Page:
+    """One tab: navigate, run JavaScript, wait for a condition."""
+
+    def __init__(self, socket: Any) -> None:
+        self.socket, self._id = socket, 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        self.socket.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            answer = json.loads(self.socket.recv(timeout=60))
+            if answer.get("id") == self._id:
+                return answer.get("result", {})  # type: ignore[no-any-return]
+
+    def evaluate(self, expression: str) -> Any:
+        found = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return found.get("result", {}).get("value")
+
+    def wait(self, expression: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.evaluate(expression):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.1)
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait(f"location.href === {json.dumps(url)} && document.readyState === 'complete'")
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator[Page]:
+    """A headless Chromium with one tab (skipped without it, a failure in CI)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if IN_CI:
+            pytest.fail("chromium is missing; CI must have it")
+        pytest.skip("chromium is missing")
+    port = free_port()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags += [f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "about:blank"]
+    process = subprocess.Popen([browser, *flags], stderr=subprocess.DEVNULL)
+    try:
+        tab = _first_tab(port)
+        with connect(tab, max_size=None) as socket:
+            yield Page(socket)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _first_tab(port: int) -> str:
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=1) as r:
+                tabs = [t for t in json.loads(r.read()) if t.get("type") == "page"]
+            if tabs:
+                return str(tabs[0]["webSocketDebuggerUrl"])
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("chromium did not open its debugging port")
