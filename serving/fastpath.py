@@ -21,7 +21,7 @@ from recsys.catalogue import ItemFilter
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Context, authorised
 from serving.impressions import SURFACES
-from serving.lists import cache_key, cached_list, compute_list, respond
+from serving.lists import cached_list, compute_list, list_key, respond
 from serving.schemas import MAX_ID, MAX_IDS
 
 __all__ = ["CachedLists", "plain_query"]
@@ -98,7 +98,7 @@ class CachedLists:
         ctx, raw = self.context, scope["query_string"]
         current = ctx.state.current  # set: _client checked it (no catalogue sync on hits)
         assert current is not None
-        key = cache_key(current.cache_version, client, raw)
+        key = list_key(current, client, raw)
         found = await cached_list(ctx, key)
         (ctx.metrics.cache_hit if found else ctx.metrics.cache_miss).inc()
         if found is None:

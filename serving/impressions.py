@@ -19,7 +19,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -63,6 +63,8 @@ class Impressions:
         self._prefix = os.urandom(5).hex()  # unique per process: ids never collide
         self._count = itertools.count(1)
         self.pending: list[tuple[Any, ...]] = []
+        self.clock: Callable[[], float] = time.time
+        """Unix seconds of an impression; the replay simulator sets its own."""
 
     def new_id(self) -> str:
         """A fresh list id (process prefix + counter: no syscall per request)."""
@@ -78,7 +80,9 @@ class Impressions:
     ) -> str:
         """Queue the impression of one list (:func:`listed` bytes); its new id."""
         recommendation_id = self.new_id()
-        self.pending.append((recommendation_id, client_id, raw, version, surface, arm, time.time()))
+        self.pending.append(
+            (recommendation_id, client_id, raw, version, surface, arm, self.clock())
+        )
         return recommendation_id
 
     async def flush(self) -> int:

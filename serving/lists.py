@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from recsys.ranking import RankedItem, RequestOptions, new_items
+from recsys.ranking import HybridRecommender, RankedItem, RequestOptions, new_items
 from serving import ranked
 from serving.catalogue import STAMP
 from serving.deps import Context
@@ -34,6 +34,7 @@ __all__ = [
     "encode",
     "known_client",
     "list_body",
+    "list_key",
     "listed_response",
     "respond",
     "with_arrivals",
@@ -60,10 +61,25 @@ def _plain(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def list_body(client_id: str | None, version: str, items: list[RankedItem]) -> bytes:
-    """The response bytes of a client's list (also what precompute stores)."""
-    body = {"client_id": client_id, "model_version": version, "cached": False, "items": items}
-    return encode(body)
+def list_body(
+    client_id: str | None,
+    version: str,
+    items: list[RankedItem],
+    arm: tuple[str, str] | None = None,
+) -> bytes:
+    """The response bytes of a client's list (also what precompute stores); with the
+    experiment and arm when one runs."""
+    body: dict[str, object] = {"client_id": client_id, "model_version": version}
+    if arm is not None:
+        body["experiment"], body["arm"] = arm
+    return encode(body | {"cached": False, "items": items})
+
+
+def list_key(current: Loaded, client: str, raw_query: bytes) -> str:
+    """The cache key of a client's list: its arm too while an experiment runs."""
+    arm = current.arm_of(client)
+    version = current.cache_version if arm is None else f"{current.cache_version}.{arm[1]}"
+    return cache_key(version, client, raw_query)
 
 
 class Served(NamedTuple):
@@ -103,14 +119,15 @@ def listed_response(ctx: Context, served: Served, client_id: str | None, surface
 def respond(ctx: Context, served: Served, client_id: str | None, surface: str) -> tuple[bytes, str]:
     """The response bytes of a served list with a fresh ``recommendation_id`` (also
     returned, for the header), its impression queued."""
-    version = ctx.state.current.version if ctx.state.current is not None else ""
-    recommendation_id = ctx.impressions.shown(client_id, served.listed, version, surface)
+    current = ctx.state.current
+    version, arm = ("", None) if current is None else (current.version, current.arm_of(client_id))
+    recommendation_id = ctx.impressions.shown(client_id, served.listed, version, surface, arm)
     return with_id(served.body, recommendation_id), recommendation_id
 
 
 def with_arrivals(
     ctx: Context,
-    current: Loaded,
+    recommender: HybridRecommender,
     client_id: str | None,
     recent: tuple[str, ...],
     items: list[RankedItem],
@@ -119,7 +136,6 @@ def with_arrivals(
     """``items`` with the new-arrivals slots filled (new catalogue items of the
     client's favourite categories), when the settings give any."""
     slots = ctx.settings.new_arrivals_slots
-    recommender = current.recommender
     if not slots or not recommender.facts.unknown:
         return items
     favourites = recommender.favourite_categories(client_id, recent)
@@ -172,10 +188,13 @@ async def compute_list(
         )
         # Ranking runs on the event loop: ~1 ms of numpy with the GIL held. In the
         # threadpool, dozens of threads fought over the GIL and served 20× fewer.
-        items = current.recommender.for_client(known, k, (), targeted, recent)
+        arm = current.arm_of(client_id)
+        recommender = current.recommender_for(arm)
+        ctx.catalogue.facts_for(recommender)
+        items = recommender.for_client(known, k, (), targeted, recent)
         if not options.only:  # a filtered list holds what its filters ask for, no more
-            items = with_arrivals(ctx, current, known, recent, items, k)
-        body, shown = list_body(client_id, current.version, items), listed(items)
+            items = with_arrivals(ctx, recommender, known, recent, items, k)
+        body, shown = list_body(client_id, current.version, items, arm), listed(items)
         await ctx.cache.set(key, client_id, ctx.catalogue.stamp(shown) + body.replace(*_AS_CACHED))
         return Served(body, shown)
 

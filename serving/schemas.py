@@ -41,6 +41,10 @@ class Recommendations(BaseModel):
     recommendation_id: str
     """This response's id (also in ``X-Recommendation-Id``): send it back with the
     events that follow from the list (``POST /v1/events``)."""
+    experiment: str | None = None
+    """The experiment running for this client, if any."""
+    arm: str | None = None
+    """The client's arm in that experiment."""
     client_id: str | None = None
     model_version: str
     cached: bool
@@ -146,6 +150,8 @@ class NextBestOffers(BaseModel):
     """The CRM view of a client."""
 
     recommendation_id: str
+    experiment: str | None = None
+    arm: str | None = None
     client_id: str
     model_version: str
     profile: dict[str, Any] | None

@@ -44,6 +44,9 @@ class ServingSettings(BaseSettings):
     tombstones_path: Path = Path("artifacts/tombstones.txt")
     """Deleted clients (SHA-256 of the id, one per line): honoured by serving, export
     and training (``recsys train --tombstones``)."""
+    experiments_path: Path | None = None
+    """Online experiments (YAML: arms with their blends and shares, dates); none when
+    unset. Read with each bundle (``POST /v1/model/reload`` rereads it)."""
     outcomes_path: Path = Path("artifacts/outcomes.jsonl")
     """Manager outcomes in the embedded mode (with ``redis_url``: a Redis stream)."""
     outcome_cooldown_days: float = Field(default=60, ge=0)

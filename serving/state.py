@@ -6,6 +6,7 @@ import gc
 import hashlib
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from recsys.bundle import Bundle
 from recsys.errors import ModelError, RecsysError
+from recsys.feedback import Experiments, load_experiments
 from recsys.privacy import client_hash
 from recsys.ranking import BlendConfig, HybridRecommender
 from recsys.rules.cross_sell import CrossSellRules, load_cross_sell, save_cross_sell
@@ -46,6 +48,21 @@ class Loaded:
     source: Path
     origin: str = "local bundle pointer"
     """How the bundle was chosen (shown by ``/readyz``)."""
+    experiments: Experiments = field(default_factory=Experiments)
+    """The experiments file in force."""
+    arms: dict[tuple[str, str], HybridRecommender] = field(default_factory=dict)
+    """The recommender of each (experiment, arm) with its own blend."""
+
+    def arm_of(self, client_id: str | None) -> tuple[str, str] | None:
+        """(experiment, arm) of a client while an experiment runs, else ``None``."""
+        if client_id is None or not self.experiments.experiments:
+            return None
+        running = self.experiments.running(datetime.now(UTC).date())
+        return None if running is None else (running.name, running.arm_of(client_id).name)
+
+    def recommender_for(self, arm: tuple[str, str] | None) -> HybridRecommender:
+        """The recommender an arm serves (the default one outside experiments)."""
+        return self.arms.get(arm, self.recommender) if arm is not None else self.recommender
 
     @property
     def version(self) -> str:
@@ -67,7 +84,8 @@ class Loaded:
         old = self.recommender
         fresh = HybridRecommender(self.bundle, self.bundle.rules, rules, old.config)
         fresh.share_segments(old)
-        return replace(self, recommender=fresh)
+        arms = _arm_recommenders(fresh, self.experiments)
+        return replace(self, recommender=fresh, arms=arms)
 
 
 def locate(settings: ServingSettings) -> tuple[Path, str]:
@@ -95,7 +113,26 @@ def load(settings: ServingSettings) -> Loaded:
     if settings.features_path is not None:
         segments = pd.read_parquet(settings.features_path, columns=["segment"])["segment"]
         recommender.set_segments({str(c): str(s) for c, s in segments.items()})
-    return Loaded(bundle, recommender, source, origin)
+    experiments = Experiments()
+    if settings.experiments_path is not None:
+        experiments = load_experiments(settings.experiments_path)
+    arms = _arm_recommenders(recommender, experiments)
+    return Loaded(bundle, recommender, source, origin, experiments, arms)
+
+
+def _arm_recommenders(
+    base: HybridRecommender, experiments: Experiments
+) -> dict[tuple[str, str], HybridRecommender]:
+    """A recommender per arm with its own blend (the bundle, rules and segments of
+    ``base``)."""
+    out = {}
+    for experiment in experiments.experiments:
+        for arm in (a for a in experiment.arms if a.blend is not None):
+            blend = BlendConfig(weights=arm.blend or {})
+            found = HybridRecommender(base.bundle, base.rules, base.cross_sell, blend)
+            found.share_segments(base)
+            out[(experiment.name, arm.name)] = found
+    return out
 
 
 @dataclass

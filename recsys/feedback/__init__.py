@@ -3,6 +3,30 @@
 Core library only (no Redis, no web): ``serving`` records, ``training`` reports.
 """
 
+from recsys.feedback.attribution import attribute, shown_items
+from recsys.feedback.experiments import (
+    Arm,
+    Experiment,
+    Experiments,
+    bucket,
+    load_experiments,
+)
 from recsys.feedback.outcomes import Outcome, OutcomeBook
+from recsys.feedback.report import arm_report, public, source_report, two_proportions, wilson
 
-__all__ = ["Outcome", "OutcomeBook"]
+__all__ = [
+    "Arm",
+    "Experiment",
+    "Experiments",
+    "Outcome",
+    "OutcomeBook",
+    "arm_report",
+    "attribute",
+    "bucket",
+    "load_experiments",
+    "public",
+    "shown_items",
+    "source_report",
+    "two_proportions",
+    "wilson",
+]

@@ -48,12 +48,16 @@ async def next_best_offers(
     options = RequestOptions(exclude=held, segment=segment, country=country)
     recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
     # On the loop, as the recommendations route does (GIL-bound numpy, ~1-2 ms).
-    offers = current.recommender.for_client(known, k, (), options, recent)
-    offers = with_arrivals(ctx, current, known, recent, offers, k)
+    arm = current.arm_of(known)
+    recommender = current.recommender_for(arm)
+    ctx.catalogue.facts_for(recommender)
+    offers = recommender.for_client(known, k, (), options, recent)
+    offers = with_arrivals(ctx, recommender, known, recent, offers, k)
     shown = listed(offers)
-    recommendation_id = ctx.impressions.shown(client_id, shown, current.version, surface)
+    recommendation_id = ctx.impressions.shown(client_id, shown, current.version, surface, arm)
     return {
         "recommendation_id": recommendation_id,
+        **({"experiment": arm[0], "arm": arm[1]} if arm else {}),
         "client_id": client_id,
         "model_version": current.version,
         "profile": None if features is None else {key: features.get(key) for key in PROFILE},

@@ -11,11 +11,11 @@ from serving.deps import Ctx, Filters, Reader, SurfaceHeader
 from serving.impressions import listed
 from serving.lists import (
     Served,
-    cache_key,
     cached_list,
     compute_list,
     known_client,
     list_body,
+    list_key,
     listed_response,
 )
 from serving.schemas import (
@@ -51,7 +51,7 @@ async def for_client(
     # Plain requests are normally answered by serving.fastpath before routing; this
     # is the reference path, and the one for requests it leaves to FastAPI.
     options = RequestOptions(exclude_purchased, tuple(exclude), (), only)
-    key = cache_key(ctx.current.cache_version, client_id, request.scope["query_string"])
+    key = list_key(ctx.current, client_id, request.scope["query_string"])
     served = await cached_list(ctx, key) or await compute_list(ctx, key, client_id, k, options)
     return listed_response(ctx, served, client_id, x_surface)
 
@@ -62,10 +62,13 @@ async def for_basket(
 ) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
     current, known = ctx.current, known_client(ctx, request.client_id)
+    arm = current.arm_of(known)
+    recommender = current.recommender_for(arm)
+    ctx.catalogue.facts_for(recommender)
     recent = tuple(sorted(ctx.state.recent.get(known or "", ())))
     options = RequestOptions(exclude=ctx.outcomes.held_back(known), only=request.filters())
-    items = current.recommender.for_client(  # on the loop, as serving.lists explains
+    items = recommender.for_client(  # on the loop, as serving.lists explains
         known, request.k, tuple(request.items), options, recent
     )
-    served = Served(list_body(request.client_id, current.version, items), listed(items))
+    served = Served(list_body(request.client_id, current.version, items, arm), listed(items))
     return listed_response(ctx, served, request.client_id, x_surface)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import catalogue, data, events, features, models, rules, serve
+from training.cli import catalogue, data, events, experiments, features, models, rules, serve
 from training.cli.synth import synth
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(features.app, name="features")
 app.add_typer(events.app, name="events")
 app.add_typer(catalogue.app, name="catalogue")
+app.add_typer(experiments.app, name="experiments")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(serve.demo)
 app.command(name="precompute")(serve.precompute)

@@ -1,0 +1,175 @@
+"""An experiment's report: per arm lists, CTR, conversion, revenue, with intervals.
+
+Proportions (CTR: lists with a click; conversion: lists with a purchase or an
+accepted offer) get Wilson 95 % intervals and, against the control, the
+two-proportion z-test and a normal interval of the difference; revenue per 1,000
+lists a normal interval of the per-list mean. The sample-ratio-mismatch check is a
+chi-square test of the clients per arm against the configured shares.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from recsys.feedback.experiments import Experiment
+
+__all__ = ["SRM_P", "arm_report", "public", "source_report", "two_proportions", "wilson"]
+
+#: A sample-ratio-mismatch p-value below this is flagged.
+SRM_P = 0.001
+_Z = 1.959963984540054
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """Wilson 95 % interval of a proportion."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = successes / n
+    centre = (p + _Z**2 / (2 * n)) / (1 + _Z**2 / n)
+    half = _Z * math.sqrt(p * (1 - p) / n + _Z**2 / (4 * n * n)) / (1 + _Z**2 / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def two_proportions(a: int, n_a: int, b: int, n_b: int) -> dict[str, Any]:
+    """B − A: the difference, its normal 95 % interval, and the pooled z-test p-value."""
+    if n_a == 0 or n_b == 0:
+        return {"difference": None, "ci95": None, "p_value": None}
+    p_a, p_b = a / n_a, b / n_b
+    pooled = (a + b) / (n_a + n_b)
+    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    p_value = 1.0 if se_pooled == 0 else float(2 * stats.norm.sf(abs(p_b - p_a) / se_pooled))
+    se = math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
+    return {
+        "difference": p_b - p_a,
+        "ci95": [p_b - p_a - _Z * se, p_b - p_a + _Z * se],
+        "p_value": p_value,
+    }
+
+
+def _per_list(impressions: pd.DataFrame, attributed: pd.DataFrame) -> pd.DataFrame:
+    """One row per list: its arm and client, whether it got a click or a conversion,
+    and the revenue attributed to it."""
+    lists = impressions[["recommendation_id", "client_id", "arm"]].drop_duplicates(
+        "recommendation_id"
+    )
+    kinds = attributed.assign(
+        click=attributed["type"] == "click",
+        conversion=attributed["type"].isin(["purchase", "accepted"]),
+    )
+    per = kinds.groupby("recommendation_id").agg(
+        click=("click", "any"), conversion=("conversion", "any"), revenue=("revenue", "sum")
+    )
+    out = lists.merge(per, left_on="recommendation_id", right_index=True, how="left")
+    return out.fillna({"click": False, "conversion": False, "revenue": 0.0})
+
+
+def arm_report(
+    impressions: pd.DataFrame, attributed: pd.DataFrame, experiment: Experiment
+) -> dict[str, Any]:
+    """Per arm figures with intervals, differences to the control, and the SRM check."""
+    mine = impressions[impressions["experiment"] == experiment.name]
+    lists = _per_list(mine, attributed)
+    arms = {arm.name: _figures(lists[lists["arm"] == arm.name]) for arm in experiment.arms}
+    control = arms[experiment.control]
+    for name, figures in arms.items():
+        if name != experiment.control:
+            figures["vs_control"] = _versus(control, figures)
+    return {
+        "experiment": experiment.name,
+        "control": experiment.control,
+        "arms": arms,
+        "srm": _srm(lists, experiment),
+    }
+
+
+def _figures(lists: pd.DataFrame) -> dict[str, Any]:
+    n = len(lists)
+    clicks, conversions = int(lists["click"].sum()), int(lists["conversion"].sum())
+    revenue = lists["revenue"].to_numpy(dtype=np.float64)
+    mean = float(revenue.mean()) if n else 0.0
+    half = _Z * float(revenue.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    return {
+        "lists": n,
+        "clients": int(lists["client_id"].nunique()),
+        "clicks": clicks,
+        "conversions": conversions,
+        "ctr": clicks / n if n else 0.0,
+        "ctr_ci95": list(wilson(clicks, n)),
+        "conversion": conversions / n if n else 0.0,
+        "conversion_ci95": list(wilson(conversions, n)),
+        "revenue_per_1000_lists": 1000 * mean,
+        "revenue_per_1000_lists_ci95": [1000 * (mean - half), 1000 * (mean + half)],
+        "_revenue": revenue,
+    }
+
+
+def _versus(control: dict[str, Any], arm: dict[str, Any]) -> dict[str, Any]:
+    a, b = control["_revenue"], arm["_revenue"]
+    revenue: dict[str, Any] = {"difference": None, "ci95": None, "p_value": None}
+    if len(a) > 1 and len(b) > 1:
+        difference = 1000 * (b.mean() - a.mean())
+        se = 1000 * math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        p_value = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(difference) / se))
+        revenue = {
+            "difference": difference,
+            "ci95": [difference - _Z * se, difference + _Z * se],
+            "p_value": p_value,
+        }
+    return {
+        "ctr": two_proportions(control["clicks"], control["lists"], arm["clicks"], arm["lists"]),
+        "conversion": two_proportions(
+            control["conversions"], control["lists"], arm["conversions"], arm["lists"]
+        ),
+        "revenue_per_1000_lists": revenue,
+    }
+
+
+def _srm(lists: pd.DataFrame, experiment: Experiment) -> dict[str, Any]:
+    """Clients per arm against the configured shares (chi-square)."""
+    clients = lists.drop_duplicates("client_id")["arm"].value_counts()
+    observed = np.array([int(clients.get(a.name, 0)) for a in experiment.arms], dtype=float)
+    shares = np.array([a.share for a in experiment.arms]) / 100
+    total = observed.sum()
+    if total == 0:
+        return {"p_value": None, "mismatch": False, "clients": {}}
+    p_value = float(stats.chisquare(observed, total * shares).pvalue)
+    counts = {a.name: int(o) for a, o in zip(experiment.arms, observed, strict=True)}
+    return {"p_value": p_value, "mismatch": p_value < SRM_P, "clients": counts}
+
+
+def source_report(impressions: pd.DataFrame, attributed: pd.DataFrame) -> dict[str, Any]:
+    """Per source (the one that ranked each shown item): items shown, clicks,
+    conversions, revenue."""
+    from recsys.feedback.attribution import shown_items
+
+    shown = shown_items(impressions).groupby("source").size()
+    kinds = (
+        attributed.assign(
+            click=attributed["type"] == "click",
+            conversion=attributed["type"].isin(["purchase", "accepted"]),
+        )
+        .groupby("source")
+        .agg(clicks=("click", "sum"), conversions=("conversion", "sum"), revenue=("revenue", "sum"))
+    )
+    return {
+        str(source): {
+            "shown": int(count),
+            "clicks": int(kinds["clicks"].get(source, 0)),
+            "conversions": int(kinds["conversions"].get(source, 0)),
+            "revenue": float(kinds["revenue"].get(source, 0.0)),
+        }
+        for source, count in shown.items()
+    }
+
+
+def public(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` without its private arrays (for JSON)."""
+    arms = {
+        n: {k: v for k, v in f.items() if not k.startswith("_")} for n, f in report["arms"].items()
+    }
+    return {**report, "arms": arms}

@@ -1,0 +1,118 @@
+"""``recsys experiments report`` and ``simulate``: online results with intervals.
+
+The report reads the service's logs (impressions, events, outcomes: JSON-lines files
+or the Redis streams), attributes events to lists (:mod:`recsys.feedback`), and
+gives per arm lists, CTR, conversion and revenue per 1,000 lists with 95 %
+intervals, the difference to the control with its interval and p-value, and the
+sample-ratio-mismatch check. The simulator replays a test period through the real
+service in process: train before a cut-off, serve each later client the list of
+its arm, count a purchase of a listed item within the window as a conversion.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import redis
+
+from recsys.feedback import (
+    Experiment,
+    arm_report,
+    attribute,
+    load_experiments,
+    public,
+    source_report,
+)
+from serving.event_store import parse_lines
+from serving.stream import FIELD
+
+__all__ = ["read_log", "report", "summarise"]
+
+
+def read_log(source: str, stream: str) -> pd.DataFrame:
+    """A service log as a table: a JSON-lines file, or ``redis://…`` (``stream``)."""
+    if source.startswith(("redis://", "rediss://", "unix://")):
+        client = redis.Redis.from_url(source)
+        rows = [orjson.loads(f[FIELD]) for _, f in client.xrange(stream)]
+        client.close()
+    else:
+        path = Path(source)
+        rows = parse_lines(path.read_bytes()) if path.exists() else []
+    return pd.DataFrame(rows)
+
+
+def accepted_offers(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Accepted outcomes as conversion events (``type`` ``accepted``)."""
+    if outcomes.empty:
+        return pd.DataFrame(columns=["type", "client_id", "item_id", "timestamp"])
+    offers = pd.DataFrame(outcomes["outcome"].tolist())
+    offers = offers[offers["outcome"] == "accepted"]
+    return offers.assign(type="accepted", timestamp=offers["at"])[
+        ["type", "client_id", "item_id", "timestamp", "recommendation_id"]
+    ]
+
+
+def report(
+    impressions: pd.DataFrame,
+    events: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    experiment: Experiment,
+    window: timedelta,
+) -> dict[str, Any]:
+    """The experiment's report (JSON-ready) with per-source figures."""
+    if not impressions.empty and "experiment" not in impressions:
+        impressions = impressions.assign(experiment=None, arm=None)
+    if "type" in impressions:
+        impressions = impressions[impressions["type"] == "impression"]
+    conversions = pd.concat([events, accepted_offers(outcomes)], ignore_index=True)
+    attributed = attribute(impressions, conversions, window)
+    found = public(arm_report(impressions, attributed, experiment))
+    return found | {"sources": source_report(impressions, attributed)}
+
+
+def summarise(found: dict[str, Any]) -> dict[str, Any]:
+    """The simulator's JSON: lists, conversion and its interval per arm, the control,
+    and the winner (the arm whose conversion differs from every other with p < 0.05
+    and is highest), or ``None``."""
+    arms = found["arms"]
+    best = max(arms, key=lambda a: arms[a]["conversion"])
+    others = [a for a in arms if a != best]
+    significant = all(_p(found, best, other) < 0.05 for other in others)
+    return {
+        "arms": {
+            name: {"lists": a["lists"], "conversion": a["conversion"], "ci95": a["conversion_ci95"]}
+            for name, a in arms.items()
+        },
+        "control": found["control"],
+        "winner": best if significant else None,
+        "p_value": {
+            a: arms[a].get("vs_control", {}).get("conversion", {}).get("p_value")
+            for a in arms
+            if a != found["control"]
+        },
+    }
+
+
+def _p(found: dict[str, Any], a: str, b: str) -> float:
+    """p-value of the conversion difference of arms ``a`` and ``b`` (one is the control
+    in a two-arm experiment; with more arms, each is compared with the control)."""
+    control = found["control"]
+    other = b if a == control else a
+    value = found["arms"][other].get("vs_control", {}).get("conversion", {}).get("p_value")
+    return 1.0 if value is None else float(value)
+
+
+def load_experiment(path: Path, name: str | None) -> Experiment:
+    """The experiment ``name`` of the file, or its latest one."""
+    experiments = load_experiments(path)
+    if name is not None:
+        return experiments.named(name)
+    if not experiments.experiments:
+        from recsys.errors import ConfigError
+
+        raise ConfigError(f"{path}: no experiment in the file")
+    return max(experiments.experiments, key=lambda e: e.start)
