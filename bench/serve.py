@@ -133,6 +133,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers, both servers")
     parser.add_argument("--blend", help="served blend weights as JSON (RECSYS_BLEND_WEIGHTS)")
     parser.add_argument("--catalogue", action="store_true", help="also run (d), see above")
+    parser.add_argument(
+        "--impressions", action="store_true", help="also run (e): cached, impressions not logged"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -145,19 +148,22 @@ def main() -> None:
             "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
             **({"RECSYS_BLEND_WEIGHTS": args.blend} if args.blend else {}),
         }
-        ours_port, bare_port, listed_port = free_port(), free_port(), free_port()
+        ours_port, bare_port = free_port(), free_port()
         ours = start("serving.app:create_app", ours_port, env, args.workers)
-        listed = None
+        extra = {}
         if args.catalogue:
             catalogue = {"RECSYS_CATALOGUE_PATH": str(write_catalogue(bundles, Path(tmp)))}
-            listed = start("serving.app:create_app", listed_port, env | catalogue, args.workers)
+            extra["d"] = env | catalogue
+        if args.impressions:
+            extra["e"] = env | {"RECSYS_LOG_IMPRESSIONS": "false"}
+        servers = {key: (free_port(), extra_env) for key, extra_env in extra.items()}
+        started = [start("serving.app:create_app", p, e, args.workers) for p, e in servers.values()]
         try:
-            ports = (ours_port, bare_port, listed_port if listed else None)
+            ports = (ours_port, bare_port, {key: p for key, (p, _) in servers.items()})
             rounds, body = measure(args, bundles, Path(tmp), ports)
         finally:
-            stop(ours)
-            if listed is not None:
-                stop(listed)
+            for process in [ours, *started]:
+                stop(process)
     report(args, rounds, len(body))
 
 
@@ -187,13 +193,13 @@ def write_catalogue(bundles: Path, tmp: Path) -> Path:
 
 
 def measure(
-    args: argparse.Namespace, bundles: Path, tmp: Path, ports: tuple[int, int, int | None]
+    args: argparse.Namespace, bundles: Path, tmp: Path, ports: tuple[int, int, dict[str, int]]
 ) -> tuple[list[dict[str, dict[str, float]]], bytes]:
-    """Rounds of (a) bare, (b) cached, (c) uncached [(d) cached with a catalogue], every
-    server up throughout."""
+    """Rounds of (a) bare, (b) cached, (c) uncached [(d) cached with a catalogue, (e)
+    cached without impression logging], every server up throughout."""
     from recsys.bundle import Bundle
 
-    ours_port, bare_port, listed_port = ports
+    ours_port, bare_port, others = ports
     ids = Bundle.load(next(bundles.iterdir())).data.clients.ids[:500].tolist()
     path = f"/v1/clients/{ids[0]}/recommendations?k=10"
     url = f"http://127.0.0.1:{ours_port}{path}"
@@ -213,10 +219,10 @@ def measure(
                     f"http://127.0.0.1:{ours_port}/", args.seconds, args.connections, str(script)
                 ),
             }
-            if listed_port is not None:
-                listed = f"http://127.0.0.1:{listed_port}{path}"
-                urllib.request.urlopen(listed).read()
-                run["d"] = wrk(listed, args.seconds, args.connections)
+            for key, port in others.items():
+                other = f"http://127.0.0.1:{port}{path}"
+                urllib.request.urlopen(other).read()
+                run[key] = wrk(other, args.seconds, args.connections)
             rounds.append(run)
     finally:
         stop(bare)
@@ -232,6 +238,8 @@ def report(args: argparse.Namespace, rounds: list[dict[str, dict[str, float]]], 
     names = {"a": "(a) bare FastAPI", "b": "(b) ours, cached", "c": "(c) ours, uncached"}
     if "d" in rounds[0]:
         names["d"] = "(d) cached, catalogue"
+    if "e" in rounds[0]:
+        names["e"] = "(e) cached, no impressions"
     print(f"{'':<28}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for number, run in enumerate(rounds, 1):
         for key, r in run.items():
@@ -254,6 +262,11 @@ def report(args: argparse.Namespace, rounds: list[dict[str, dict[str, float]]], 
     if "d" in median:
         d = median["d"]
         print(f"catalogue check on cached reads: d/b rps {d['rps'] / b['rps']:.2f} (target ≥ 0.95)")
+    if "e" in median:
+        e = median["e"]
+        print(
+            f"impression logging on cached reads: b/e rps {b['rps'] / e['rps']:.2f} (target ≥ 0.95)"
+        )
 
 
 if __name__ == "__main__":

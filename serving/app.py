@@ -105,8 +105,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if context.outcomes.redis is not None:
         follower = context.outcomes.follow(context.cache.drop_client)
         tasks.append(asyncio.create_task(follower))
-    if isinstance(context.impressions.store, StreamEventStore):
-        tasks.append(asyncio.create_task(_replay(context.impressions.store)))
     yield
     for task in tasks:
         task.cancel()
@@ -115,8 +113,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await context.impressions.close()
     if context.outcomes.redis is not None:
         await context.outcomes.redis.aclose()
-    if isinstance(context.impressions.store, StreamEventStore):
-        await context.impressions.store.redis.aclose()
+    if context.impressions.redis is not None:
+        await context.impressions.redis.aclose()
     await context.cache.close()
     if context.catalogue.redis is not None:
         await context.catalogue.redis.aclose()
@@ -154,15 +152,6 @@ def open_events(settings: ServingSettings) -> EventStore | StreamEventStore:
     )
 
 
-def open_impressions(settings: ServingSettings) -> EventStore | StreamEventStore:
-    """Where impressions go: their own stream with Redis, else their own file."""
-    if settings.redis_url is None:
-        return EventStore(settings.impressions_path)
-    return StreamEventStore(
-        stream_client(settings.redis_url), settings.impressions_stream, settings.impressions_path
-    )
-
-
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """Build the service; settings come from ``RECSYS_*`` unless given."""
     settings = settings or ServingSettings()
@@ -185,7 +174,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         settings.catalogue_path, stream_client(settings.redis_url) if settings.redis_url else None
     )
     state = ServiceState(settings)
-    shown = Impressions(open_impressions(settings))
+    shown = Impressions(
+        settings.impressions_path,
+        stream_client(settings.redis_url) if settings.redis_url else None,
+        settings.impressions_stream,
+        enabled=settings.log_impressions,
+    )
     outcomes = OutcomeState(
         settings.outcomes_path,
         stream_client(settings.redis_url) if settings.redis_url else None,

@@ -22,7 +22,10 @@ class EventStore:
         self._lock = asyncio.Lock()
 
     def _append(self, events: list[dict[str, Any]]) -> None:
-        payload = b"".join(orjson.dumps(e) + b"\n" for e in events)
+        self.write_lines(b"".join(orjson.dumps(e) + b"\n" for e in events))
+
+    def write_lines(self, payload: bytes) -> None:
+        """Append encoded JSON lines and fsync (blocking: call it off the event loop)."""
         with open(self.path, "ab") as sink:
             # Several processes may share the file (workers, replicas on one volume):
             # the lock keeps a batch whole and lets a replay empty it safely.

@@ -5,48 +5,51 @@ a fresh ``recommendation_id`` (in the JSON and the ``X-Recommendation-Id`` heade
 cached lists included: the id is spliced into the stored bytes. An impression
 (id, client, items in order with the source that ranked each, model version,
 surface, experiment and arm, time) is queued in memory at O(1) and written in
-batches every 200 ms to its own log, through the same stores as events (an
-fsynced JSON-lines file, or a Redis stream every replica writes), so logging costs
-the cached fast path a list append. A crash loses at most the last batch of
-impressions, never an acknowledged event.
+batches every 200 ms to its own log: a file of compact JSON lines, or with Redis
+one stream entry per batch (every replica writes the same stream). A crash loses
+at most the last batch of impressions, never an acknowledged event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import itertools
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
-from recsys.ranking import RankedItem
-from serving.event_store import EventStore
-from serving.stream import StreamEventStore
+import orjson
+from redis.exceptions import RedisError
 
-__all__ = ["SURFACES", "Impressions", "listed", "with_id"]
+from recsys.ranking import RankedItem
+from serving.stream import FIELD
+
+__all__ = ["SURFACES", "Impressions", "decode", "listed", "listed_ids", "with_id"]
 
 log = logging.getLogger("recsys.serving")
 
 Surface = Literal["storefront", "crm", "api"]
 #: Where a list was shown (``X-Surface`` request header; default ``api``).
 SURFACES: tuple[str, ...] = ("storefront", "crm", "api")
-_PAIR, _NEXT = "\x1e", "\x1f"
+_PARTS, _NEXT = "\x1d", "\x1f"
 
 
 def listed(items: Sequence[RankedItem]) -> bytes:
-    """A list's items in order, each with the source that gave its first reason."""
-    return _NEXT.join(
-        f"{i.item_id}{_PAIR}{i.reasons[0].source if i.reasons else ''}" for i in items
-    ).encode()
+    """A list's item ids in order, then the source that gave each its first reason."""
+    ids = _NEXT.join(i.item_id for i in items)
+    sources = _NEXT.join(i.reasons[0].source if i.reasons else "" for i in items)
+    return f"{ids}{_PARTS}{sources}".encode() if items else b""
 
 
 def listed_ids(raw: bytes) -> list[str]:
     """The item ids of :func:`listed` bytes."""
-    return [pair.split(_PAIR, 1)[0] for pair in raw.decode().split(_NEXT)] if raw else []
+    return raw.decode().split(_PARTS, 1)[0].split(_NEXT) if raw else []
 
 
 def with_id(body: bytes, recommendation_id: str) -> bytes:
@@ -58,8 +61,16 @@ def with_id(body: bytes, recommendation_id: str) -> bytes:
 class Impressions:
     """List ids, and the queue of impressions written in batches by :meth:`run`."""
 
-    def __init__(self, store: EventStore | StreamEventStore, every: float = 0.2) -> None:
-        self.store, self.every = store, every
+    def __init__(
+        self,
+        path: Path,
+        redis: Any = None,
+        stream: str = "recsys:impressions",
+        every: float = 0.2,
+        enabled: bool = True,
+    ) -> None:
+        self.path, self.redis, self.stream = path, redis, stream
+        self.every, self.enabled = every, enabled
         self._prefix = os.urandom(5).hex()  # unique per process: ids never collide
         self._count = itertools.count(1)
         self.pending: list[tuple[Any, ...]] = []
@@ -80,16 +91,27 @@ class Impressions:
     ) -> str:
         """Queue the impression of one list (:func:`listed` bytes); its new id."""
         recommendation_id = self.new_id()
-        self.pending.append(
-            (recommendation_id, client_id, raw, version, surface, arm, self.clock())
-        )
+        if self.enabled:
+            entry = (recommendation_id, client_id, raw, version, surface, arm, self.clock())
+            self.pending.append(entry)
         return recommendation_id
 
     async def flush(self) -> int:
-        """Write the queued impressions (one batch); how many."""
+        """Write the queued impressions as one batch; how many: with Redis one stream
+        entry per batch, else (or while Redis is down) appended to the file (in a
+        thread). Encoding stays on the loop (~1 µs each, a few ms per batch): in a
+        thread it fought the loop for the GIL and cost a tenth of the cached reads."""
         batch, self.pending = self.pending, []
-        if batch:
-            await self.store.append([_record(*entry) for entry in batch])
+        if not batch:
+            return 0
+        payload = _encode(batch)
+        if self.redis is not None:
+            try:
+                await self.redis.xadd(self.stream, {FIELD: payload})
+                return len(batch)
+            except (RedisError, OSError) as error:
+                log.warning("impressions kept in %s, Redis unreachable: %s", self.path, error)
+        await asyncio.to_thread(_append, self.path, payload)
         return len(batch)
 
     async def run(self) -> None:
@@ -107,25 +129,51 @@ class Impressions:
             await self.flush()
 
 
-def _record(
-    recommendation_id: str,
-    client_id: str | None,
-    raw: bytes,
-    version: str,
-    surface: str,
-    arm: tuple[str, str] | None,
-    at: float,
-) -> dict[str, Any]:
-    pairs = [p.split(_PAIR, 1) for p in raw.decode().split(_NEXT)] if raw else []
-    return {
-        "type": "impression",
-        "recommendation_id": recommendation_id,
-        "client_id": client_id,
-        "items": [p[0] for p in pairs],
-        "sources": [p[1] if len(p) > 1 else "" for p in pairs],
-        "model_version": version,
-        "surface": surface,
-        "experiment": arm[0] if arm else None,
-        "arm": arm[1] if arm else None,
-        "timestamp": datetime.fromtimestamp(at, UTC).isoformat(),
-    }
+def _encode(batch: list[tuple[Any, ...]]) -> bytes:
+    """One compact JSON array per impression (see :func:`decode`): ~5× cheaper to
+    write than a record with named fields, which :func:`decode` rebuilds."""
+    return b"".join(
+        orjson.dumps((rid, client, raw.decode(), version, surface, *(arm or (None, None)), at))
+        + b"\n"
+        for rid, client, raw, version, surface, arm, at in batch
+    )
+
+
+def _append(path: Path, payload: bytes) -> None:
+    """Append a batch (no fsync: impressions are not acknowledged to anyone; a crash of
+    the process loses nothing written, one of the machine the last page-cache seconds)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as sink:
+        fcntl.flock(sink, fcntl.LOCK_EX)
+        sink.write(payload)
+
+
+def decode(data: bytes) -> list[dict[str, Any]]:
+    """Impression records (named fields, ISO timestamps) from logged bytes; a torn
+    last line (a crash mid-write) is skipped."""
+    out = []
+    for line in data.splitlines():
+        try:
+            found = orjson.loads(line)
+            if isinstance(found, dict):  # a record with named fields (hand-written logs)
+                out.append(found)
+                continue
+            rid, client, raw, version, surface, experiment, arm, at = found
+        except (orjson.JSONDecodeError, ValueError):
+            continue
+        ids, _, sources = raw.partition(_PARTS)
+        out.append(
+            {
+                "type": "impression",
+                "recommendation_id": rid,
+                "client_id": client,
+                "items": ids.split(_NEXT) if ids else [],
+                "sources": sources.split(_NEXT) if ids else [],
+                "model_version": version,
+                "surface": surface,
+                "experiment": experiment,
+                "arm": arm,
+                "timestamp": datetime.fromtimestamp(at, UTC).isoformat(),
+            }
+        )
+    return out

@@ -54,6 +54,8 @@ class ServingSettings(BaseSettings):
     impressions_path: Path = Path("artifacts/impressions.jsonl")
     """Log of served lists (impressions), written in batches every 200 ms; with
     ``redis_url`` only what Redis could not take (the stream below has the rest)."""
+    log_impressions: bool = True
+    """Log what every served list showed (lists keep their ids either way)."""
     impressions_stream: str = "recsys:impressions"
     """Redis Stream of impressions (with ``redis_url``)."""
     events_stream: str = DEFAULT_STREAM

@@ -12,6 +12,7 @@ import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from recsys.bundle import Bundle
 from recsys.errors import ConfigError
 from recsys.feedback import (
     Experiment,
@@ -22,6 +23,7 @@ from recsys.feedback import (
     wilson,
 )
 from serving.app import create_app
+from serving.impressions import decode
 from tests.conftest import a_client, settings_for
 from training.cli import app as cli
 
@@ -192,9 +194,7 @@ def test_service_serves_each_client_its_arm(bundles: Path, tmp_path: Path) -> No
         assert offers["arm"] == experiment.arm_of(who).name
         context = client.app.state.context  # type: ignore[attr-defined]
         client.portal.call(context.impressions.flush)  # type: ignore[union-attr]
-    logged = [
-        json.loads(line) for line in (tmp_path / "impressions.jsonl").read_text().splitlines()
-    ]
+    logged = decode((tmp_path / "impressions.jsonl").read_bytes())
     assert {r["arm"] for r in logged if r["client_id"] == who} == {experiment.arm_of(who).name}
 
 
@@ -249,3 +249,22 @@ def test_simulator_on_the_sample(sample_data: Path) -> None:
     assert popular["ci95"][0] <= popular["conversion"] <= popular["ci95"][1]
     bad = CliRunner().invoke(cli, [*args, "--cutoff", "2030-01-01"])
     assert bad.exit_code == 4 and "cutoff" in bad.output
+
+
+def test_experiments_page_shows_the_arms(bundle: Bundle, bundles: Path, tmp_path: Path) -> None:
+    path = tmp_path / "experiments.yaml"
+    path.write_text(yaml.safe_dump({"experiments": [THREE]}))
+    known = [str(c) for c in bundle.data.clients.ids[:40]]
+    with TestClient(create_app(settings_for(bundles, tmp_path, experiments_path=path))) as client:
+        for i, who in enumerate(known):
+            body = client.get(f"/v1/clients/{who}/recommendations?k=3").json()
+            if i % 4 == 0:  # some buy the first item they were shown
+                event = {"client_id": who, "item_id": body["items"][0]["item_id"]}
+                event["recommendation_id"] = body["recommendation_id"]
+                client.post("/v1/events", json=event)
+        page = client.get("/ui/experiments")
+    assert page.status_code == 200 and "Experiment blend-test" in page.text
+    assert page.text.count('class="arm"') == 3 and "<svg" in page.text
+    assert page.text.count('class="bar"') == 3
+    with TestClient(create_app(settings_for(bundles, tmp_path / "none"))) as client:
+        assert 'id="none"' in client.get("/ui/experiments").text

@@ -17,6 +17,7 @@ from feature_store import build_features
 from recsys.data import read_events
 from recsys.feedback import Outcome, OutcomeBook
 from serving.app import create_app
+from serving.impressions import decode
 from tests.browser import chromium
 from tests.conftest import a_client, settings_for
 from tests.servers import free_port
@@ -50,8 +51,7 @@ def client(bundles: Path, tmp_path: Path) -> Iterator[TestClient]:
 def _impressions(client: TestClient, tmp_path: Path) -> list[dict[str, object]]:
     context = client.app.state.context  # type: ignore[attr-defined]
     client.portal.call(context.impressions.flush)  # type: ignore[union-attr]
-    lines = (tmp_path / "impressions.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    return decode((tmp_path / "impressions.jsonl").read_bytes())
 
 
 def test_every_list_has_an_id_and_an_impression(

@@ -19,18 +19,12 @@ import orjson
 import pandas as pd
 import redis
 
-from recsys.feedback import (
-    Experiment,
-    arm_report,
-    attribute,
-    load_experiments,
-    public,
-    source_report,
-)
+from recsys.feedback import Experiment, experiment_report, load_experiments
 from serving.event_store import parse_lines
+from serving.impressions import decode
 from serving.stream import FIELD
 
-__all__ = ["read_log", "report", "summarise"]
+__all__ = ["read_impressions", "read_log", "report", "summarise"]
 
 
 def read_log(source: str, stream: str) -> pd.DataFrame:
@@ -45,15 +39,16 @@ def read_log(source: str, stream: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def accepted_offers(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Accepted outcomes as conversion events (``type`` ``accepted``)."""
-    if outcomes.empty:
-        return pd.DataFrame(columns=["type", "client_id", "item_id", "timestamp"])
-    offers = pd.DataFrame(outcomes["outcome"].tolist())
-    offers = offers[offers["outcome"] == "accepted"]
-    return offers.assign(type="accepted", timestamp=offers["at"])[
-        ["type", "client_id", "item_id", "timestamp", "recommendation_id"]
-    ]
+def read_impressions(source: str, stream: str = "recsys:impressions") -> pd.DataFrame:
+    """The impression log (:func:`serving.impressions.decode`): a file or ``redis://…``."""
+    if source.startswith(("redis://", "rediss://", "unix://")):
+        client = redis.Redis.from_url(source)
+        data = b"".join(f[FIELD] for _, f in client.xrange(stream))
+        client.close()
+    else:
+        path = Path(source)
+        data = path.read_bytes() if path.exists() else b""
+    return pd.DataFrame(decode(data))
 
 
 def report(
@@ -63,15 +58,8 @@ def report(
     experiment: Experiment,
     window: timedelta,
 ) -> dict[str, Any]:
-    """The experiment's report (JSON-ready) with per-source figures."""
-    if not impressions.empty and "experiment" not in impressions:
-        impressions = impressions.assign(experiment=None, arm=None)
-    if "type" in impressions:
-        impressions = impressions[impressions["type"] == "impression"]
-    conversions = pd.concat([events, accepted_offers(outcomes)], ignore_index=True)
-    attributed = attribute(impressions, conversions, window)
-    found = public(arm_report(impressions, attributed, experiment))
-    return found | {"sources": source_report(impressions, attributed)}
+    """The experiment's report (JSON-ready): :func:`recsys.feedback.experiment_report`."""
+    return experiment_report(impressions, events, outcomes, experiment, window)
 
 
 def summarise(found: dict[str, Any]) -> dict[str, Any]:

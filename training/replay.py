@@ -25,7 +25,7 @@ from recsys.data import LoadedEvents
 from recsys.errors import ConfigError
 from recsys.split import split_by_time
 from training import jobs
-from training.experiments import read_log, report
+from training.experiments import read_impressions, report
 
 __all__ = ["simulate"]
 
@@ -47,7 +47,7 @@ def simulate(
         experiments = _experiments_file(work / "experiments.yaml", arms)
         visits = _first_visits(split.test)
         asyncio.run(_serve(work, visits, k))
-        impressions = read_log(str(work / "impressions.jsonl"), "")
+        impressions = read_impressions(str(work / "impressions.jsonl"))
         experiment = load_experiments(experiments).named("replay")
     purchases = split.test.assign(type="purchase")
     purchases["timestamp"] = pd.to_datetime(purchases["timestamp"], utc=True)

@@ -12,7 +12,15 @@ from recsys.feedback.experiments import (
     load_experiments,
 )
 from recsys.feedback.outcomes import Outcome, OutcomeBook
-from recsys.feedback.report import arm_report, public, source_report, two_proportions, wilson
+from recsys.feedback.report import (
+    accepted_offers,
+    arm_report,
+    experiment_report,
+    public,
+    source_report,
+    two_proportions,
+    wilson,
+)
 
 __all__ = [
     "Arm",
@@ -20,9 +28,11 @@ __all__ = [
     "Experiments",
     "Outcome",
     "OutcomeBook",
+    "accepted_offers",
     "arm_report",
     "attribute",
     "bucket",
+    "experiment_report",
     "load_experiments",
     "public",
     "shown_items",

@@ -10,6 +10,7 @@ chi-square test of the clients per arm against the configured shares.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,16 @@ from scipy import stats
 
 from recsys.feedback.experiments import Experiment
 
-__all__ = ["SRM_P", "arm_report", "public", "source_report", "two_proportions", "wilson"]
+__all__ = [
+    "SRM_P",
+    "accepted_offers",
+    "arm_report",
+    "experiment_report",
+    "public",
+    "source_report",
+    "two_proportions",
+    "wilson",
+]
 
 #: A sample-ratio-mismatch p-value below this is flagged.
 SRM_P = 0.001
@@ -173,3 +183,45 @@ def public(report: dict[str, Any]) -> dict[str, Any]:
         n: {k: v for k, v in f.items() if not k.startswith("_")} for n, f in report["arms"].items()
     }
     return {**report, "arms": arms}
+
+
+def accepted_offers(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Accepted outcomes (stored records) as conversion events (``type`` ``accepted``)."""
+    columns = ["type", "client_id", "item_id", "timestamp", "recommendation_id"]
+    if outcomes.empty or "outcome" not in outcomes:
+        return pd.DataFrame(columns=columns)
+    offers = pd.DataFrame(outcomes["outcome"].tolist())
+    offers = offers[offers["outcome"] == "accepted"]
+    return offers.assign(type="accepted", timestamp=offers["at"]).reindex(columns=columns)
+
+
+def experiment_report(
+    impressions: pd.DataFrame,
+    events: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    experiment: Experiment,
+    window: timedelta,
+) -> dict[str, Any]:
+    """The whole report of one experiment from the service's logs (JSON-ready): per
+    arm figures, differences to the control, the SRM check, per-source figures."""
+    from recsys.feedback.attribution import attribute
+
+    if impressions.empty:
+        impressions = pd.DataFrame(
+            columns=[
+                "type",
+                "recommendation_id",
+                "client_id",
+                "items",
+                "sources",
+                "experiment",
+                "arm",
+                "timestamp",
+            ]
+        )
+    if "type" in impressions:
+        impressions = impressions[impressions["type"] == "impression"]
+    conversions = pd.concat([events, accepted_offers(outcomes)], ignore_index=True)
+    attributed = attribute(impressions, conversions, window)
+    found = public(arm_report(impressions, attributed, experiment))
+    return found | {"sources": source_report(impressions, attributed)}

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.crm import item_label, reason_lines, source_names
 from serving.deps import Ctx, Reader
+from serving.experiments_page import chart, page_report
 from serving.outcomes_api import record_outcome
 from serving.routers.offers import next_best_offers
 from serving.schemas import MAX_ID, OutcomeIn
@@ -62,6 +63,15 @@ async def outcome_form(request: Request, client_id: str, item_id: str, ctx: Ctx)
         raise RequestValidationError(error.errors(include_url=False)) from None
     await record_outcome(ctx, client_id[:MAX_ID], item_id[:MAX_ID], body)
     return RedirectResponse(f"/ui/clients/{quote(client_id, safe='')}", status_code=303)
+
+
+@router.get("/experiments", response_class=HTMLResponse)
+async def experiments(request: Request, ctx: Ctx) -> HTMLResponse:
+    """The running (or latest) experiment: per arm figures with intervals and a chart."""
+    experiment, found = await page_report(ctx)
+    svg = chart(found) if found else ""
+    context = {"experiment": experiment, "report": found, "svg": svg}
+    return templates.TemplateResponse(request, "experiments.html", context)
 
 
 @router.get("/at-risk", response_class=HTMLResponse)

@@ -55,7 +55,7 @@ def report(
 
     chosen = jobs.load_experiment(experiments, experiment)
     found = jobs.report(
-        jobs.read_log(impressions, "recsys:impressions"),
+        jobs.read_impressions(impressions),
         jobs.read_log(events, DEFAULT_STREAM),
         jobs.read_log(outcomes, OUTCOMES_STREAM),
         chosen,
