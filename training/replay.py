@@ -31,9 +31,16 @@ __all__ = ["simulate"]
 
 
 def simulate(
-    loaded: LoadedEvents, cutoff: str, arms: list[str], window: timedelta, k: int = 10
+    loaded: LoadedEvents,
+    cutoff: str,
+    arms: list[str],
+    window: timedelta,
+    k: int = 10,
+    known_only: bool = True,
 ) -> dict[str, Any]:
-    """Train before ``cutoff``, serve every later client its arm's list, report."""
+    """Train before ``cutoff``, serve every later client its arm's list, report. With
+    ``known_only`` (the offline evaluation's population) only clients with a purchase
+    before the cut-off are served; else new clients too (cold start)."""
     from recsys.feedback import load_experiments
 
     if len(arms) < 2 or len(set(arms)) != len(arms):
@@ -45,7 +52,8 @@ def simulate(
         work = Path(name)
         _train(LoadedEvents(split.train, loaded.report), arms, work / "bundles")
         experiments = _experiments_file(work / "experiments.yaml", arms)
-        visits = _first_visits(split.test)
+        known = set(split.train["client_id"].dropna().astype(str)) if known_only else None
+        visits = _first_visits(split.test, known)
         asyncio.run(_serve(work, visits, k))
         impressions = read_impressions(str(work / "impressions.jsonl"))
         experiment = load_experiments(experiments).named("replay")
@@ -78,11 +86,13 @@ def _experiments_file(path: Path, arms: list[str]) -> Path:
     return path
 
 
-def _first_visits(test: pd.DataFrame) -> pd.DataFrame:
-    """Each client's first event after the cut-off (known clients only: lines without a
-    client cannot be served a list)."""
-    known = test.dropna(subset=["client_id"]).astype({"client_id": str})
-    first = known.groupby("client_id", observed=True)["timestamp"].min().reset_index()
+def _first_visits(test: pd.DataFrame, known: set[str] | None) -> pd.DataFrame:
+    """Each client's first event after the cut-off (lines without a client cannot be
+    served a list), of the ``known`` clients when given."""
+    named = test.dropna(subset=["client_id"]).astype({"client_id": str})
+    if known is not None:
+        named = named[named["client_id"].isin(known)]
+    first = named.groupby("client_id", observed=True)["timestamp"].min().reset_index()
     first["timestamp"] = pd.to_datetime(first["timestamp"], utc=True)
     return first
 

@@ -79,16 +79,27 @@ def simulate(
         "popular,hybrid"
     ),
     window_days: WindowOption = 7.0,
+    clients: Annotated[
+        str,
+        typer.Option(
+            help="known: clients with purchases before the cut-off (as offline "
+            "evaluation); all: new clients too."
+        ),
+    ] = "known",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replay the period after --cutoff through the real service: each client active
     then gets its arm's list just before its first visit; buying a listed item within
     the window is a conversion. Prints the report of the arms."""
+    from recsys.errors import ConfigError
     from training.experiments import summarise
     from training.replay import simulate as replay
 
+    if clients not in ("known", "all"):
+        raise ConfigError(f"clients: {clients!r} is not known or all")
     loaded = _events.load(events, fmt, _events.cleaning(None, None))
-    found = replay(loaded, cutoff, arms.split(","), timedelta(days=window_days))
+    window = timedelta(days=window_days)
+    found = replay(loaded, cutoff, arms.split(","), window, known_only=clients == "known")
     summary = summarise(found)
     typer.echo(json.dumps(summary, indent=2) if as_json else _table(found))
 
