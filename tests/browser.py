@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 from tests.conftest import IN_CI
 from tests.servers import free_port
 
-__all__ = ["Page", "chromium"]
+__all__ = ["Page", "browser", "chromium"]
 
 
 class Page:
@@ -50,19 +50,25 @@ class Page:
         self.wait(f"location.href === {json.dumps(url)} && document.readyState === 'complete'")
 
 
-@contextmanager
-def chromium(profile: Path) -> Iterator[Page]:
-    """A headless Chromium with one tab (skipped without it, a failure in CI)."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
+def browser() -> str:
+    """The Chromium binary (the test is skipped without it, and fails in CI)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
         if IN_CI:
             pytest.fail("chromium is missing; CI must have it")
         pytest.skip("chromium is missing")
+    return found
+
+
+@contextmanager
+def chromium(profile: Path) -> Iterator[Page]:
+    """A headless Chromium with one tab (skipped without it, a failure in CI)."""
+    binary = browser()
     port = free_port()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
     flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
     flags += [f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "about:blank"]
-    process = subprocess.Popen([browser, *flags], stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([binary, *flags], stderr=subprocess.DEVNULL)
     try:
         tab = _first_tab(port)
         with connect(tab, max_size=None) as socket:

@@ -150,3 +150,15 @@ def shared_state(redis_url: str) -> Iterator[str]:
     client.delete("recsys:catalogue", "recsys:catalogue:seq", "recsys:catalogue:changes")
     client.delete("recsys:tombstones")
     client.close()
+
+
+@pytest.fixture(scope="session")
+def sample_features(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline client features of the whole sample (as of 2011-01-01), as Parquet."""
+    from feature_store import build_features
+    from recsys.data import read_events
+
+    table = build_features(read_events(sample_data, "online-retail"), "2011-01-01")
+    path = tmp_path_factory.mktemp("features") / "features.parquet"
+    table.to_parquet(path)
+    return path

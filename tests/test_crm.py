@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import threading
@@ -18,7 +17,8 @@ from fastapi.testclient import TestClient
 from feature_store import build_features
 from recsys.data import read_events
 from serving.app import create_app
-from tests.conftest import IN_CI, settings_for
+from tests.browser import browser
+from tests.conftest import settings_for
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +87,7 @@ def test_client_screen_in_headless_chromium(
     features: Path,
     tmp_path: Path,
 ) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if IN_CI:
-            pytest.fail("chromium is missing; CI must have it")
-        pytest.skip("chromium is missing")
+    binary = browser()
     port = _free_port()
     settings = settings_for(bundles, tmp_path, features_path=features)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
@@ -103,7 +99,7 @@ def test_client_screen_in_headless_chromium(
         who = str(table.sort_values("monetary").index[-1])
         url = f"http://127.0.0.1:{port}/ui/clients/{who}"
         flags = [
-            browser,
+            binary,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",

@@ -13,8 +13,6 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from feature_store import build_features
-from recsys.data import read_events
 from recsys.feedback import Outcome, OutcomeBook
 from serving.app import create_app
 from serving.impressions import decode
@@ -189,23 +187,15 @@ def test_outcomes_reach_other_replicas(bundles: Path, tmp_path: Path, redis_url:
             pytest.fail("the decline did not reach the other replica in 2 s")
 
 
-@pytest.fixture(scope="module")
-def features(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    table = build_features(read_events(sample_data, "online-retail"), "2011-01-01")
-    path = tmp_path_factory.mktemp("features") / "features.parquet"
-    table.to_parquet(path)
-    return path
-
-
 def test_crm_outcome_forms_in_headless_chromium(
-    bundles: Path, features: Path, tmp_path: Path
+    bundles: Path, sample_features: Path, tmp_path: Path
 ) -> None:
     port = free_port()
-    settings = settings_for(bundles, tmp_path, features_path=features)
+    settings = settings_for(bundles, tmp_path, features_path=sample_features)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    who = str(pd.read_parquet(features).sort_values("monetary").index[-1])
+    who = str(pd.read_parquet(sample_features).sort_values("monetary").index[-1])
     screen = f"http://127.0.0.1:{port}/ui/clients/{who}"
     try:
         with chromium(tmp_path / "profile") as page:

@@ -11,9 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from feature_store import build_features
 from recsys.bundle import Bundle
-from recsys.data import CleaningConfig, load_events, read_events
+from recsys.data import CleaningConfig, load_events
 from serving.app import create_app
 from tests.conftest import a_client, settings_for
 from training.cli import app as cli
@@ -21,14 +20,6 @@ from training.cli import app as cli
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def features(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    table = build_features(read_events(sample_data, "online-retail"), "2011-01-01")
-    path = tmp_path_factory.mktemp("features") / "features.parquet"
-    table.to_parquet(path)
-    return path
 
 
 def test_cleaning_drops_every_line_of_a_deleted_client(
@@ -47,10 +38,10 @@ def test_cleaning_drops_every_line_of_a_deleted_client(
 
 
 def test_deleted_client_gets_cold_start_and_loses_features(
-    bundles: Path, tmp_path: Path, features: Path, caplog: pytest.LogCaptureFixture
+    bundles: Path, tmp_path: Path, sample_features: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     who, _ = a_client(bundles)
-    settings = settings_for(bundles, tmp_path, features_path=features, admin_api_key="adm")
+    settings = settings_for(bundles, tmp_path, features_path=sample_features, admin_api_key="adm")
     admin = {"X-API-Key": "adm"}
     with TestClient(create_app(settings)) as client:
         assert client.get(f"/v1/clients/{who}/next-best-offers").json()["profile"] is not None

@@ -11,7 +11,6 @@ its arm, count a purchase of a listed item within the window as a conversion.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,12 @@ import orjson
 import pandas as pd
 import redis
 
-from recsys.feedback import Experiment, experiment_report, load_experiments
+from recsys.feedback import Experiment, load_experiments
 from serving.event_store import parse_lines
 from serving.impressions import decode
 from serving.stream import FIELD
 
-__all__ = ["read_impressions", "read_log", "report", "summarise"]
+__all__ = ["read_impressions", "read_log", "summarise"]
 
 
 def read_log(source: str, stream: str) -> pd.DataFrame:
@@ -49,17 +48,6 @@ def read_impressions(source: str, stream: str = "recsys:impressions") -> pd.Data
         path = Path(source)
         data = path.read_bytes() if path.exists() else b""
     return pd.DataFrame(decode(data))
-
-
-def report(
-    impressions: pd.DataFrame,
-    events: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    experiment: Experiment,
-    window: timedelta,
-) -> dict[str, Any]:
-    """The experiment's report (JSON-ready): :func:`recsys.feedback.experiment_report`."""
-    return experiment_report(impressions, events, outcomes, experiment, window)
 
 
 def summarise(found: dict[str, Any]) -> dict[str, Any]:

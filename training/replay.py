@@ -25,7 +25,7 @@ from recsys.data import LoadedEvents
 from recsys.errors import ConfigError
 from recsys.split import split_by_time
 from training import jobs
-from training.experiments import read_impressions, report
+from training.experiments import read_impressions
 
 __all__ = ["simulate"]
 
@@ -41,7 +41,7 @@ def simulate(
     """Train before ``cutoff``, serve every later client its arm's list, report. With
     ``known_only`` (the offline evaluation's population) only clients with a purchase
     before the cut-off are served; else new clients too (cold start)."""
-    from recsys.feedback import load_experiments
+    from recsys.feedback import experiment_report, load_experiments
 
     if len(arms) < 2 or len(set(arms)) != len(arms):
         raise ConfigError("arms: name at least two different arms, e.g. popular,hybrid")
@@ -59,7 +59,7 @@ def simulate(
         experiment = load_experiments(experiments).named("replay")
     purchases = split.test.assign(type="purchase")
     purchases["timestamp"] = pd.to_datetime(purchases["timestamp"], utc=True)
-    return report(impressions, purchases, pd.DataFrame(), experiment, window)
+    return experiment_report(impressions, purchases, pd.DataFrame(), experiment, window)
 
 
 def _train(loaded: LoadedEvents, arms: list[str], out: Path) -> None:

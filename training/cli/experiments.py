@@ -47,6 +47,7 @@ def report(
     intervals, the difference to the control with its interval and p-value, the
     sample-ratio-mismatch check; per source: shown, clicks, conversions, revenue.
     Logged to MLflow as one run per arm."""
+    from recsys.feedback import experiment_report
     from serving.outcomes import OUTCOMES_STREAM
     from serving.stream import DEFAULT_STREAM
     from training import experiments as jobs
@@ -54,7 +55,7 @@ def report(
     from training.settings import TrainingSettings
 
     chosen = jobs.load_experiment(experiments, experiment)
-    found = jobs.report(
+    found = experiment_report(
         jobs.read_impressions(impressions),
         jobs.read_log(events, DEFAULT_STREAM),
         jobs.read_log(outcomes, OUTCOMES_STREAM),
