@@ -31,6 +31,7 @@ from recsys.data import mode_by
 from recsys.errors import ModelError
 from recsys.matrix import InteractionMatrix, MatrixConfig
 from recsys.models import MODELS, Scorer
+from recsys.repeat import RepeatIndex
 from recsys.rules.index import RuleIndex
 from recsys.vocab import IdMap
 
@@ -62,6 +63,7 @@ class Bundle:
     titles: np.ndarray
     categories: np.ndarray | None = None
     rules: RuleIndex | None = None
+    repeats: RepeatIndex | None = None
     version: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     metrics: dict[str, float] = field(default_factory=dict)
@@ -96,6 +98,8 @@ class Bundle:
         np.save(directory / "categories.npy", np.asarray(self.categories).astype(str))
         if self.rules is not None:
             self.rules.save(directory / "rules.npz")
+        if self.repeats is not None:
+            self.repeats.save(directory / "repeats.npz")
         matrix = self.data.matrix
         for part in ("data", "indices", "indptr"):  # memory-mapped on load
             np.save(directory / f"history_{part}.npy", getattr(matrix, part))
@@ -126,6 +130,9 @@ class Bundle:
             categories=categories,
             rules=RuleIndex.load(directory / "rules.npz")
             if (directory / "rules.npz").exists()
+            else None,
+            repeats=RepeatIndex.load(directory / "repeats.npz")
+            if (directory / "repeats.npz").exists()
             else None,
             version=manifest["version"],
             created_at=manifest["created_at"],

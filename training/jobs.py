@@ -18,6 +18,7 @@ from recsys.metrics import PerClient
 from recsys.models import Scorer, default_models
 from recsys.ranking import BlendConfig
 from recsys.ranking.evaluate import RULES_ONLY, evaluate_blends, train_rule_index
+from recsys.repeat import RepeatIndex
 from recsys.rules import RuleIndex, RulesConfig, build_baskets, mine_rules
 from recsys.split import Split, split_by_fraction_of_time, split_by_time, split_random_per_client
 
@@ -166,7 +167,8 @@ def evaluate(
     }
     if blends:
         index = train_rule_index(split.train, task, rules_config or RulesConfig())
-        results.update(evaluate_blends(task, models, index, blends, k, values))
+        repeats = RepeatIndex.fit(split.train, task.train.clients, task.train.items)
+        results.update(evaluate_blends(task, models, index, blends, k, values, repeats))
     bootstrap = Bootstrap(len(task.rows))
     for name, per_client in values.items():
         for metric, column in per_client.items():
@@ -247,5 +249,6 @@ def train(
         titles=item_titles(loaded.events, data.items),
         categories=item_titles(loaded.events, data.items, "category"),
         rules=RuleIndex.from_rules(mined, len(data.items)),
+        repeats=RepeatIndex.fit(loaded.events, data.clients, data.items),
         metrics=timings,
     )

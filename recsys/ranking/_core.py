@@ -25,6 +25,7 @@ from recsys.ranking.sources import (
     CFSource,
     PopularSource,
     Query,
+    RepeatSource,
     RulesSource,
     Source,
 )
@@ -118,6 +119,8 @@ class BlendCore:
             found.append(RulesSource(self.rules, self.id_list, self.labels))
         if self.analyst is not None:
             found.append(self.analyst)
+        if self.bundle.repeats is not None:
+            found.append(RepeatSource(self.bundle.repeats, self.labels))
         found.append(self.popular)
         return {s.name: s for s in found if self.config.weights.get(s.name, 0) > 0}
 

@@ -48,10 +48,12 @@ class BlendConfig(BaseModel):
         # RP3beta 0.5 on top widen coverage, 0.272 → 0.305, at twice the cost per list).
         # Popularity tops lists up and serves cold clients; association rules give
         # reasons a manager can say aloud.
+        # Re-purchases (repeat) only speak where bought items may be offered again.
         default_factory=lambda: {
             "ease": 1.0,
             "rules": 0.1,
             "analyst": 1.0,
+            "repeat": 1.0,
             "popular": 0.1,
         }
     )

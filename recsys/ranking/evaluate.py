@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from recsys.metrics import PerClient, evaluate_rankings
 from recsys.models import Scorer
 from recsys.ranking.blend import BlendConfig
 from recsys.ranking.recommender import HybridRecommender, RequestOptions
+from recsys.repeat import RepeatIndex
 from recsys.rules import RuleIndex, RulesConfig, build_baskets, mine_rules
 
 __all__ = ["evaluate_blends", "train_rule_index"]
@@ -29,7 +31,10 @@ def train_rule_index(events: pd.DataFrame, task: EvaluationTask, config: RulesCo
 
 
 def _rank_all(recommender: HybridRecommender, task: EvaluationTask, k: int) -> np.ndarray:
-    options = RequestOptions(exclude_purchased=task.exclude_seen)
+    # Re-purchases are due as of the end of the train part (not today).
+    repeats = recommender.bundle.repeats
+    day = None if repeats is None else date(1970, 1, 1) + timedelta(days=int(repeats.as_of))
+    options = RequestOptions(exclude_purchased=task.exclude_seen, day=day)
     chunks = []
     for start in range(0, len(task.rows), 512):
         rows = task.rows[start : start + 512]
@@ -46,11 +51,13 @@ def evaluate_blends(
     blends: dict[str, BlendConfig],
     k: int,
     per_client: dict[str, PerClient] | None = None,
+    repeats: RepeatIndex | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics of each named blend, given fitted CF models and mined rules
-    (``per_client``: receives each blend's per-client values by name)."""
+    """Metrics of each named blend, given fitted CF models, mined rules and the
+    re-purchase index (``per_client``: receives each blend's per-client values by name)."""
     n_items = len(task.train.items)
-    bundle = Bundle(task.train, fitted, task.config, "evaluation", np.full(n_items, "", dtype=str))
+    titles = np.full(n_items, "", dtype=str)
+    bundle = Bundle(task.train, fitted, task.config, "evaluation", titles, repeats=repeats)
     popularity = np.asarray((task.train.matrix > 0).sum(axis=0)).ravel()
     results = {}
     for name, config in blends.items():

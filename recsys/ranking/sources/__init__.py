@@ -9,6 +9,7 @@ from recsys.ranking.sources._base import NONE, Batch, Query, Shown, Source, spar
 from recsys.ranking.sources.analyst import AnalystSource, offer_matrix
 from recsys.ranking.sources.cf import CFSource
 from recsys.ranking.sources.popular import PopularSource, segment_popularity
+from recsys.ranking.sources.repeat import RepeatSource
 from recsys.ranking.sources.rules import RulesSource
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "CFSource",
     "PopularSource",
     "Query",
+    "RepeatSource",
     "RulesSource",
     "Shown",
     "Source",

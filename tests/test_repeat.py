@@ -1,0 +1,80 @@
+"""Re-purchases: the rhythm fitted by hand, how due an item is, and the served reason."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from recsys.bundle import Bundle
+from recsys.errors import ModelError
+from recsys.repeat import RepeatIndex, due_scores
+from recsys.vocab import IdMap
+from serving.app import create_app
+from tests.conftest import settings_for
+
+DAY0 = (date(2026, 1, 1) - date(1970, 1, 1)).days
+
+
+def _events(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["client_id", "item_id", "timestamp"]).assign(
+        timestamp=lambda f: pd.to_datetime(f["timestamp"], format="ISO8601")
+    )
+
+
+def test_rhythm_by_hand(tmp_path: Path) -> None:
+    events = _events(
+        [
+            ("c", "mug", "2026-01-01 09:00"),
+            ("c", "mug", "2026-01-01 17:00"),  # the same day: one purchase day
+            ("c", "mug", "2026-01-11"),
+            ("c", "mug", "2026-01-21"),  # days 0, 10, 20: every 10 days, last day 20
+            ("c", "tea", "2026-01-05"),  # bought once: no rhythm
+            ("d", "tea", "2026-01-02"),
+            ("d", "tea", "2026-01-02"),  # twice on one day: no rhythm
+        ]
+    )
+    index = RepeatIndex.fit(events, IdMap(np.array(["c", "d"])), IdMap(np.array(["mug", "tea"])))
+    items, interval, last = index.row(0)
+    assert items.tolist() == [0] and interval.tolist() == [10.0] and last.tolist() == [DAY0 + 20]
+    assert index.row(1)[0].size == 0 and index.as_of == DAY0 + 20
+    index.save(tmp_path / "repeats.npz")
+    again = RepeatIndex.load(tmp_path / "repeats.npz")
+    assert (again.interval != index.interval).nnz == 0 and again.as_of == index.as_of
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match=r"bad\.npz"):
+        RepeatIndex.load(tmp_path / "bad.npz")
+
+
+def test_due_scores_by_hand() -> None:
+    interval, last = np.array([10.0, 10.0, 10.0, 10.0]), np.array([0.0, 0.0, 0.0, 0.0])
+    today = np.array([10.0, 20.0, 5.0, 4.0])  # on time, twice late, half, too early
+    found = [due_scores(interval[i : i + 1], last[i : i + 1], t)[0] for i, t in enumerate(today)]
+    assert found == pytest.approx([1.0, 0.5, 0.5, 0.0])
+
+
+def test_bought_again_is_offered_with_its_rhythm(
+    bundle: Bundle, bundles: Path, tmp_path: Path
+) -> None:
+    repeats = bundle.repeats
+    assert repeats is not None
+    counts = np.diff(repeats.interval.indptr)
+    row = int(np.argmax(counts))  # the client with the most items re-bought
+    who = str(bundle.data.clients.ids[row])
+    rebought = {str(bundle.data.items.ids[i]) for i in repeats.row(row)[0]}
+    with TestClient(create_app(settings_for(bundles, tmp_path))) as client:
+        listed = client.get(f"/v1/clients/{who}/recommendations?k=20&exclude_purchased=false")
+        items = listed.json()["items"]
+        said = [r for i in items for r in i["reasons"] if r["source"] == "repeat"]
+        assert said, "no re-purchase offered"
+        for item in items:
+            for reason in item["reasons"]:
+                if reason["source"] == "repeat":
+                    assert item["item_id"] in rebought
+                    assert reason["text"].startswith("You buy ") and "days; last" in reason["text"]
+        usual = client.get(f"/v1/clients/{who}/recommendations?k=20").json()["items"]
+        assert not any(r["source"] == "repeat" for i in usual for r in i["reasons"])
