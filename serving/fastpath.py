@@ -98,14 +98,15 @@ class CachedLists:
         ctx, raw = self.context, scope["query_string"]
         current = ctx.state.current  # set: _client checked it (no catalogue sync on hits)
         assert current is not None
-        key = list_key(current, client, raw)
-        found = await cached_list(ctx, key)
+        arm = current.arm_of(client)
+        key = list_key(current, client, raw, arm)
+        found = await cached_list(ctx, key, arm)
         (ctx.metrics.cache_hit if found else ctx.metrics.cache_miss).inc()
         if found is None:
             plain = plain_query(raw)
             if plain is None:
                 return None
-            found = await compute_list(ctx, key, client, *plain)
+            found = await compute_list(ctx, key, client, *plain, arm)
         return respond(ctx, found, client, surface)
 
     def _client(self, scope: Scope) -> str | None:

@@ -75,21 +75,25 @@ def list_body(
     return encode(body | {"cached": False, "items": items})
 
 
-def list_key(current: Loaded, client: str, raw_query: bytes) -> str:
+def list_key(current: Loaded, client: str, raw_query: bytes, arm: Arm) -> str:
     """The cache key of a client's list: its arm too while an experiment runs."""
-    arm = current.arm_of(client)
     version = current.cache_version if arm is None else f"{current.cache_version}.{arm[1]}"
     return cache_key(version, client, raw_query)
 
 
+Arm = tuple[str, str] | None
+"""(experiment, arm) of a request, computed once per request (``Loaded.arm_of``)."""
+
+
 class Served(NamedTuple):
-    """A client's list as bytes, and its items (:func:`serving.impressions.listed`)."""
+    """A list as bytes, its items (:func:`serving.impressions.listed`) and its arm."""
 
     body: bytes
     listed: bytes
+    arm: Arm = None
 
 
-async def cached_list(ctx: Context, key: str) -> Served | None:
+async def cached_list(ctx: Context, key: str, arm: Arm = None) -> Served | None:
     """The stored list under ``key``, marked ``"cached": true``; ``None`` on a miss,
     and when the list holds an item the catalogue changed since it was stored (out of
     stock, deleted, window closed, retitled): then it is computed again. A
@@ -99,14 +103,14 @@ async def cached_list(ctx: Context, key: str) -> Served | None:
         return None
     if found[:1] == STAMP:  # stored already marked "cached": true
         fresh = ctx.catalogue.fresh(found)
-        return None if fresh is None else Served(fresh[1], fresh[0])
+        return None if fresh is None else Served(fresh[1], fresh[0], arm)
     if found[:1] != ranked.MARK:  # a format this version does not write: compute again
         return None
     client_id, items = ranked.render(ctx.current, found)
     if items is None:  # it lists an item that may no longer be offered
         return None
-    body = list_body(client_id, ctx.current.version, items)
-    return Served(body.replace(*_AS_CACHED), listed(items))
+    body = list_body(client_id, ctx.current.version, items, arm)
+    return Served(body.replace(*_AS_CACHED), listed(items), arm)
 
 
 def listed_response(ctx: Context, served: Served, client_id: str | None, surface: str) -> Response:
@@ -119,9 +123,10 @@ def listed_response(ctx: Context, served: Served, client_id: str | None, surface
 def respond(ctx: Context, served: Served, client_id: str | None, surface: str) -> tuple[bytes, str]:
     """The response bytes of a served list with a fresh ``recommendation_id`` (also
     returned, for the header), its impression queued."""
-    current = ctx.state.current
-    version, arm = ("", None) if current is None else (current.version, current.arm_of(client_id))
-    recommendation_id = ctx.impressions.shown(client_id, served.listed, version, surface, arm)
+    version = ctx.state.current.version if ctx.state.current is not None else ""
+    recommendation_id = ctx.impressions.shown(
+        client_id, served.listed, version, surface, served.arm
+    )
     return with_id(served.body, recommendation_id), recommendation_id
 
 
@@ -172,7 +177,7 @@ async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
 
 
 async def compute_list(
-    ctx: Context, key: str, client_id: str, k: int, options: RequestOptions
+    ctx: Context, key: str, client_id: str, k: int, options: RequestOptions, arm: Arm = None
 ) -> Served:
     """Rank, encode and store one client's list; concurrent misses of ``key`` share it."""
     current = ctx.current
@@ -188,7 +193,6 @@ async def compute_list(
         )
         # Ranking runs on the event loop: ~1 ms of numpy with the GIL held. In the
         # threadpool, dozens of threads fought over the GIL and served 20× fewer.
-        arm = current.arm_of(client_id)
         recommender = current.recommender_for(arm)
         ctx.catalogue.facts_for(recommender)
         items = recommender.for_client(known, k, (), targeted, recent)
@@ -196,7 +200,7 @@ async def compute_list(
             items = with_arrivals(ctx, recommender, known, recent, items, k)
         body, shown = list_body(client_id, current.version, items, arm), listed(items)
         await ctx.cache.set(key, client_id, ctx.catalogue.stamp(shown) + body.replace(*_AS_CACHED))
-        return Served(body, shown)
+        return Served(body, shown, arm)
 
     return await _compute_once(key, work)
 

@@ -152,13 +152,17 @@ def shared_state(redis_url: str) -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def sample_features(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The offline client features of the whole sample (as of 2011-01-01), as Parquet."""
+def features_file(sample_data: Path, as_of: str, directory: Path) -> Path:
+    """The sample's offline client features as of ``as_of``, written as Parquet."""
     from feature_store import build_features
     from recsys.data import read_events
 
-    table = build_features(read_events(sample_data, "online-retail"), "2011-01-01")
-    path = tmp_path_factory.mktemp("features") / "features.parquet"
-    table.to_parquet(path)
+    path = directory / "features.parquet"
+    build_features(read_events(sample_data, "online-retail"), as_of).to_parquet(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def sample_features(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline client features of the whole sample (as of 2011-01-01)."""
+    return features_file(sample_data, "2011-01-01", tmp_path_factory.mktemp("features"))

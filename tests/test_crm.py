@@ -14,19 +14,14 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from feature_store import build_features
-from recsys.data import read_events
 from serving.app import create_app
 from tests.browser import browser
-from tests.conftest import settings_for
+from tests.conftest import features_file, settings_for
 
 
 @pytest.fixture(scope="module")
 def features(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    table = build_features(read_events(sample_data, "online-retail"), "2009-12-10")
-    path = tmp_path_factory.mktemp("features") / "features.parquet"
-    table.to_parquet(path)
-    return path
+    return features_file(sample_data, "2009-12-10", tmp_path_factory.mktemp("features"))
 
 
 @pytest.fixture

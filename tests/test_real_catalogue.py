@@ -9,13 +9,16 @@ and random baskets: no exception, ever, and each answer is a well-formed list.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recsys.bundle import Bundle
+from recsys.catalogue import Catalogue, CatalogueItem, ItemFilter
 from recsys.ranking import BlendConfig, HybridRecommender, RankedItem, RequestOptions
+from recsys.ranking.new_items import NewItems
 from recsys.rules.cross_sell import load_cross_sell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +29,8 @@ def recommender(bundle: Bundle) -> HybridRecommender:
     """The recommender as serving builds it (the bundle's rules plus the example analyst
     rules), with every model of the bundle in the blend so each one meets every item."""
     cross_sell = load_cross_sell(ROOT / "examples" / "cross_sell.yaml")
-    weights = {name: 0.5 for name in bundle.models} | {"rules": 0.25, "analyst": 1.0}
+    weights = {name: 0.5 for name in bundle.models}
+    weights |= {"rules": 0.25, "analyst": 1.0, "repeat": 1.0}
     return HybridRecommender(bundle, bundle.rules, cross_sell, BlendConfig(weights=weights))
 
 
@@ -97,3 +101,54 @@ def test_related_asks_only_the_models_in_the_blend(
     assert related and all(
         r.source in {"ease", "rules", "popular"} for i in related for r in i.reasons
     )
+
+
+def test_a_catalogue_of_every_item_holds_in_every_answer(bundle: Bundle) -> None:
+    """Every item described (random categories, prices, tags), a seventh out of stock,
+    plus new items: no unavailable item and nothing outside a filter in any answer,
+    for every item's related list, 200 clients and every new item's neighbours."""
+    rng = np.random.default_rng(13)
+    recommender = HybridRecommender(bundle, bundle.rules, None, BlendConfig())
+    ids = recommender.id_list
+    catalogue = Catalogue()
+    for n, item in enumerate(ids):
+        catalogue.apply(
+            CatalogueItem(
+                item_id=item,
+                category=f"c{rng.integers(8)}",
+                price=float(rng.integers(1, 40)),
+                tags=("sale",) if n % 5 == 0 else (),
+                available=n % 7 != 3,
+            )
+        )
+    for n in range(30):
+        catalogue.apply(
+            CatalogueItem(item_id=f"NEW-{n}", title=f"new thing {n}", category=f"c{n % 8}")
+        )
+    now = datetime.now(UTC)
+    recommender.facts.sync(catalogue, now)
+    gone = {ids[n] for n in range(len(ids)) if n % 7 == 3}
+    facts = {i: catalogue.items[i] for i in ids}
+    only = ItemFilter(("c1", "c2"), None, 20.0)
+
+    def holds(items: list[RankedItem], filtered: bool) -> None:
+        assert not {i.item_id for i in items} & gone
+        if filtered:
+            for i in items:
+                found = facts[i.item_id]
+                assert found.category in ("c1", "c2") and (found.price or 0) <= 20
+
+    for item in ids:
+        holds(recommender.for_item(item, 10), False)
+        holds(recommender.for_item(item, 10, RequestOptions(only=only)), True)
+    clients = recommender.bundle.data.clients.ids
+    for n, row in enumerate(rng.choice(len(clients), 200, replace=False)):
+        option = RequestOptions(
+            exclude_purchased=n % 2 == 0, only=only if n % 3 == 0 else ItemFilter()
+        )
+        holds(recommender.for_client(str(clients[row]), 10, options=option), bool(option.only))
+    new = NewItems(recommender, catalogue, now)
+    for n in range(30):
+        related = new.related(f"NEW-{n}", 10, ItemFilter(), {})
+        assert related and not {i.item_id for i in related} & gone
+        assert all(i.reasons and i.reasons[0].source == "content" for i in related)

@@ -51,8 +51,11 @@ async def for_client(
     # Plain requests are normally answered by serving.fastpath before routing; this
     # is the reference path, and the one for requests it leaves to FastAPI.
     options = RequestOptions(exclude_purchased, tuple(exclude), (), only)
-    key = list_key(ctx.current, client_id, request.scope["query_string"])
-    served = await cached_list(ctx, key) or await compute_list(ctx, key, client_id, k, options)
+    current = ctx.current
+    arm = current.arm_of(client_id)
+    key = list_key(current, client_id, request.scope["query_string"], arm)
+    served = await cached_list(ctx, key, arm)
+    served = served or await compute_list(ctx, key, client_id, k, options, arm)
     return listed_response(ctx, served, client_id, x_surface)
 
 
@@ -70,5 +73,5 @@ async def for_basket(
     items = recommender.for_client(  # on the loop, as serving.lists explains
         known, request.k, tuple(request.items), options, recent
     )
-    served = Served(list_body(request.client_id, current.version, items, arm), listed(items))
+    served = Served(list_body(request.client_id, current.version, items, arm), listed(items), arm)
     return listed_response(ctx, served, request.client_id, x_surface)
