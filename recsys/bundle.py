@@ -2,7 +2,7 @@
 
 Layout of a bundle directory::
 
-    manifest.json        version, created_at, data fingerprint, configs, metrics
+    manifest.json        version, created_at, data fingerprint, configs, metrics, engines
     clients.npy items.npy   id maps (unicode arrays)
     titles.npy categories.npy   item labels (may be empty strings)
     rules.npz            association rules (single consequent), if mined
@@ -67,6 +67,9 @@ class Bundle:
     version: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     metrics: dict[str, float] = field(default_factory=dict)
+    engines: dict[str, str] = field(default_factory=dict)
+    """What fitted each part (``import``, ``rules``, a model): ``local`` or ``spark``;
+    models not named here say their own (:attr:`Scorer.engine`)."""
 
     def __post_init__(self) -> None:
         if self.categories is None:
@@ -87,6 +90,7 @@ class Bundle:
             "clients": len(self.data.clients),
             "items": len(self.data.items),
             "metrics": self.metrics,
+            "engines": {**{n: m.engine for n, m in self.models.items()}, **self.engines},
         }
 
     def save(self, directory: Path) -> Path:
@@ -137,6 +141,7 @@ class Bundle:
             version=manifest["version"],
             created_at=manifest["created_at"],
             metrics=manifest.get("metrics", {}),
+            engines=manifest.get("engines", {}),
         )
         bundle.validate()
         return bundle

@@ -24,7 +24,7 @@ from recsys.models import Scorer
 from recsys.split import Split
 from recsys.vocab import IdMap
 
-__all__ = ["EvaluationTask", "client_groups", "evaluate_model", "make_task"]
+__all__ = ["EvaluationTask", "client_groups", "evaluate_model", "groups_of", "make_task"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,12 @@ def client_groups(
     """Each client's most frequent value of ``column`` as a group index, if present."""
     if column not in events.columns:
         return None
-    mode = mode_by(events, "client_id", column)
+    return groups_of(mode_by(events, "client_id", column), clients)
+
+
+def groups_of(mode: pd.Series, clients: IdMap) -> np.ndarray:
+    """Group indices from each client's mode (a series of values indexed by client id);
+    ``-1`` for a client without one."""
     codes, _ = pd.factorize(mode)
     groups = np.full(len(clients), -1, dtype=np.int64)
     rows = clients.index(pd.Series(mode.index.astype(str)))

@@ -49,12 +49,20 @@ class RepeatIndex:
         )
         frame = frame[(frame["row"] >= 0) & (frame["col"] >= 0)].drop_duplicates()
         stats = frame.groupby(["row", "col"])["day"].agg(["count", "min", "max"]).reset_index()
+        as_of = float(days.astype(np.int64).max()) if len(days) else 0.0
+        return cls.from_day_counts(stats, (len(clients), len(items)), as_of)
+
+    @classmethod
+    def from_day_counts(
+        cls, stats: pd.DataFrame, shape: tuple[int, int], as_of: float
+    ) -> RepeatIndex:
+        """From per-pair distinct-day statistics (columns ``row``, ``col``, ``count``,
+        ``min``, ``max``; days since 1970-01-01), however they were counted (pandas here,
+        Spark for ``train --engine spark``)."""
         stats = stats[stats["count"] >= 2]
         spans = (stats["max"] - stats["min"]).to_numpy(np.float64)
         interval = np.maximum(spans / (stats["count"].to_numpy() - 1), 1.0)
-        shape = (len(clients), len(items))
         rows, cols = stats["row"].to_numpy(), stats["col"].to_numpy()
-        as_of = float(days.astype(np.int64).max()) if len(days) else 0.0
         return cls(
             sp.csr_matrix((interval.astype(np.float32), (rows, cols)), shape=shape),
             sp.csr_matrix((stats["max"].to_numpy(np.float32), (rows, cols)), shape=shape),

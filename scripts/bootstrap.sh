@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install recsys with its dev extras; with --system also the
-# packages the tests need (redis-server, chromium, haproxy) through apt-get when missing.
+# Create .venv and install recsys with its dev and spark extras; with --system also the
+# packages the tests need (redis-server, chromium, haproxy, Java 17 for Spark) through
+# apt-get when missing.
 # Idempotent: a second run only re-installs when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +22,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,spark]"
   touch .venv/.installed
 fi
 if [ "${1:-}" = "--system" ]; then
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
   command -v chromium >/dev/null 2>&1 || apt_install chromium   # the client-screen browser test
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_install haproxy   # the replicas test
+  command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless   # --engine spark (pyspark 4 needs Java 17+)
 fi

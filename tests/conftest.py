@@ -72,17 +72,36 @@ ALL_MODELS = "popular,popular_country,als,bpr,itemknn,ease,rp3beta"
 def bundles(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with one bundle trained on the sample through the CLI (MLflow in a
     temp store); trained once per session, read-only for the tests."""
-    out = tmp_path_factory.mktemp("served")
+    return _train(sample_data, tmp_path_factory.mktemp("served"))
+
+
+def _train(sample_data: Path, out: Path, extra: list[str] | None = None) -> Path:
+    """Train every model on the sample through the CLI, into ``out``/bundles."""
     patch = pytest.MonkeyPatch()
     patch.setenv("RECSYS_MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
     patch.chdir(out)
     args = ["train", "--events", str(sample_data), "--format", "online-retail"]
     args += ["--out", str(out / "bundles"), "--set", "rules.min_support=0.01"]
-    args += ["--set", "bpr.iterations=10", "--models", ALL_MODELS]
+    args += ["--set", "bpr.iterations=10", "--models", ALL_MODELS, *(extra or [])]
     result = CliRunner().invoke(cli, args)
     patch.undo()
     assert result.exit_code == 0, result.output
     return out / "bundles"
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    """A Spark session on local[2] (the ``spark`` extra and Java 17: installed by the
+    bootstrap; missing, the Spark tests fail)."""
+    from training.spark import spark_session
+
+    return spark_session("local[2]")
+
+
+@pytest.fixture(scope="session")
+def spark_bundles(spark, sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """:func:`bundles` trained with ``--engine spark`` (ALS and rules by Spark)."""
+    return _train(sample_data, tmp_path_factory.mktemp("spark-served"), ["--engine", "spark"])
 
 
 @pytest.fixture(scope="session")

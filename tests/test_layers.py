@@ -10,9 +10,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
-    "recsys": {"redis", "fastapi", "mlflow", "serving", "training", "feature_store", "starlette"},
-    "feature_store": {"fastapi", "serving", "training"},
-    "serving": {"training"},
+    "recsys": {
+        "redis",
+        "fastapi",
+        "mlflow",
+        "serving",
+        "training",
+        "feature_store",
+        "starlette",
+        "pyspark",
+    },
+    "feature_store": {"fastapi", "serving", "training", "pyspark"},
+    "serving": {"training", "pyspark"},
 }
 
 

@@ -20,6 +20,13 @@ from training.cli import app as cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="module", params=["local", "spark"])
+def bundles(request: pytest.FixtureRequest, bundles: Path) -> Path:
+    """Every service test runs on the bundle trained locally and on the one trained
+    with ``--engine spark``: the service cannot tell them apart."""
+    return bundles if request.param == "local" else request.getfixturevalue("spark_bundles")
+
+
 @pytest.fixture
 def client(bundles: Path, tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(bundles, tmp_path))) as test_client:

@@ -21,7 +21,6 @@ from recsys.data.schema import (
     ID_COLUMNS,
     NULLABLE_COLUMNS,
     OPTIONAL_COLUMNS,
-    REQUIRED_COLUMNS,
     InputFormat,
 )
 from recsys.errors import ParseError, SchemaError
@@ -35,7 +34,7 @@ _LINE_RE = re.compile(r"line (\d+)")
 def read_events(path: str | Path, fmt: str = "canonical") -> pd.DataFrame:
     """Read one events file in format ``fmt`` into the canonical table."""
     path = Path(path)
-    spec = _format(fmt)
+    spec = input_format(fmt)
     if not path.is_file():
         raise SchemaError("no such file", file=str(path))
     if path.stat().st_size == 0:
@@ -46,7 +45,8 @@ def read_events(path: str | Path, fmt: str = "canonical") -> pd.DataFrame:
     return _convert(raw, columns, spec, str(path))
 
 
-def _format(fmt: str) -> InputFormat:
+def input_format(fmt: str) -> InputFormat:
+    """The format named ``fmt``; an unknown name is refused listing the known ones."""
     try:
         return FORMATS[fmt]
     except KeyError:
@@ -65,30 +65,11 @@ def _read_raw(path: Path, spec: InputFormat) -> tuple[pd.DataFrame, dict[str, st
     raise SchemaError("unknown file type; expected .csv, .csv.gz or .parquet", file=str(path))
 
 
-def _resolve(header: list[str], spec: InputFormat, file: str) -> dict[str, str]:
-    """Map each canonical column to the file's column that holds it."""
-    present = set(header)
-    columns: dict[str, str] = {}
-    for canonical, aliases in spec.aliases.items():
-        found = next((a for a in aliases if a in present), None)
-        if found is not None:
-            columns[canonical] = found
-        elif canonical in REQUIRED_COLUMNS:
-            raise SchemaError(
-                f"missing column (expected {' or '.join(map(repr, aliases))}"
-                f" for format {spec.name!r}); the header has: {', '.join(header)}",
-                file=file,
-                row=0,
-                column=aliases[0],
-            )
-    return columns
-
-
 def _read_csv(path: Path, spec: InputFormat) -> tuple[pd.DataFrame, dict[str, str]]:
     file = str(path)
     try:
         header = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
-        columns = _resolve(header, spec, file)
+        columns = spec.resolve(header, file)
         text = {c: "category" for c in (*ID_COLUMNS, *OPTIONAL_COLUMNS) if c in columns}
         dtype = {columns[c]: text.get(c, "str") for c in columns}
         frame = pd.read_csv(
@@ -122,7 +103,7 @@ def _read_parquet(path: Path, spec: InputFormat) -> tuple[pd.DataFrame, dict[str
         frame = pd.read_parquet(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise SchemaError(f"not a readable Parquet file ({exc})", file=file) from None
-    columns = _resolve([str(c) for c in frame.columns], spec, file)
+    columns = spec.resolve([str(c) for c in frame.columns], file)
     return frame[list(columns.values())], columns
 
 
@@ -135,7 +116,7 @@ def _read_jsonl(path: Path, spec: InputFormat) -> tuple[pd.DataFrame, dict[str, 
         raise ParseError("not valid JSON", file=file, row=_bad_json_line(path)) from None
     if frame.empty:
         raise SchemaError("the file has no events", file=file)
-    columns = _resolve([str(c) for c in frame.columns], spec, file)
+    columns = spec.resolve([str(c) for c in frame.columns], file)
     return frame[list(columns.values())], columns
 
 
@@ -204,7 +185,7 @@ def _to_timestamp(series: pd.Series, formats: tuple[str, ...], file: str, column
     if pd.api.types.is_datetime64_any_dtype(series):
         return series.dt.tz_localize(None) if series.dt.tz is not None else series
     text = series.astype("str").str.strip()
-    fmt = _pick_date_format(text.iloc[0], formats)
+    fmt = pick_date_format(text.iloc[0], formats)
     parsed = _parse_dates(text, fmt) if fmt else None
     bad = 0 if parsed is None else _first_bad(parsed.isna())
     if bad is not None:
@@ -244,7 +225,8 @@ def _parse_one(value: str, fmt: str) -> pd.Timestamp | None:
     return stamp if _LOW <= stamp <= _HIGH else None
 
 
-def _pick_date_format(first: str, formats: tuple[str, ...]) -> str | None:
+def pick_date_format(first: str, formats: tuple[str, ...]) -> str | None:
+    """The first of ``formats`` that parses ``first`` (a file's first date), if any."""
     for fmt in formats:
         try:
             pd.to_datetime(first, format=fmt)

@@ -18,7 +18,8 @@ def write_table(table: pa.Table, path: str | Path) -> None:
     name = path.name.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     if name.endswith((".parquet", ".pq")):
-        pq.write_table(table, path)
+        # Microseconds: every engine reads them (Spark refuses nanosecond timestamps).
+        pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True)
     elif name.endswith((".csv", ".csv.gz")):
         plain = pa.table({n: _plain(table[n]) for n in table.column_names})
         compression = "gzip" if name.endswith(".gz") else None

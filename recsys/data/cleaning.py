@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recsys.privacy import client_hash
 
-__all__ = ["CLEANING_STEPS", "CleaningConfig", "CleaningStep", "clean_events"]
+__all__ = [
+    "CLEANING_STEPS",
+    "OPERATIONS",
+    "CleaningConfig",
+    "CleaningStep",
+    "Predicate",
+    "clean_events",
+]
 
 #: Stock codes that are postage, fees, adjustments or tests in the Online Retail
 #: data; full-match, case-insensitive regular expressions.
@@ -77,55 +85,79 @@ class CleaningConfig(BaseModel):
         return patterns
 
 
-Mask = Callable[[pd.DataFrame, CleaningConfig], np.ndarray]
+@dataclass(frozen=True)
+class Predicate:
+    """Which rows a step removes, written as data so that each engine expresses it once:
+    pandas here (:data:`PANDAS`), Spark SQL in ``training.spark`` (a test checks that
+    both engines know every operation).
+
+    ``op`` is one of :data:`OPERATIONS`; ``column`` the canonical column it reads;
+    ``setting`` the :class:`CleaningConfig` field holding its argument, or ``value``
+    a constant. A step whose column the input lacks removes nothing.
+    """
+
+    op: str
+    column: str = ""
+    setting: str = ""
+    value: str = ""
+
+    def argument(self, config: CleaningConfig) -> Any:
+        """The operation's argument: the setting's value (patterns joined into one
+        case-insensitive full-match expression) or the constant."""
+        if not self.setting:
+            return self.value
+        found = getattr(config, self.setting)
+        if self.setting == "non_product_patterns":
+            return "|".join(f"(?:{p})" for p in found)
+        return found
 
 
 @dataclass(frozen=True)
 class CleaningStep:
-    """One cleaning rule: its name (the report key), what it removes, and its mask."""
+    """One cleaning rule: its name (the report key), what it removes, and its predicate."""
 
     name: str
     description: str
-    drops: Mask
+    drops: Predicate
+
+    def mask(self, events: pd.DataFrame, config: CleaningConfig) -> np.ndarray:
+        """The rows of ``events`` this step removes (pandas)."""
+        column = self.drops.column
+        if column and column not in events.columns:
+            return np.zeros(len(events), dtype=bool)
+        return PANDAS[self.drops.op](events, column, self.drops.argument(config))
 
 
-def _deleted_clients(events: pd.DataFrame, config: CleaningConfig) -> np.ndarray:
-    if not config.tombstones:
+PandasOp = Callable[[pd.DataFrame, str, Any], np.ndarray]
+
+
+def _hash_in(events: pd.DataFrame, column: str, gone: frozenset[str]) -> np.ndarray:
+    if not gone:
         return np.zeros(len(events), dtype=bool)
-    gone = config.tombstones
-    return _on_categories(events["client_id"], lambda s: s.map(lambda c: client_hash(c) in gone))
+    return _on_categories(events[column], lambda s: s.map(lambda c: client_hash(c) in gone))
 
 
-def _non_purchase(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
-    if "event_type" not in events.columns:
-        return np.zeros(len(events), dtype=bool)
-    kind = events["event_type"]
-    return (kind.notna() & (kind.astype(str) != "purchase")).to_numpy()
+def _differs(events: pd.DataFrame, column: str, value: str) -> np.ndarray:
+    kind = events[column]
+    return (kind.notna() & (kind.astype(str) != value)).to_numpy()
 
 
-def _duplicates(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
+def _duplicate(events: pd.DataFrame, _: str, __: Any) -> np.ndarray:
     return events.duplicated(keep="first").to_numpy()
 
 
-def _cancellations(events: pd.DataFrame, config: CleaningConfig) -> np.ndarray:
+def _starts_with(events: pd.DataFrame, column: str, prefix: str) -> np.ndarray:
+    return _on_categories(events[column], lambda s: s.str.startswith(prefix))
+
+
+def _not_positive(events: pd.DataFrame, column: str, _: Any) -> np.ndarray:
+    return (events[column] <= 0).to_numpy()
+
+
+def _full_match(events: pd.DataFrame, column: str, pattern: str) -> np.ndarray:
     return _on_categories(
-        events["order_id"], lambda s: s.str.startswith(config.cancellation_prefix)
+        events[column], lambda s: s.str.fullmatch(pattern, case=False).fillna(False)
     )
-
-
-def _non_positive_quantity(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
-    return (events["quantity"] <= 0).to_numpy()
-
-
-def _non_product(events: pd.DataFrame, config: CleaningConfig) -> np.ndarray:
-    pattern = "|".join(f"(?:{p})" for p in config.non_product_patterns)
-    return _on_categories(
-        events["item_id"], lambda s: s.str.fullmatch(pattern, case=False).fillna(False)
-    )
-
-
-def _non_positive_price(events: pd.DataFrame, _: CleaningConfig) -> np.ndarray:
-    return (events["price"] <= 0).to_numpy()
 
 
 def _on_categories(column: pd.Series, test: Callable[[pd.Series], pd.Series]) -> np.ndarray:
@@ -137,19 +169,51 @@ def _on_categories(column: pd.Series, test: Callable[[pd.Series], pd.Series]) ->
     return np.where(codes >= 0, hits[np.maximum(codes, 0)], False)
 
 
+#: The operations a step may use, expressed for pandas. ``hash_in``: the SHA-256 of the
+#: value is listed; ``differs``: set and not the value; ``duplicate``: an earlier row
+#: equal in every column; ``not_positive``: ≤ 0 (a missing number is kept);
+#: ``full_match``: the whole value matches the expression, ignoring case.
+PANDAS: dict[str, PandasOp] = {
+    "hash_in": _hash_in,
+    "differs": _differs,
+    "duplicate": _duplicate,
+    "starts_with": _starts_with,
+    "not_positive": _not_positive,
+    "full_match": _full_match,
+}
+OPERATIONS: frozenset[str] = frozenset(PANDAS)
+
 #: The steps, in the order they run.
 CLEANING_STEPS: tuple[CleaningStep, ...] = (
-    CleaningStep("deleted_clients", "clients deleted on request (tombstones)", _deleted_clients),
-    CleaningStep("non_purchase", "views and add-to-cart events", _non_purchase),
-    CleaningStep("duplicates", "exact duplicate lines", _duplicates),
-    CleaningStep("cancellations", "cancelled orders (order id prefix)", _cancellations),
     CleaningStep(
-        "non_positive_quantity", "returns and adjustments (quantity ≤ 0)", _non_positive_quantity
+        "deleted_clients",
+        "clients deleted on request (tombstones)",
+        Predicate("hash_in", "client_id", setting="tombstones"),
     ),
     CleaningStep(
-        "non_product", "postage, fees, adjustments, tests (item id pattern)", _non_product
+        "non_purchase",
+        "views and add-to-cart events",
+        Predicate("differs", "event_type", value="purchase"),
     ),
-    CleaningStep("non_positive_price", "zero or negative unit price", _non_positive_price),
+    CleaningStep("duplicates", "exact duplicate lines", Predicate("duplicate")),
+    CleaningStep(
+        "cancellations",
+        "cancelled orders (order id prefix)",
+        Predicate("starts_with", "order_id", setting="cancellation_prefix"),
+    ),
+    CleaningStep(
+        "non_positive_quantity",
+        "returns and adjustments (quantity ≤ 0)",
+        Predicate("not_positive", "quantity"),
+    ),
+    CleaningStep(
+        "non_product",
+        "postage, fees, adjustments, tests (item id pattern)",
+        Predicate("full_match", "item_id", setting="non_product_patterns"),
+    ),
+    CleaningStep(
+        "non_positive_price", "zero or negative unit price", Predicate("not_positive", "price")
+    ),
 )
 
 
@@ -163,7 +227,7 @@ def clean_events(
     for step in CLEANING_STEPS:
         if not getattr(config, step.name):
             continue
-        hit = step.drops(events, config) & keep
+        hit = step.mask(events, config) & keep
         dropped[step.name] = int(hit.sum())
         keep &= ~hit
     return events.loc[keep].reset_index(drop=True), dropped

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from recsys.errors import SchemaError
+
 __all__ = [
     "CANONICAL",
     "DEFAULTED_COLUMNS",
@@ -47,6 +49,25 @@ class InputFormat:
     date_formats: tuple[str, ...] = ("ISO8601",)
     float_ids: tuple[str, ...] = field(default=())
     may_be_empty: tuple[str, ...] = field(default=())
+
+    def resolve(self, header: list[str], file: str) -> dict[str, str]:
+        """Map each canonical column to the file's column that holds it; a missing
+        required column is a :class:`~recsys.errors.SchemaError` naming it."""
+        present = set(header)
+        columns: dict[str, str] = {}
+        for canonical, aliases in self.aliases.items():
+            found = next((a for a in aliases if a in present), None)
+            if found is not None:
+                columns[canonical] = found
+            elif canonical in REQUIRED_COLUMNS:
+                raise SchemaError(
+                    f"missing column (expected {' or '.join(map(repr, aliases))}"
+                    f" for format {self.name!r}); the header has: {', '.join(header)}",
+                    file=file,
+                    row=0,
+                    column=aliases[0],
+                )
+        return columns
 
 
 CANONICAL = InputFormat(

@@ -65,6 +65,9 @@ class Scorer(ABC):
     #: A collaborative source of the blend: it scores from the client's own history
     #: (popularity is not: the blend has its own popularity source).
     personal: ClassVar[bool] = False
+    #: What fits it: ``local`` (this process) or ``spark`` (``training.spark``); the
+    #: bundle's manifest records it, the saved model is the same either way.
+    engine: ClassVar[str] = "local"
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()

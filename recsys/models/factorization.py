@@ -164,9 +164,7 @@ class _FactorScorer(Scorer):
         return {"factors": c.factors, "regularization": c.regularization, "random_state": c.seed}
 
     def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
-        with single_threaded_blas():
-            self.model = self._new_model()
-            self.model.fit(matrix, show_progress=False)
+        self._solve(matrix)
         self.ann = None
         if matrix.shape[1] >= self.config.ann_min_items:
             probe, seed = self.config.ann_probe, self.config.seed
@@ -174,6 +172,13 @@ class _FactorScorer(Scorer):
                 "inner": ItemIndex.build(self.model.item_factors, probe, seed),
                 "cosine": ItemIndex.build(self.unit_item_factors, probe, seed),
             }
+
+    def _solve(self, matrix: sp.csr_matrix) -> None:
+        """Fit the factors with implicit (``training.spark`` solves with Spark MLlib and
+        hands them over through :meth:`_restore`)."""
+        with single_threaded_blas():
+            self.model = self._new_model()
+            self.model.fit(matrix, show_progress=False)
 
     def _save_files(self, directory: Path) -> None:
         for kind, index in (self.ann or {}).items():

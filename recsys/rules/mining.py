@@ -21,7 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsys.errors import ConfigError
 from recsys.rules.baskets import Baskets
 
-__all__ = ["METRICS", "Itemsets", "RulesConfig", "frequent_itemsets", "mine_rules"]
+__all__ = [
+    "METRICS",
+    "Itemsets",
+    "RulesConfig",
+    "frequent_itemsets",
+    "min_count",
+    "mine_rules",
+    "rules_from_itemsets",
+]
 
 
 class RulesConfig(BaseModel):
@@ -59,14 +67,14 @@ def frequent_itemsets(
     Raises :class:`ConfigError` when more than ``max_itemsets`` would be kept.
     """
     matrix = baskets.matrix.tocsc().astype(np.float32)
-    min_count = int(np.ceil(min_support * baskets.count - 1e-9))
-    singles = np.flatnonzero(np.asarray(matrix.sum(axis=0)).ravel() >= min_count)
+    least = min_count(min_support, baskets.count)
+    singles = np.flatnonzero(np.asarray(matrix.sum(axis=0)).ravel() >= least)
     base = matrix[:, singles]  # only frequent items can be in frequent itemsets
     counts = np.asarray(base.sum(axis=0)).ravel().astype(np.int64)
     levels = [Itemsets(singles[:, None].astype(np.int64), counts)]
     incidence, local = base, np.arange(len(singles))[:, None]
     while len(local) and (max_len is None or local.shape[1] < max_len):
-        local, counts, incidence = _extend(incidence, base, local, min_count)
+        local, counts, incidence = _extend(incidence, base, local, least)
         if sum(len(level.counts) for level in levels) + len(local) > max_itemsets:
             raise ConfigError(
                 f"min_support: {min_support} leaves more than {max_itemsets:,} frequent "
@@ -110,8 +118,23 @@ def mine_rules(baskets: Baskets, config: RulesConfig) -> pd.DataFrame:
     consequent_support``. Sorted by confidence, then lift, descending.
     """
     levels = frequent_itemsets(baskets, config.min_support, config.max_len, config.max_itemsets)
-    lookup = _support_lookup(levels, baskets.count)
-    frames = [_rules_of(level, lookup, baskets.count) for level in levels[1:]]
+    return rules_from_itemsets(levels, baskets.count, config)
+
+
+def min_count(min_support: float, baskets: int) -> int:
+    """The fewest baskets an itemset must be in: ⌈support × baskets⌉, robust to the
+    float error of the product (0.005 × 20,000 is 100.00000000000001, not 101)."""
+    return int(np.ceil(min_support * baskets - 1e-9))
+
+
+def rules_from_itemsets(
+    levels: list[Itemsets], n_baskets: int, config: RulesConfig
+) -> pd.DataFrame:
+    """Every rule of the frequent ``levels`` (index 0 = singletons, rows ascending) with
+    its metrics, filtered and sorted as :func:`mine_rules` says; the itemsets may come
+    from any counter (this miner, Spark's FPGrowth)."""
+    lookup = _support_lookup(levels, n_baskets)
+    frames = [_rules_of(level, lookup, n_baskets) for level in levels[1:]]
     columns = ["antecedents", "consequents", *METRICS]
     rules = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return (

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from training.cli import _events
+from training.cli import _engine, _events
 from training.cli._errors import handle_errors
-from training.cli._options import CleaningSetOption, EventsOption, FormatOption, SkipStepOption
+from training.cli._options import CleaningSetOption, FormatOption, SkipStepOption
 
 app = typer.Typer(help="Inspect event files.", no_args_is_help=True)
 
@@ -36,15 +35,25 @@ def _render(stats: dict[str, Any]) -> str:
 @app.command()
 @handle_errors
 def inspect(
-    events: EventsOption,
+    events: _engine.SourceOption,
     fmt: FormatOption = "canonical",
     overrides: CleaningSetOption = None,
     skip: SkipStepOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    engine: _engine.EngineOption = "local",
+    master: _engine.SparkMasterOption = "local[*]",
 ) -> None:
     """Rows read, kept and dropped by reason; clients, items, orders, dates, density."""
     from recsys.data import summarize
 
-    loaded = _events.load(Path(events), fmt, _events.cleaning(overrides, skip))
-    stats = {**loaded.report.as_dict(), **summarize(loaded.events)}
+    config = _events.cleaning(overrides, skip)
+    spark = _engine.spark(engine, master)
+    if spark is not None:
+        from training.spark.jobs import summarize as spark_summarize
+
+        found = _engine.load_spark(spark, events, fmt, config)
+        stats = {**found.report.as_dict(), **spark_summarize(found.frame)}
+    else:
+        loaded = _events.load(_engine.local_path(events), fmt, config)
+        stats = {**loaded.report.as_dict(), **summarize(loaded.events)}
     typer.echo(json.dumps(stats, indent=2) if as_json else _render(stats))

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from training.cli import _events
+from recsys.errors import ConfigError
+from training.cli import _engine, _events
 from training.cli._errors import handle_errors
 from training.cli._options import (
     DEFAULT_TOMBSTONES,
-    EventsOption,
     FormatOption,
     SetOption,
     SkipStepOption,
     TombstonesOption,
 )
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from recsys.data import CleaningConfig, LoadedEvents
 
 ModelsOption = Annotated[
     str | None,
@@ -35,7 +40,7 @@ def _names(models: str | None) -> list[str] | None:
 
 @handle_errors
 def evaluate(
-    events: EventsOption,
+    events: _engine.SourceOption,
     fmt: FormatOption = "canonical",
     split: Annotated[Literal["time", "random"], typer.Option(help="time or random.")] = "time",
     cutoff: Annotated[str | None, typer.Option(help="Time split date, YYYY-MM-DD.")] = None,
@@ -57,6 +62,8 @@ def evaluate(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    engine: _engine.EngineOption = "local",
+    master: _engine.SparkMasterOption = "local[*]",
 ) -> None:
     """Train each model on the train part; metrics on clients present in both parts,
     with 95 % bootstrap intervals over clients."""
@@ -67,7 +74,12 @@ def evaluate(
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
     config = jobs.matrix_config(tree)
-    loaded = _events.load(events, fmt, jobs.cleaning_config(tree, skip))
+    spark = _engine.spark(engine, master)
+    loaded = _load(events, fmt, jobs.cleaning_config(tree, skip), spark)
+    if spark is not None:
+        from training.spark.als import on_spark
+
+        chosen = on_spark(chosen, spark)
     parts = jobs.make_split(loaded.events, split, cutoff, test_fraction, seed)
     blends = jobs.choose_blends(_names(models), tree)
     mining = jobs.rules_config(tree)
@@ -81,8 +93,9 @@ def evaluate(
         "split": parts.description,
         "k": k,
         "data": loaded.report.as_dict(),
+        "engine": engine,
     }
-    tags = {"models": ",".join([*chosen, *blends])}
+    tags = {"models": ",".join([*chosen, *blends]), "engine": engine}
     with tracking.tracked_run("evaluate", TrainingSettings(), params, tags) as run:
         tracking.log_metrics(report["models"])
         if "compare" in report:  # compare.<metric>.difference, .ci_low/_high, .p_value
@@ -94,7 +107,7 @@ def evaluate(
 
 @handle_errors
 def train(
-    events: EventsOption,
+    events: _engine.SourceOption,
     out: Annotated[Path, typer.Option("--out", help="Directory that receives the bundle.")],
     fmt: FormatOption = "canonical",
     models: ModelsOption = None,
@@ -116,6 +129,8 @@ def train(
         ),
     ] = None,
     tombstones: TombstonesOption = DEFAULT_TOMBSTONES,
+    engine: _engine.EngineOption = "local",
+    master: _engine.SparkMasterOption = "local[*]",
 ) -> None:
     """Fit the models on all events; write a versioned bundle; register it in MLflow.
 
@@ -129,14 +144,23 @@ def train(
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.serving_models(_names(models), tree)
     cleaning = _events.forgetting(jobs.cleaning_config(tree, skip), tombstones)
-    loaded = _events.load(events, fmt, cleaning)
-    if extra_events is not None:
-        extra = _events.extra_events_file(extra_events, out, events_stream)
-        loaded = combine(loaded, _events.load(extra, "events-log", cleaning))
-    bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
+    spark = _engine.spark(engine, master)
+    if spark is not None:
+        if extra_events is not None:
+            raise ConfigError("--extra-events: not with --engine spark; list both sources")
+        from training.spark.jobs import train as spark_train
+
+        found = _engine.load_spark(spark, events, fmt, cleaning)
+        bundle = spark_train(found, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
+    else:
+        loaded = _events.load(_engine.local_path(events), fmt, cleaning)
+        if extra_events is not None:
+            extra = _events.extra_events_file(extra_events, out, events_stream)
+            loaded = combine(loaded, _events.load(extra, "events-log", cleaning))
+        bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
     target = bundle.save(out / bundle.version)
     settings = TrainingSettings()
-    tags = {"models": ",".join(chosen), "bundle_version": bundle.version}
+    tags = {"models": ",".join(chosen), "bundle_version": bundle.version, "engine": engine}
     with tracking.tracked_run("train", settings, bundle.manifest(), tags) as run:
         tracking.log_metrics({"clients": len(bundle.data.clients), "items": len(bundle.data.items)})
         version = tracking.publish_bundle(target, run, settings)
@@ -156,3 +180,15 @@ def promote(
 
     result = tracking.promote(version, TrainingSettings())
     typer.echo(f"{result['model']}@{result['alias']} → version {result['version']}")
+
+
+def _load(
+    source: str, fmt: str, config: CleaningConfig, spark: SparkSession | None
+) -> LoadedEvents:
+    """The cleaned events on this machine, read by Spark when given a session (they
+    arrive through Arrow: evaluation's splits need every event)."""
+    if spark is None:
+        return _events.load(_engine.local_path(source), fmt, config)
+    from training.spark.jobs import to_local
+
+    return to_local(_engine.load_spark(spark, source, fmt, config))

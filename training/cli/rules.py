@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from recsys.errors import ConfigError
-from training.cli import _events
+from training.cli import _engine, _events
 from training.cli._errors import handle_errors
 from training.cli._options import CleaningSetOption, FormatOption, SkipStepOption
 
@@ -22,7 +22,10 @@ app = typer.Typer(help="Association rules and analyst cross-sell rules.")
 @handle_errors
 def rules(
     ctx: typer.Context,
-    events: Annotated[Path | None, typer.Option("--events", help="Events file.")] = None,
+    events: Annotated[
+        str | None,
+        typer.Option("--events", help="Events file (with --engine spark: also a folder or URI)."),
+    ] = None,
     fmt: FormatOption = "canonical",
     min_support: Annotated[float, typer.Option(help="Minimum support (share of baskets).")] = 0.01,
     min_confidence: Annotated[float, typer.Option(help="Minimum confidence.")] = 0.2,
@@ -32,6 +35,8 @@ def rules(
     out: Annotated[Path | None, typer.Option("--out", help="rules.csv or rules.parquet.")] = None,
     overrides: CleaningSetOption = None,
     skip: SkipStepOption = None,
+    engine: _engine.EngineOption = "local",
+    master: _engine.SparkMasterOption = "local[*]",
 ) -> None:
     """Mine rules from baskets (orders) and export them, one per row."""
     from recsys.rules import RulesConfig, build_baskets, mine_rules, rules_table, write_rules
@@ -47,16 +52,25 @@ def rules(
         min_lift=min_lift,
         max_len=max_len,
     )
+    cleaning = _events.cleaning(overrides, skip)
+    spark = _engine.spark(engine, master)
     clock = time.perf_counter()
-    baskets = build_baskets(_events.load(events, fmt, _events.cleaning(overrides, skip)).events)
-    loaded = time.perf_counter()
-    mined = mine_rules(baskets, config)
+    if spark is not None:
+        from training.spark.rules import mine_rules as spark_rules
+
+        found = _engine.load_spark(spark, events, fmt, cleaning)
+        loaded = time.perf_counter()
+        mined, items, count = spark_rules(found.frame, config)
+    else:
+        baskets = build_baskets(_events.load(_engine.local_path(events), fmt, cleaning).events)
+        loaded = time.perf_counter()
+        mined, items, count = mine_rules(baskets, config), baskets.items, baskets.count
     mined_at = time.perf_counter()
-    write_rules(rules_table(mined, baskets.items), out)
+    write_rules(rules_table(mined, items), out)
     typer.echo(
-        f"{baskets.count:,} baskets × {len(baskets.items):,} items "
-        f"(import {loaded - clock:.2f}s); {len(mined):,} rules mined in {mined_at - loaded:.2f}s; "
-        f"written to {out}"
+        f"{count:,} baskets × {len(items):,} items "
+        f"(import {loaded - clock:.2f}s); {len(mined):,} rules mined in {mined_at - loaded:.2f}s "
+        f"({engine}); written to {out}"
     )
 
 
