@@ -117,14 +117,14 @@ def synthesize(events: int, clients: int, items: int, directory: Path) -> str:
 def report(millions: float, path: str) -> None:
     print(f"\n{millions:g}M events")
     header = ("job", "local s", "spark s", "spark/local", "local MB", "spark MB")
-    print(f"{header[0]:<8}" + "".join(f"{h:>11}" for h in header[1:]))
+    print(f"{header[0]:<8}" + "".join(f"{h:>13}" for h in header[1:]))
     for job in JOBS:
         local, spark = run_child(path, "local", job), run_child(path, "spark", job)
         key = "import_seconds" if job == "import" else "job_seconds"
         ratio = spark[key] / max(local[key], 1e-9)
         print(
-            f"{job:<8}{local[key]:>11.1f}{spark[key]:>11.1f}{ratio:>10.1f}× "
-            f"{local['peak_mb']:>11.0f}{spark['peak_mb']:>11.0f}",
+            f"{job:<8}{local[key]:>13.1f}{spark[key]:>13.1f}{ratio:>12.1f}×"
+            f"{local['peak_mb']:>13.0f}{spark['peak_mb']:>13.0f}",
             flush=True,
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +78,53 @@ def test_bought_again_is_offered_with_its_rhythm(
                     assert reason["text"].startswith("You buy ") and "days; last" in reason["text"]
         usual = client.get(f"/v1/clients/{who}/recommendations?k=20").json()["items"]
         assert not any(r["source"] == "repeat" for i in usual for r in i["reasons"])
+
+
+def _most_due(bundle: Bundle) -> tuple[int, int, date]:
+    """The client with the most re-bought items, its item with the longest rhythm,
+    and the day that item is due (last purchase + usual interval), by hand."""
+    repeats = bundle.repeats
+    assert repeats is not None
+    row = int(np.argmax(np.diff(repeats.interval.indptr)))
+    items, interval, last = repeats.row(row)
+    pick = int(np.argmax(interval))
+    due = date(1970, 1, 1) + timedelta(days=round(float(last[pick] + interval[pick])))
+    return row, int(items[pick]), due
+
+
+def test_next_best_offers_bring_back_what_is_due(
+    bundle: Bundle, bundles: Path, tmp_path: Path
+) -> None:
+    """Bought items stay out of next-best offers unless due again: on the due day the
+    item is offered with its rhythm; four intervals later (due score 1/3) it is not."""
+    row, item, due = _most_due(bundle)
+    who, wanted = str(bundle.data.clients.ids[row]), str(bundle.data.items.ids[item])
+    _, interval, _ = bundle.repeats.row(row)  # type: ignore[union-attr]
+    late = due + timedelta(days=int(3 * interval.max()))
+    with TestClient(create_app(settings_for(bundles, tmp_path))) as client:
+        context = client.app.state.context  # type: ignore[attr-defined]
+        found = {}
+        for day in (due, late):
+            context.catalogue.clock = lambda day=day: datetime.combine(day, time(12), UTC)
+            offers = client.get(f"/v1/clients/{who}/next-best-offers?k=20").json()["offers"]
+            found[day] = {o["item_id"]: o for o in offers}
+    assert wanted in found[due]
+    reasons = [r for r in found[due][wanted]["reasons"] if r["source"] == "repeat"]
+    assert reasons and reasons[0]["evidence"]["last_days_ago"] == round(interval.max())
+    assert wanted not in found[late]
+    bought = set(bundle.data.items.ids[bundle.data.matrix[row].indices].tolist())
+    for day in (due, late):  # nothing else bought comes back, due or not
+        back = {i for i, o in found[day].items() if i in bought}
+        assert all(any(r["source"] == "repeat" for r in found[day][i]["reasons"]) for i in back)
+
+
+def test_due_repeats_batch_equals_one(bundle: Bundle) -> None:
+    from recsys.ranking import HybridRecommender, RequestOptions
+
+    row, _, due = _most_due(bundle)
+    recommender = HybridRecommender(bundle, bundle.rules)
+    options = RequestOptions(due_repeats=True, day=due)
+    one = recommender.for_client(str(bundle.data.clients.ids[row]), 30, options=options)
+    batch = recommender.for_clients(np.array([row]), 30, options)[0]
+    assert [i.item_id for i in one] == [i.item_id for i in batch]
+    assert any(r.source == "repeat" for i in one for r in i.reasons)

@@ -48,6 +48,9 @@ class RequestOptions:
     only: ItemFilter = field(default_factory=ItemFilter)
     """Category, price and tag filters."""
     max_per_category: int | None = None
+    due_repeats: bool = False
+    """With ``exclude_purchased``, still offer the bought items that are due again (the
+    repeat source's, between half and twice their usual interval): next-best offers."""
     day: date | None = None
     segment: str | None = None
     country: str | None = None
@@ -148,6 +151,8 @@ class BlendCore:
         n = self.config.candidates
         found = {name: source.batch(batch, n) for name, source in self.sources.items()}
         blocked = (basket + history if options.exclude_purchased else basket).tocsr()
+        if options.exclude_purchased and options.due_repeats and "repeat" in found:
+            blocked = blocked - history.multiply(_as_matrix(found["repeat"], history.shape))
         blocked.eliminate_zeros()
         blocked.sort_indices()
         keys = row_keys(blocked.indptr, blocked.indices, self.n_items)
@@ -165,6 +170,8 @@ class BlendCore:
         found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
         o = query.options
         keys = query.everything if o.exclude_purchased else query.basket
+        if o.exclude_purchased and o.due_repeats and "repeat" in found:  # due: let through
+            keys = np.setdiff1d(keys, np.setdiff1d(found["repeat"][0][0], query.basket))
         pinned = None
         if "analyst" in self.sources and self.analyst is not None:
             pinned = self.analyst.pinned_one(query)
@@ -193,6 +200,14 @@ class BlendCore:
         lookup = self.bundle.data.items.lookup
         found = (lookup(i) for i in ids)
         return np.unique(np.fromiter((c for c in found if c is not None), dtype=np.int64))
+
+
+def _as_matrix(candidates: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
+    """A batch's candidate items (rows × n, ``-1`` padded) as a 0/1 matrix."""
+    items = candidates[0]
+    rows, cols = np.nonzero(items >= 0)
+    ones = np.ones(rows.size, dtype=np.float32)
+    return sp.csr_matrix((ones, (rows, items[rows, cols])), shape=shape)
 
 
 def as_row(candidates: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

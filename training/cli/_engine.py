@@ -41,10 +41,16 @@ SparkMasterOption = Annotated[
         help="Spark master URL: local[*], local[2], spark://host:7077, yarn, k8s://…",
     ),
 ]
+SparkProgressOption = Annotated[
+    bool,
+    typer.Option(
+        "--spark-progress", envvar="RECSYS_SPARK_PROGRESS", help="Show Spark's progress bars."
+    ),
+]
 ENGINES = ("local", "spark")
 
 
-def spark(engine: str, master: str) -> SparkSession | None:
+def spark(engine: str, master: str, progress: bool = False) -> SparkSession | None:
     """A Spark session for ``--engine spark``, ``None`` for ``local``; others refused."""
     if engine not in ENGINES:
         raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
@@ -52,7 +58,7 @@ def spark(engine: str, master: str) -> SparkSession | None:
         return None
     from training.spark import spark_session
 
-    return spark_session(master)
+    return spark_session(master, progress=progress)
 
 
 def load_spark(session: SparkSession, source: str, fmt: str, config: CleaningConfig) -> SparkEvents:

@@ -42,12 +42,13 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     engine: _engine.EngineOption = "local",
     master: _engine.SparkMasterOption = "local[*]",
+    progress: _engine.SparkProgressOption = False,
 ) -> None:
     """Rows read, kept and dropped by reason; clients, items, orders, dates, density."""
     from recsys.data import summarize
 
     config = _events.cleaning(overrides, skip)
-    spark = _engine.spark(engine, master)
+    spark = _engine.spark(engine, master, progress)
     if spark is not None:
         from training.spark.jobs import summarize as spark_summarize
 

@@ -64,6 +64,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     engine: _engine.EngineOption = "local",
     master: _engine.SparkMasterOption = "local[*]",
+    progress: _engine.SparkProgressOption = False,
 ) -> None:
     """Train each model on the train part; metrics on clients present in both parts,
     with 95 % bootstrap intervals over clients."""
@@ -74,7 +75,7 @@ def evaluate(
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.choose_models(_names(models), tree)
     config = jobs.matrix_config(tree)
-    spark = _engine.spark(engine, master)
+    spark = _engine.spark(engine, master, progress)
     loaded = _load(events, fmt, jobs.cleaning_config(tree, skip), spark)
     if spark is not None:
         from training.spark.als import on_spark
@@ -131,6 +132,7 @@ def train(
     tombstones: TombstonesOption = DEFAULT_TOMBSTONES,
     engine: _engine.EngineOption = "local",
     master: _engine.SparkMasterOption = "local[*]",
+    progress: _engine.SparkProgressOption = False,
 ) -> None:
     """Fit the models on all events; write a versioned bundle; register it in MLflow.
 
@@ -144,7 +146,7 @@ def train(
     tree = jobs.parse_overrides(overrides or [])
     chosen = jobs.serving_models(_names(models), tree)
     cleaning = _events.forgetting(jobs.cleaning_config(tree, skip), tombstones)
-    spark = _engine.spark(engine, master)
+    spark = _engine.spark(engine, master, progress)
     if spark is not None:
         if extra_events is not None:
             raise ConfigError("--extra-events: not with --engine spark; list both sources")

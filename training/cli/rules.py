@@ -37,6 +37,7 @@ def rules(
     skip: SkipStepOption = None,
     engine: _engine.EngineOption = "local",
     master: _engine.SparkMasterOption = "local[*]",
+    progress: _engine.SparkProgressOption = False,
 ) -> None:
     """Mine rules from baskets (orders) and export them, one per row."""
     from recsys.rules import RulesConfig, build_baskets, mine_rules, rules_table, write_rules
@@ -53,7 +54,7 @@ def rules(
         max_len=max_len,
     )
     cleaning = _events.cleaning(overrides, skip)
-    spark = _engine.spark(engine, master)
+    spark = _engine.spark(engine, master, progress)
     clock = time.perf_counter()
     if spark is not None:
         from training.spark.rules import mine_rules as spark_rules
