@@ -104,6 +104,9 @@ def test_a_bad_value_names_file_row_and_column(spark, tmp_path: Path) -> None:
         spark_load(spark, str(path))
     for error in (local.value, remote.value):
         assert (error.file, error.row, error.column) == (str(path), 3, "quantity")
+    args = ["data", "inspect", "--events", str(path), "--engine", "spark"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3 and "row 3" in result.output and "quantity" in result.output
 
 
 def _compare_rules(spark, events_path: Path, support: float) -> int:

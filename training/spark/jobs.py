@@ -137,21 +137,35 @@ def _strength(events: DataFrame, config: MatrixConfig) -> Column:
 
 def _line_counts(events: DataFrame, config: MatrixConfig) -> tuple[sp.csr_matrix, IdMap, IdMap]:
     """(Decayed) purchase lines per (client, item), aggregated by Spark, as CSR with
-    sorted id maps (:class:`IdMap` order, the local engine's)."""
+    sorted id maps (:class:`IdMap` order, the local engine's). Only the distinct ids and
+    integer triples reach the driver, never a string per pair."""
     from pyspark.sql import functions as F
 
     known = events.filter(F.col("client_id").isNotNull())
+    clients, client_rows = _vocabulary(known, "client_id", "row")
+    items, item_columns = _vocabulary(known, "item_id", "col")
     pairs = (
         known.groupBy("client_id", "item_id")
         .agg(F.sum(_strength(known, config)).alias("value"))
+        .join(client_rows, "client_id")
+        .join(item_columns, "item_id")
+        .select("row", "col", "value")
         .toPandas()
     )
-    clients = IdMap.from_values(pairs["client_id"])
-    items = IdMap.from_values(pairs["item_id"])
-    rows, cols = clients.index(pairs["client_id"]), items.index(pairs["item_id"])
     values = pairs["value"].to_numpy(np.float32)
     shape = (len(clients), len(items))
-    return sp.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32), clients, items
+    matrix = sp.csr_matrix((values, (pairs["row"], pairs["col"])), shape=shape, dtype=np.float32)
+    return matrix, clients, items
+
+
+def _vocabulary(events: DataFrame, column: str, index: str) -> tuple[IdMap, DataFrame]:
+    """The sorted distinct ids of ``column`` and a (id, ``index``) table to join on."""
+    ids = events.select(column).distinct().toPandas()[column]
+    vocabulary = IdMap.from_values(ids)
+    table = pd.DataFrame(
+        {column: vocabulary.ids, index: np.arange(len(vocabulary), dtype=np.int32)}
+    )
+    return vocabulary, events.sparkSession.createDataFrame(table)
 
 
 def _mode(events: DataFrame, key: str, column: str) -> pd.Series:

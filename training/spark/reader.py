@@ -102,8 +102,11 @@ def _raise_first_bad(raw: DataFrame, checks: dict[str, Column], file: str) -> No
     bad = [n for n in checks if counts is not None and (counts[n] or 0) > 0]
     if not bad:
         return
+    from pyspark.sql.types import LongType, StructField, StructType
+
     numbered = raw.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
-    frame = numbered.toDF([*raw.columns, "__row"])
+    schema = StructType([*raw.schema.fields, StructField("__row", LongType())])
+    frame = raw.sparkSession.createDataFrame(numbered, schema)  # no type sampling
     first = frame.select([F.min(F.when(checks[n], F.col("__row"))).alias(n) for n in bad]).first()
     assert first is not None
     column = min(bad, key=lambda n: first[n])
