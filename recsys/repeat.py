@@ -1,9 +1,12 @@
-"""Re-purchase rhythm: how often each client buys each item again, and when last.
+"""Re-purchases: how often each client bought each item, and when.
 
-Fitted from the events at training: for every (client, item) bought on two or more
-distinct days, the mean interval between those days and the last day. Stored as two
-CSR matrices with the client × item layout of the bundle's history (one row per
-client), so a request reads its client's row like any other.
+Fitted from the events at training: for every (client, item), the number of distinct
+purchase days, the first and the last. From them, a request reads two things: how
+likely a bought item is bought again (:func:`propensity`: lists that may offer bought
+items) and, for items bought on two or more days, their rhythm and how due they are
+(:func:`due_scores`: next-best offers). Stored as CSR matrices with the client × item
+layout of the bundle's history (one row per client), so a request reads its client's
+row like any other.
 """
 
 from __future__ import annotations
@@ -19,19 +22,28 @@ from recsys._io import UNREADABLE
 from recsys.errors import ModelError
 from recsys.vocab import IdMap
 
-__all__ = ["RepeatIndex", "due_scores"]
+__all__ = ["HALF_LIFE_DAYS", "RepeatIndex", "due_scores", "intervals", "propensity"]
 
 _DAY = 86_400
 
 
+#: Half-life of buy-again propensity: a purchase day counts half after this many days.
+#: Tuned on the shared data's --include-seen protocol (30: 0.343 … 120: 0.346 for the
+#: propensity alone); checked on a second cut-off (README, "Evaluation").
+HALF_LIFE_DAYS = 120.0
+
+
 @dataclass(frozen=True)
 class RepeatIndex:
-    """Per client row: the items it re-buys, their mean interval and last day."""
+    """Per client row, every item it bought: on how many distinct days, the first and
+    the last of them (three CSR matrices of one layout; every value is positive)."""
 
-    interval: sp.csr_matrix
-    """Mean days between distinct purchase days (≥ 1)."""
+    days: sp.csr_matrix
+    """Distinct purchase days (≥ 1)."""
+    first: sp.csr_matrix
+    """The first purchase day (days since 1970-01-01)."""
     last: sp.csr_matrix
-    """The last purchase day (days since 1970-01-01), same layout as ``interval``."""
+    """The last purchase day (days since 1970-01-01)."""
     as_of: float
     """The newest day of the events it was fitted on (days since 1970-01-01)."""
 
@@ -59,50 +71,72 @@ class RepeatIndex:
         """From per-pair distinct-day statistics (columns ``row``, ``col``, ``count``,
         ``min``, ``max``; days since 1970-01-01), however they were counted (pandas here,
         Spark for ``train --engine spark``)."""
-        stats = stats[stats["count"] >= 2]
-        spans = (stats["max"] - stats["min"]).to_numpy(np.float64)
-        interval = np.maximum(spans / (stats["count"].to_numpy() - 1), 1.0)
         rows, cols = stats["row"].to_numpy(), stats["col"].to_numpy()
-        return cls(
-            sp.csr_matrix((interval.astype(np.float32), (rows, cols)), shape=shape),
-            sp.csr_matrix((stats["max"].to_numpy(np.float32), (rows, cols)), shape=shape),
-            as_of,
-        )
+
+        def matrix(column: str) -> sp.csr_matrix:
+            values = stats[column].to_numpy(np.float32)
+            return sp.csr_matrix((values, (rows, cols)), shape=shape)
+
+        return cls(matrix("count"), matrix("min"), matrix("max"), as_of)
+
+    def entries(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A client row's items, distinct purchase days, first and last days."""
+        start, end = self.days.indptr[row], self.days.indptr[row + 1]
+        part = slice(start, end)
+        items = self.days.indices[part].astype(np.int64)
+        return items, self.days.data[part], self.first.data[part], self.last.data[part]
 
     def row(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A client row's items, intervals and last days."""
-        start, end = self.interval.indptr[row], self.interval.indptr[row + 1]
-        return (
-            self.interval.indices[start:end].astype(np.int64),
-            self.interval.data[start:end],
-            self.last.data[start:end],
-        )
+        """A client row's items bought on two or more days, their mean intervals
+        (days, ≥ 1) and last days."""
+        items, days, first, last = self.entries(row)
+        again = days >= 2
+        return items[again], intervals(days[again], first[again], last[again]), last[again]
 
     def save(self, path: Path) -> None:
         """Write the arrays (``.npz``, no pickle)."""
-        m, last = self.interval, self.last
+        m = self.days
         np.savez(
             path,
             indptr=m.indptr,
             indices=m.indices,
-            interval=m.data,
-            last=last.data,
+            days=m.data,
+            first=self.first.data,
+            last=self.last.data,
             shape=np.array(m.shape),
             as_of=np.array([self.as_of]),
         )
 
     @classmethod
     def load(cls, path: Path) -> RepeatIndex:
-        """Read what :meth:`save` wrote (:class:`ModelError` when it cannot)."""
+        """Read what :meth:`save` wrote (:class:`ModelError` when it cannot); an index
+        of the first format (re-bought pairs and their intervals only) reads as pairs
+        bought on two days."""
         try:
             with np.load(path, allow_pickle=False) as f:
                 shape = tuple(int(x) for x in f["shape"])
                 structure = (f["indices"], f["indptr"])
-                interval = sp.csr_matrix((f["interval"], *structure), shape=shape)
-                last = sp.csr_matrix((f["last"], *structure), shape=shape)
-                return cls(interval, last, float(f["as_of"][0]))
+                last = f["last"]
+                if "days" in f:
+                    days, first = f["days"], f["first"]
+                else:
+                    days, first = np.full_like(last, 2.0), last - f["interval"]
+                d, a, b = (sp.csr_matrix((x, *structure), shape=shape) for x in (days, first, last))
+                return cls(d, a, b, float(f["as_of"][0]))
         except (*UNREADABLE, KeyError, ValueError) as exc:  # type: ignore[misc]
             raise ModelError(f"{path}: not a readable repeat index ({exc})") from None
+
+
+def intervals(days: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Mean days between distinct purchase days (≥ 1; pairs bought on two or more days)."""
+    return np.maximum((last - first) / np.maximum(days - 1, 1), 1.0).astype(np.float32)
+
+
+def propensity(days: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:
+    """How likely a bought item is bought again: its distinct purchase days, each
+    halving every :data:`HALF_LIFE_DAYS` since the last one."""
+    age = np.maximum(today - last, 0.0)
+    return (days * np.power(0.5, age / HALF_LIFE_DAYS)).astype(np.float32)
 
 
 def due_scores(interval: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from fastapi.testclient import TestClient
 
 from recsys.bundle import Bundle
 from recsys.errors import ModelError
-from recsys.repeat import RepeatIndex, due_scores
+from recsys.repeat import RepeatIndex, due_scores, propensity
 from recsys.vocab import IdMap
 from serving.app import create_app
 from tests.conftest import settings_for
@@ -44,10 +45,43 @@ def test_rhythm_by_hand(tmp_path: Path) -> None:
     assert index.row(1)[0].size == 0 and index.as_of == DAY0 + 20
     index.save(tmp_path / "repeats.npz")
     again = RepeatIndex.load(tmp_path / "repeats.npz")
-    assert (again.interval != index.interval).nnz == 0 and again.as_of == index.as_of
+    assert (again.days != index.days).nnz == 0 and (again.first != index.first).nnz == 0
+    assert again.as_of == index.as_of
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ModelError, match=r"bad\.npz"):
         RepeatIndex.load(tmp_path / "bad.npz")
+
+
+def _most_rebought(repeats: RepeatIndex) -> int:
+    """The row with the most items bought on two or more days."""
+    d = repeats.days
+    again = sp.csr_matrix(((d.data >= 2).astype(np.int64), d.indices, d.indptr), shape=d.shape)
+    return int(np.argmax(np.asarray(again.sum(axis=1)).ravel()))
+
+
+def test_every_bought_item_and_its_propensity_by_hand(tmp_path: Path) -> None:
+    events = _events(
+        [("c", "mug", "2026-01-01"), ("c", "mug", "2026-01-11"), ("c", "tea", "2026-01-05")]
+    )
+    index = RepeatIndex.fit(events, IdMap(np.array(["c"])), IdMap(np.array(["mug", "tea"])))
+    items, days, first, last = index.entries(0)
+    assert items.tolist() == [0, 1] and days.tolist() == [2, 1]
+    assert first.tolist() == [DAY0, DAY0 + 4] and last.tolist() == [DAY0 + 10, DAY0 + 4]
+    # 2 days, last 120 days ago: 2 × ½ = 1; 1 day, last 364 days ago: ½^(364/120)
+    found = propensity(days, last, DAY0 + 130.0)
+    assert found[0] == pytest.approx(1.0) and found[1] == pytest.approx(0.5 ** (126 / 120))
+    # A first-format file (re-bought pairs and intervals only) still loads.
+    np.savez(
+        tmp_path / "old.npz",
+        indptr=np.array([0, 1]),
+        indices=np.array([0]),
+        interval=np.array([10.0], dtype=np.float32),
+        last=np.array([DAY0 + 10], dtype=np.float32),
+        shape=np.array([1, 2]),
+        as_of=np.array([DAY0 + 10.0]),
+    )
+    old = RepeatIndex.load(tmp_path / "old.npz")
+    assert [a.tolist() for a in old.row(0)] == [[0], [10.0], [DAY0 + 10]]
 
 
 def test_due_scores_by_hand() -> None:
@@ -60,12 +94,16 @@ def test_due_scores_by_hand() -> None:
 def test_bought_again_is_offered_with_its_rhythm(
     bundle: Bundle, bundles: Path, tmp_path: Path
 ) -> None:
+    """Where bought items may be offered, the repeat source speaks for bought items only:
+    a rhythm for items bought on two or more days, the last purchase otherwise."""
     repeats = bundle.repeats
     assert repeats is not None
-    counts = np.diff(repeats.interval.indptr)
-    row = int(np.argmax(counts))  # the client with the most items re-bought
+    row = _most_rebought(repeats)  # the client with the most items re-bought
     who = str(bundle.data.clients.ids[row])
-    rebought = {str(bundle.data.items.ids[i]) for i in repeats.row(row)[0]}
+    items_, days, _, _ = repeats.entries(row)
+    ids = bundle.data.items.ids
+    rebought = {str(ids[i]) for i, d in zip(items_, days, strict=True) if d >= 2}
+    once = {str(ids[i]) for i, d in zip(items_, days, strict=True) if d == 1}
     with TestClient(create_app(settings_for(bundles, tmp_path))) as client:
         listed = client.get(f"/v1/clients/{who}/recommendations?k=20&exclude_purchased=false")
         items = listed.json()["items"]
@@ -73,9 +111,12 @@ def test_bought_again_is_offered_with_its_rhythm(
         assert said, "no re-purchase offered"
         for item in items:
             for reason in item["reasons"]:
-                if reason["source"] == "repeat":
-                    assert item["item_id"] in rebought
+                if reason["source"] != "repeat":
+                    continue
+                if item["item_id"] in rebought:
                     assert reason["text"].startswith("You buy ") and "days; last" in reason["text"]
+                else:
+                    assert item["item_id"] in once and reason["text"].startswith("You bought ")
         usual = client.get(f"/v1/clients/{who}/recommendations?k=20").json()["items"]
         assert not any(r["source"] == "repeat" for i in usual for r in i["reasons"])
 
@@ -85,7 +126,7 @@ def _most_due(bundle: Bundle) -> tuple[int, int, date]:
     and the day that item is due (last purchase + usual interval), by hand."""
     repeats = bundle.repeats
     assert repeats is not None
-    row = int(np.argmax(np.diff(repeats.interval.indptr)))
+    row = _most_rebought(repeats)
     items, interval, last = repeats.row(row)
     pick = int(np.argmax(interval))
     due = date(1970, 1, 1) + timedelta(days=round(float(last[pick] + interval[pick])))

@@ -48,12 +48,14 @@ class BlendConfig(BaseModel):
         # RP3beta 0.5 on top widen coverage, 0.272 → 0.305, at twice the cost per list).
         # Popularity tops lists up and serves cold clients; association rules give
         # reasons a manager can say aloud.
-        # Re-purchases (repeat) only speak where bought items may be offered again.
+        # Re-purchases (repeat) speak only where bought items may be offered again, and
+        # for due items in next-best offers; 2.0 beat 1.0 on both --include-seen cut-offs
+        # (2010-09-09: 0.3785 vs 0.3721; 2010-06-01: 0.4428 vs 0.4396).
         default_factory=lambda: {
             "ease": 1.0,
             "rules": 0.1,
             "analyst": 1.0,
-            "repeat": 1.0,
+            "repeat": 2.0,
             "popular": 0.1,
         }
     )

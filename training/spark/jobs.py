@@ -204,7 +204,6 @@ def _repeats(events: DataFrame, clients: IdMap, items: IdMap) -> RepeatIndex:
     stats = (
         days.groupBy("client_id", "item_id")
         .agg(F.count("day").alias("count"), F.min("day").alias("min"), F.max("day").alias("max"))
-        .filter("count >= 2")
         .toPandas()
     )
     newest = known.agg(F.max(day)).first()
