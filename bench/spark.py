@@ -53,7 +53,7 @@ def _spark(path: str, job: str) -> dict[str, Any]:
     from recsys.rules import RulesConfig
     from training.spark import load_events, spark_session
     from training.spark.als import SparkALSScorer
-    from training.spark.jobs import _line_counts
+    from training.spark.jobs import index_lines, line_counts
     from training.spark.rules import mine_rules
 
     spark = spark_session("local[2]")
@@ -64,7 +64,7 @@ def _spark(path: str, job: str) -> dict[str, Any]:
     if job == "rules":
         out["rules"] = len(mine_rules(loaded.frame, RulesConfig(**RULES))[0])
     elif job == "als":
-        counts, _, _ = _line_counts(loaded.frame, MatrixConfig())
+        counts = line_counts(index_lines(loaded.frame), MatrixConfig())
         matrix = weigh(counts, MatrixConfig())
         SparkALSScorer(spark=spark).fit(matrix)
         out["nnz"] = int(matrix.nnz)

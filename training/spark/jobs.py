@@ -10,6 +10,7 @@ the local split and metrics, with ALS fitted by Spark.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from training.spark.rules import mine_rules
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["summarize", "to_local", "train"]
+__all__ = ["Lines", "index_lines", "line_counts", "summarize", "to_local", "train"]
 
 
 def summarize(events: DataFrame) -> dict[str, Any]:
@@ -88,7 +89,9 @@ def train(
     """Fit every model and mine the rules; the bundle :func:`training.jobs.train` writes."""
     events = loaded.frame
     started = time.perf_counter()
-    counts, clients, items = _line_counts(events, config)
+    lines = index_lines(events)
+    clients, items = lines.clients, lines.items
+    counts = line_counts(lines, config)
     data = InteractionMatrix(weigh(counts, config), clients, items)
     timings = {"aggregate_seconds": round(time.perf_counter() - started, 3)}
     groups = _groups(events, clients)
@@ -108,7 +111,7 @@ def train(
         titles=_labels(events, items, "title"),
         categories=_labels(events, items, "category"),
         rules=RuleIndex.from_rules(mined, len(items)),
-        repeats=_repeats(events, clients, items),
+        repeats=_repeats(lines),
         metrics=timings,
         engines={"import": "spark", "rules": "spark"},
     )
@@ -135,27 +138,43 @@ def _strength(events: DataFrame, config: MatrixConfig) -> Column:
     return F.pow(F.lit(0.5), F.greatest(age, F.lit(0.0)) / config.half_life_days)
 
 
-def _line_counts(events: DataFrame, config: MatrixConfig) -> tuple[sp.csr_matrix, IdMap, IdMap]:
-    """(Decayed) purchase lines per (client, item), aggregated by Spark, as CSR with
-    sorted id maps (:class:`IdMap` order, the local engine's). Only the distinct ids and
-    integer triples reach the driver, never a string per pair."""
+@dataclass(frozen=True)
+class Lines:
+    """The purchase lines with a client, each with its integer ``row`` and ``col`` in
+    the sorted id maps (:class:`IdMap` order, the local engine's): what reaches the
+    driver from here is distinct ids and numbers, never a string per pair."""
+
+    frame: DataFrame
+    clients: IdMap
+    items: IdMap
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(clients, items)."""
+        return (len(self.clients), len(self.items))
+
+
+def index_lines(events: DataFrame) -> Lines:
+    """The lines with a client, indexed by the client and item vocabularies."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     known = events.filter(F.col("client_id").isNotNull())
     clients, client_rows = _vocabulary(known, "client_id", "row")
     items, item_columns = _vocabulary(known, "item_id", "col")
-    pairs = (
-        known.groupBy("client_id", "item_id")
-        .agg(F.sum(_strength(known, config)).alias("value"))
-        .join(client_rows, "client_id")
-        .join(item_columns, "item_id")
-        .select("row", "col", "value")
-        .toPandas()
-    )
+    frame = known.join(client_rows, "client_id").join(item_columns, "item_id")
+    return Lines(frame.persist(StorageLevel.MEMORY_AND_DISK), clients, items)
+
+
+def line_counts(lines: Lines, config: MatrixConfig) -> sp.csr_matrix:
+    """(Decayed) purchase lines per (client, item), summed by Spark, as CSR."""
+    from pyspark.sql import functions as F
+
+    strength = _strength(lines.frame, config)
+    pairs = lines.frame.groupBy("row", "col").agg(F.sum(strength).alias("value")).toPandas()
     values = pairs["value"].to_numpy(np.float32)
-    shape = (len(clients), len(items))
-    matrix = sp.csr_matrix((values, (pairs["row"], pairs["col"])), shape=shape, dtype=np.float32)
-    return matrix, clients, items
+    rows, cols = pairs["row"].to_numpy(), pairs["col"].to_numpy()
+    return sp.csr_matrix((values, (rows, cols)), shape=lines.shape, dtype=np.float32)
 
 
 def _vocabulary(events: DataFrame, column: str, index: str) -> tuple[IdMap, DataFrame]:
@@ -194,23 +213,20 @@ def _groups(events: DataFrame, clients: IdMap) -> np.ndarray | None:
     return groups_of(_mode(events, "client_id", "country"), clients)
 
 
-def _repeats(events: DataFrame, clients: IdMap, items: IdMap) -> RepeatIndex:
+def _repeats(lines: Lines) -> RepeatIndex:
     """:meth:`RepeatIndex.fit` from per-pair distinct purchase days counted by Spark."""
     from pyspark.sql import functions as F
 
-    known = events.filter(F.col("client_id").isNotNull())
     day = F.datediff(F.to_date("timestamp"), F.lit("1970-01-01").cast("date")).alias("day")
-    days = known.select("client_id", "item_id", day).distinct()
+    days = lines.frame.select("row", "col", day).distinct()
     stats = (
-        days.groupBy("client_id", "item_id")
+        days.groupBy("row", "col")
         .agg(F.count("day").alias("count"), F.min("day").alias("min"), F.max("day").alias("max"))
         .toPandas()
     )
-    newest = known.agg(F.max(day)).first()
-    stats["row"] = clients.index(stats["client_id"])
-    stats["col"] = items.index(stats["item_id"])
+    newest = lines.frame.agg(F.max(day)).first()
     as_of = float(newest[0]) if newest is not None and newest[0] is not None else 0.0
-    return RepeatIndex.from_day_counts(stats, (len(clients), len(items)), as_of)
+    return RepeatIndex.from_day_counts(stats, lines.shape, as_of)
 
 
 def _fingerprint(events: DataFrame) -> str:

@@ -73,9 +73,8 @@ def _frequent(baskets: DataFrame, least: int) -> DataFrame:
     # One FP-tree partition per core: each basket is copied to every partition that owns
     # one of its items, so Spark's default (the input's partitions) did 4× the work here.
     parts = baskets.sparkSession.sparkContext.defaultParallelism
-    model = FPGrowth(itemsCol="items", minSupport=max(support, 1e-12), numPartitions=parts)
-    model = model.fit(baskets)
-    return model.freqItemsets
+    growth = FPGrowth(itemsCol="items", minSupport=max(support, 1e-12), numPartitions=parts)
+    return growth.fit(baskets).freqItemsets
 
 
 def _vocabulary(table: pd.DataFrame) -> IdMap:
