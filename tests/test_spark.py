@@ -251,3 +251,33 @@ def test_parquet_with_nanosecond_timestamps(spark, tmp_path: Path) -> None:
     frame.to_parquet(path)
     got = spark_load(spark, str(path)).frame.toPandas().sort_values("client_id")
     assert got["timestamp"].astype("datetime64[us]").tolist() == stamps.tolist()
+
+
+def test_cli_evaluate_and_rules_with_spark(
+    spark, sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI wiring: ``evaluate --engine spark`` scores the same events and split as
+    the local engine (popularity identical), ALS fitted by Spark; ``rules --engine
+    spark`` writes the local command's file."""
+    monkeypatch.setenv("RECSYS_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", "--events", str(sample_data), "--format", "online-retail", "--json"]
+    args += ["--cutoff", "2010-09-09", "--models", "popular,als", "--set", "als.iterations=5"]
+    reports = {}
+    for engine in ("local", "spark"):
+        result = CliRunner().invoke(cli, [*args, "--engine", engine])
+        assert result.exit_code == 0, result.output
+        reports[engine] = json.loads(result.stdout)
+    local, remote = reports["local"], reports["spark"]
+    assert remote["engine"] == "spark" and remote["split"] == local["split"]
+    assert remote["models"]["popular"]["ndcg@10"] == local["models"]["popular"]["ndcg@10"]
+    assert remote["models"]["als"]["ndcg@10"] > remote["models"]["popular"]["ndcg@10"]
+    mined = {}
+    for engine in ("local", "spark"):
+        out = tmp_path / f"rules-{engine}.csv"
+        rules = ["rules", "--events", str(sample_data), "--format", "online-retail"]
+        rules += ["--min-support", "0.02", "--out", str(out), "--engine", engine]
+        result = CliRunner().invoke(cli, rules)
+        assert result.exit_code == 0 and f"({engine})" in result.output, result.output
+        mined[engine] = pd.read_csv(out)
+    pd.testing.assert_frame_equal(mined["spark"], mined["local"], check_exact=False, atol=1e-9)

@@ -103,6 +103,7 @@ def evaluate(
             pair = report["compare"]
             tracking.log_metrics({"compare": {m: v for m, v in pair.items() if m not in "ab"}})
         report["mlflow_run_id"] = run.info.run_id
+    report["engine"] = engine
     typer.echo(json.dumps(report, indent=2) if as_json else report_text.as_table(report, k))
 
 
