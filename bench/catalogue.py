@@ -14,7 +14,6 @@ with one embedded process (no Redis: PUT and GET on the same server).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import statistics
@@ -26,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from replicas import redis_server, top_item
-from serve import SHARED, free_port, start, stop, train_bundle
+from serve import events_parser, free_port, start, stop, trained
 
 
 def write_items(path: Path, n: int, known: list[str]) -> None:
@@ -81,19 +80,13 @@ def summary(label: str, delays: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", default=str(SHARED))
-    parser.add_argument("--format", default="online-retail")
+    parser = events_parser()
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--changes", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        bundles = tmp / "bundles"
-        train_bundle(args.events, args.format, bundles)
-        from recsys.bundle import Bundle
-
-        bundle = Bundle.load(next(bundles.iterdir()))
+        bundles, bundle = trained(args, tmp)
         clients = bundle.data.clients.ids.tolist()[: args.changes]
         items = tmp / "items.csv"
         write_items(items, args.items, [str(i) for i in bundle.data.items.ids.tolist()])

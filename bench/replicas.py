@@ -13,7 +13,6 @@ ratio is what this machine can show, not what two free cores would.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from serve import SHARED, free_port, start, stop, train_bundle, wrk
+from serve import events_parser, free_port, start, stop, trained, wrk
 
 LIST = """
 local ids = {%s}
@@ -77,19 +76,14 @@ def scaling(env: dict[str, str], ids: list[str], seconds: int, tmp: Path) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", default=str(SHARED))
-    parser.add_argument("--format", default="online-retail")
+    parser = events_parser()
     parser.add_argument("--purchases", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        bundles = tmp / "bundles"
-        train_bundle(args.events, args.format, bundles)
-        from recsys.bundle import Bundle
-
-        ids = Bundle.load(next(bundles.iterdir())).data.clients.ids.tolist()
+        bundles, bundle = trained(args, tmp)
+        ids = bundle.data.clients.ids.tolist()
         redis_port = free_port()
         redis = redis_server(redis_port, tmp)
         env = {

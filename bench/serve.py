@@ -27,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared/data/online_retail_ii_2009_2010.csv.gz"
@@ -83,8 +84,26 @@ def start(target: str, port: int, env: dict[str, str], workers: int) -> subproce
     raise SystemExit(f"{target} did not start")
 
 
-def train_bundle(events: str, format_: str, out: Path) -> None:
-    """The serving line-up (popular, ALS, EASE, RP3beta, rules) trained into ``out``."""
+def events_parser() -> argparse.ArgumentParser:
+    """The options every service benchmark takes: the events file and its format."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", default=str(SHARED))
+    parser.add_argument("--format", default="online-retail")
+    return parser
+
+
+def trained(args: argparse.Namespace, tmp: Path) -> tuple[Path, Any]:
+    """The serving line-up trained on ``--events`` into ``tmp``/bundles: that
+    directory (``RECSYS_BUNDLE_PATH``) and the bundle, loaded."""
+    from recsys.bundle import Bundle
+
+    bundles = tmp / "bundles"
+    return bundles, Bundle.load(train_bundle(args.events, args.format, bundles))
+
+
+def train_bundle(events: str, format_: str, out: Path) -> Path:
+    """The serving line-up (popular, ALS, EASE, RP3beta, rules) trained into ``out``;
+    the bundle's own directory."""
     code = (
         "from recsys.data import load_events; from training import jobs; "
         f"l = load_events({events!r}, {format_!r}); "
@@ -93,6 +112,7 @@ def train_bundle(events: str, format_: str, out: Path) -> None:
         f"b.save(__import__('pathlib').Path({str(out)!r}) / b.version)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+    return next(p for p in out.iterdir() if p.is_dir())
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -124,9 +144,7 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", default=str(SHARED))
-    parser.add_argument("--format", default="online-retail")
+    parser = events_parser()
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)

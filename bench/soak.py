@@ -12,7 +12,6 @@ acknowledged vs found in the event store. Exits 1 on any error.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from serve import SHARED, free_port, start, stop, train_bundle
+from serve import events_parser, free_port, start, stop, train_bundle
 
 from recsys.bundle import Bundle
 
@@ -142,9 +141,7 @@ def report(results: list, rss: list, minutes: int, events_file: Path) -> int:  #
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", default=str(SHARED))
-    parser.add_argument("--format", default="online-retail")
+    parser = events_parser()
     parser.add_argument("--minutes", type=int, default=5)
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     args = parser.parse_args()

@@ -74,6 +74,11 @@ class CleaningConfig(BaseModel):
     """SHA-256 of the ids of deleted clients (:mod:`recsys.privacy`); their lines never
     reach a model, a rule or a feature."""
 
+    @property
+    def non_product_pattern(self) -> str:
+        """``non_product_patterns`` as one expression (the ``non_product`` step's argument)."""
+        return "|".join(f"(?:{p})" for p in self.non_product_patterns)
+
     @field_validator("non_product_patterns")
     @classmethod
     def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
@@ -92,8 +97,8 @@ class Predicate:
     both engines know every operation).
 
     ``op`` is one of :data:`OPERATIONS`; ``column`` the canonical column it reads;
-    ``setting`` the :class:`CleaningConfig` field holding its argument, or ``value``
-    a constant. A step whose column the input lacks removes nothing.
+    ``setting`` the :class:`CleaningConfig` field (or property) holding its argument,
+    or ``value`` a constant. A step whose column the input lacks removes nothing.
     """
 
     op: str
@@ -102,14 +107,8 @@ class Predicate:
     value: str = ""
 
     def argument(self, config: CleaningConfig) -> Any:
-        """The operation's argument: the setting's value (patterns joined into one
-        case-insensitive full-match expression) or the constant."""
-        if not self.setting:
-            return self.value
-        found = getattr(config, self.setting)
-        if self.setting == "non_product_patterns":
-            return "|".join(f"(?:{p})" for p in found)
-        return found
+        """The operation's argument: the setting's value, or the constant."""
+        return getattr(config, self.setting) if self.setting else self.value
 
 
 @dataclass(frozen=True)
@@ -209,7 +208,7 @@ CLEANING_STEPS: tuple[CleaningStep, ...] = (
     CleaningStep(
         "non_product",
         "postage, fees, adjustments, tests (item id pattern)",
-        Predicate("full_match", "item_id", setting="non_product_patterns"),
+        Predicate("full_match", "item_id", setting="non_product_pattern"),
     ),
     CleaningStep(
         "non_positive_price", "zero or negative unit price", Predicate("not_positive", "price")

@@ -224,8 +224,7 @@ def _repeats(lines: Lines) -> RepeatIndex:
         .agg(F.count("day").alias("count"), F.min("day").alias("min"), F.max("day").alias("max"))
         .toPandas()
     )
-    newest = lines.frame.agg(F.max(day)).first()
-    as_of = float(newest[0]) if newest is not None and newest[0] is not None else 0.0
+    as_of = float(stats["max"].max()) if len(stats) else 0.0  # the newest purchase day
     return RepeatIndex.from_day_counts(stats, lines.shape, as_of)
 
 

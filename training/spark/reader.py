@@ -34,9 +34,10 @@ def read_events(spark: SparkSession, path: str, fmt: str = "canonical") -> DataF
     spec = input_format(fmt)
     raw = _read_raw(spark, path)
     columns = spec.resolve(raw.columns, path)
-    checks = _checks(raw, columns, spec)
-    _raise_first_bad(raw, checks, path)
-    return _convert(raw, columns, spec, path)
+    # The date format is picked from the first row once (a Spark job), for both uses.
+    stamps = _timestamp(raw, columns["timestamp"], spec)
+    _raise_first_bad(raw, _checks(raw, columns, spec, stamps), path)
+    return _convert(raw, columns, spec, stamps)
 
 
 def _read_raw(spark: SparkSession, path: str) -> DataFrame:
@@ -76,7 +77,9 @@ def _number(raw: DataFrame, column: str) -> Column:
     return value.try_cast("double")
 
 
-def _checks(raw: DataFrame, columns: dict[str, str], spec: InputFormat) -> dict[str, Column]:
+def _checks(
+    raw: DataFrame, columns: dict[str, str], spec: InputFormat, stamps: Column
+) -> dict[str, Column]:
     """Per file column, the condition of a bad value (the local reader's checks)."""
     from pyspark.sql import functions as F
 
@@ -88,7 +91,7 @@ def _checks(raw: DataFrame, columns: dict[str, str], spec: InputFormat) -> dict[
             finite = ~F.isnan(number) & (F.abs(number) != float("inf"))
             checks[source] = value.isNotNull() & (number.isNull() | ~finite)
         elif canonical == "timestamp":
-            checks[source] = value.isNull() | _timestamp(raw, source, spec).isNull()
+            checks[source] = value.isNull() | stamps.isNull()
         elif canonical not in NULLABLE_COLUMNS and canonical not in spec.may_be_empty:
             checks[source] = value.isNull()
     return checks
@@ -148,7 +151,9 @@ def _text(raw: DataFrame, column: str, float_id: bool, title: bool) -> Column:
     return value
 
 
-def _convert(raw: DataFrame, columns: dict[str, str], spec: InputFormat, file: str) -> DataFrame:
+def _convert(
+    raw: DataFrame, columns: dict[str, str], spec: InputFormat, stamps: Column
+) -> DataFrame:
     from pyspark.sql import functions as F
 
     out: dict[str, Column] = {}
@@ -158,7 +163,7 @@ def _convert(raw: DataFrame, columns: dict[str, str], spec: InputFormat, file: s
             number = _number(raw, source)
             out[canonical] = number if default != default else F.coalesce(number, F.lit(default))
         elif canonical == "timestamp":
-            out[canonical] = _timestamp(raw, source, spec)
+            out[canonical] = stamps
         else:
             float_id = canonical in spec.float_ids
             out[canonical] = _text(raw, source, float_id, canonical == "title")
