@@ -23,9 +23,11 @@ GRID: dict[str, dict[str, list[Any]]] = {
     "itemknn": {"similarity": ["cosine", "bm25"], "neighbours": [20, 100, 300]},
     "ease": {"regularization": [100.0, 200.0, 400.0, 600.0, 1000.0]},
     "rp3beta": {"alpha": [0.5, 1.0], "beta": [0.3, 0.6], "neighbours": [50, 100, 200]},
+    "forward": {"regularization": [500.0, 2000.0, 5000.0], "window_days": [30, 60, 91]},
 }
-#: Models that binarise the matrix themselves: one weighting is enough.
-BINARY_ONLY = {"ease", "rp3beta"}
+#: Models that binarise the matrix themselves (or, forward, read their own
+#: first_days matrix): one weighting is enough.
+BINARY_ONLY = {"ease", "rp3beta", "forward"}
 WEIGHTINGS = ["binary", "log1p", "bm25"]
 
 

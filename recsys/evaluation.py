@@ -58,11 +58,19 @@ def groups_of(mode: pd.Series, clients: IdMap) -> np.ndarray:
     return groups
 
 
-def make_task(split: Split, config: MatrixConfig, exclude_seen: bool = True) -> EvaluationTask:
-    """Build the train matrix and the relevant-items matrix of the test clients."""
+def make_task(
+    split: Split, config: MatrixConfig, exclude_seen: bool = True, known_items_only: bool = False
+) -> EvaluationTask:
+    """Build the train matrix and the relevant-items matrix of the test clients.
+
+    ``known_items_only`` drops the items the train part never saw from the relevant
+    ones (the protocol of studies that leave cold items out; by default they stay, as
+    misses no model can avoid); a client left with none is not evaluated."""
     train = build_matrix(split.train, config)
     test = split.test[split.test["client_id"].notna()]
     new_items = np.setdiff1d(test["item_id"].astype(str).unique(), train.items.ids)
+    if known_items_only:
+        new_items = new_items[:0]
     items = IdMap(np.concatenate([train.items.ids, new_items]))
     truth = build_matrix(test, MatrixConfig(weighting="binary"), clients=train.clients, items=items)
     relevant = truth.matrix

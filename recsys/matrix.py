@@ -18,11 +18,12 @@ __all__ = [
     "MatrixConfig",
     "Weighting",
     "build_matrix",
+    "first_days_of",
     "model_matrix",
     "weigh",
 ]
 
-Weighting = Literal["binary", "count", "log1p", "bm25"]
+Weighting = Literal["binary", "count", "log1p", "bm25", "first_days"]
 
 
 class MatrixConfig(BaseModel):
@@ -32,7 +33,9 @@ class MatrixConfig(BaseModel):
 
     weighting: Weighting = "binary"
     """``binary`` 1 per bought item; ``count`` purchase lines; ``log1p`` log(1 + count);
-    ``bm25`` implicit's BM25 weighting of the counts."""
+    ``bm25`` implicit's BM25 weighting of the counts; ``first_days`` days from the pair's
+    first purchase to the newest event, plus 1 (the order the forward model learns from;
+    not a strength: meant for that model's own weighting)."""
     half_life_days: float | None = Field(default=None, gt=0)
     """If set, each line counts ``0.5 ** (age_days / half_life_days)`` before weighting,
     age measured from the newest event (recent purchases weigh more)."""
@@ -74,11 +77,16 @@ def build_matrix(
     clients = clients if clients is not None else IdMap.from_values(known["client_id"])
     items = items if items is not None else IdMap.from_values(known["item_id"])
     rows, cols = clients.index(known["client_id"]), items.index(known["item_id"])
-    strength = _line_strength(known, config, now)
     inside = (rows >= 0) & (cols >= 0)
+    shape = (len(clients), len(items))
+    if config.weighting == "first_days":
+        stamps = known["timestamp"][inside]
+        first = _first_days(rows[inside], cols[inside], stamps, shape, now)
+        return InteractionMatrix(first, clients, items)
+    strength = _line_strength(known, config, now)
     counts = sp.csr_matrix(
         (strength[inside], (rows[inside], cols[inside])),
-        shape=(len(clients), len(items)),
+        shape=shape,
         dtype=np.float32,
     )
     counts.sum_duplicates()
@@ -97,6 +105,34 @@ def model_matrix(
     return build_matrix(events, own, clients=data.clients, items=data.items).matrix
 
 
+def _first_days(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    stamps: pd.Series,
+    shape: tuple[int, int],
+    now: pd.Timestamp | None,
+) -> sp.csr_matrix:
+    """Per pair, whole days from its first purchase to ``now`` (default: the newest
+    line), plus 1."""
+    days = stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
+    if days.size == 0:
+        return sp.csr_matrix(shape, dtype=np.float32)
+    newest = days.max() if now is None else np.datetime64(now, "D").astype(np.int64)
+    keys = rows.astype(np.int64) * shape[1] + cols
+    first = pd.Series(days).groupby(keys).min()  # sorted unique keys
+    key = first.index.to_numpy()
+    values = (newest - first.to_numpy() + 1).astype(np.float32)
+    return sp.csr_matrix((values, (key // shape[1], key % shape[1])), shape=shape)
+
+
+def first_days_of(first: sp.csr_matrix, newest_day: float) -> sp.csr_matrix:
+    """The ``first_days`` matrix from first purchase days (days since 1970-01-01, e.g.
+    :attr:`recsys.repeat.RepeatIndex.first`) and the newest day."""
+    out = first.copy().astype(np.float32)
+    out.data = (newest_day - out.data + 1).astype(np.float32)
+    return out
+
+
 def _line_strength(
     events: pd.DataFrame, config: MatrixConfig, now: pd.Timestamp | None
 ) -> np.ndarray:
@@ -109,7 +145,10 @@ def _line_strength(
 
 
 def weigh(counts: sp.csr_matrix, config: MatrixConfig) -> sp.csr_matrix:
-    """Apply the configured weighting to a matrix of (decayed) line counts."""
+    """Apply the configured weighting to a matrix of (decayed) line counts (not
+    ``first_days``: counts do not carry the days; :func:`first_days_of`)."""
+    if config.weighting == "first_days":
+        raise ValueError("first_days: build it from the events or the first purchase days")
     out = counts.copy().astype(np.float32)
     if config.weighting == "binary":
         out.data[:] = 1.0

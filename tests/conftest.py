@@ -65,7 +65,7 @@ def sample_raw(sample_data: Path) -> pd.DataFrame:
 
 #: Every model, so the service tests meet each kind in a bundle (train's default
 #: fits only what the blend weighs).
-ALL_MODELS = "popular,popular_country,als,bpr,itemknn,ease,rp3beta"
+ALL_MODELS = "popular,popular_country,als,bpr,itemknn,ease,rp3beta,forward"
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from recsys.errors import ConfigError
 from recsys.evaluation import evaluate_model, make_task
 from recsys.matrix import MatrixConfig
 from recsys.models import PopularScorer
@@ -36,6 +38,19 @@ def test_including_seen_counts_rebuys() -> None:
     task = make_task(split_by_time(EVENTS, "2024-01-15"), MatrixConfig(), exclude_seen=False)
     assert task.train.clients.to_ids(task.rows).tolist() == ["a", "b"]
     assert sorted(task.relevant[0].indices.tolist()) == [0, 2, 3]
+
+
+def test_known_items_only_drops_test_only_items() -> None:
+    split = split_by_time(EVENTS, "2024-01-15")
+    task = make_task(split, MatrixConfig(), known_items_only=True)
+    assert task.relevant.shape == (1, 3)  # x, y, z: "new" is not a column
+    assert task.relevant.indices.tolist() == [2]  # z only
+    # a's only test purchase is the item train never saw: a is evaluated by default (a
+    # sure miss) and by nobody with known items only.
+    only = EVENTS.iloc[[0, 1, 2, 3, 6]]
+    assert make_task(split_by_time(only, "2024-01-15"), MatrixConfig()).rows.tolist() == [0]
+    with pytest.raises(ConfigError, match="no client bought a new item"):
+        make_task(split_by_time(only, "2024-01-15"), MatrixConfig(), known_items_only=True)
 
 
 def test_popular_scores_by_hand() -> None:

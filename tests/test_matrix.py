@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.matrix import MatrixConfig, build_matrix
+from recsys.matrix import MatrixConfig, build_matrix, first_days_of
+from recsys.repeat import RepeatIndex
 from recsys.vocab import IdMap
 
 
@@ -68,6 +69,28 @@ def test_recency_half_life_halves_every_ten_days() -> None:
     built = build_matrix(events(LINES), config)
     # b's x lines are 20, 10 and 0 days old: 0.25 + 0.5 + 1; a's y is 10 days old.
     np.testing.assert_allclose(built.matrix.toarray(), [[0, 0.5], [1.75, 1.0]], rtol=1e-6)
+
+
+def test_first_days_counts_from_the_first_purchase_to_the_newest_line() -> None:
+    built = build_matrix(events(LINES), MatrixConfig(weighting="first_days"))
+    # Newest line with a client: 2024-01-21. b's x first on 01-01 (20 days: 21), b's y
+    # on 01-21 (0: 1), a's y on 01-11 (10: 11).
+    np.testing.assert_allclose(built.matrix.toarray(), [[0, 11], [21, 1]])
+    later = build_matrix(
+        events(LINES), MatrixConfig(weighting="first_days"), now=pd.Timestamp("2024-01-31 18:00")
+    )
+    np.testing.assert_allclose(later.matrix.toarray(), [[0, 21], [31, 11]])
+
+
+def test_first_days_from_the_repeat_index_equal_the_events_ones(sample_data) -> None:  # type: ignore[no-untyped-def]
+    """The Spark engine builds the matrix from the re-purchase days it counted."""
+    from recsys.data import load_events
+
+    loaded = load_events(sample_data, "online-retail").events
+    built = build_matrix(loaded, MatrixConfig(weighting="first_days"))
+    repeats = RepeatIndex.fit(loaded, built.clients, built.items)
+    again = first_days_of(repeats.first, repeats.as_of)
+    assert built.matrix.nnz == again.nnz > 0 and (built.matrix != again).nnz == 0
 
 
 def test_given_maps_keep_their_order_and_skip_unknown_ids() -> None:

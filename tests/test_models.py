@@ -16,6 +16,8 @@ from recsys.models import (
     BPRScorer,
     EASEConfig,
     EASEScorer,
+    ForwardConfig,
+    ForwardScorer,
     ItemKNNConfig,
     ItemKNNScorer,
     PopularConfig,
@@ -140,6 +142,53 @@ class TestEASE(ScorerContract):
         assert model.fit_note() == "fitted on the 3 most-bought of 10 items"
         got = model.recommend(np.array([0]), MATRIX[[0]], k=10)
         assert set(got.items[0][got.items[0] >= 0].tolist()) <= {0, 1, 8}
+
+
+def _first_days_of_contract() -> sp.csr_matrix:
+    """The contract matrix as days since first purchase: each client bought its
+    group's ``client % 4`` item and item 8 long ago (100 days), the next item of its
+    group recently (1 day): so "later" items follow "earlier" ones within a group."""
+    days = MATRIX.copy()
+    for client in range(8):
+        start, stop = days.indptr[client], days.indptr[client + 1]
+        base = 0 if client < 4 else 4
+        later = days.indices[start:stop] == base + (client + 1) % 4
+        days.data[start:stop] = np.where(later, 1.0, 100.0)
+    return days
+
+
+class TestForward(ScorerContract):
+    def make(self) -> Scorer:
+        return ForwardScorer(ForwardConfig(regularization=1.0, window_days=10))
+
+    def fitted(self) -> Scorer:
+        return self.make().fit(_first_days_of_contract(), GROUPS)
+
+    def test_in_group_items_come_first(self) -> None:
+        """Each client's only transition is to its group's next item (the contract's
+        second place is a tie at 0 for this model, broken by index)."""
+        got = self.fitted().recommend(np.array([0, 5]), MATRIX[[0, 5]], k=1)
+        # Client 0 holds items 0 and 1 (1 → 2 was client 1's move); client 5 holds 5, 6.
+        assert got.items[:, 0].tolist() == [2, 7]
+
+    def test_weights_by_hand(self) -> None:
+        """Days since first purchase (window 10): client 0 bought item 0 100 days ago
+        and item 1 yesterday, client 1 item 0 then item 2, client 2 only item 1 (no
+        later purchase: not a row). E = [[1,0,0],[1,0,0]], L = [[0,1,0],[0,0,1]], λ = 1:
+        EᵀE + I = diag(3, 1, 1), EᵀL has 1 at (0,1) and (0,2): W₀₁ = W₀₂ = ⅓, else 0."""
+        days = sp.csr_matrix(np.array([[100, 1, 0], [100, 0, 1], [0, 100, 0]], np.float32))
+        model = ForwardScorer(ForwardConfig(regularization=1.0, window_days=10)).fit(days)
+        expected = np.zeros((3, 3))
+        expected[0, 1] = expected[0, 2] = 1 / 3
+        np.testing.assert_allclose(model.weights, expected, atol=1e-6)
+        np.testing.assert_allclose(model.basket_scores(np.array([0])), [0, 1 / 3, 1 / 3], atol=1e-6)
+
+    def test_without_old_purchases_it_says_so_and_gives_popularity(self) -> None:
+        model = self.make().fit(MATRIX)  # binary: every purchase looks 1 day old
+        assert "window_days=10" in (model.fit_note() or "")
+        got = model.recommend(np.array([0]), MATRIX[[0]], k=3, exclude_seen=False)
+        assert got.items[0].tolist() == popularity_order()[:3]
+        assert model.basket_candidates(np.array([0]), 3, None)[0].size == 0
 
 
 class TestRP3beta(ScorerContract):

@@ -180,3 +180,27 @@ def test_a_catalogue_of_every_item_holds_in_every_answer(bundle: Bundle) -> None
         related = new.related(f"NEW-{n}", 10, ItemFilter(), {})
         assert related and not {i.item_id for i in related} & gone
         assert all(i.reasons and i.reasons[0].source == "content" for i in related)
+
+
+def test_forward_reasons_name_purchases_clients_went_on_from(bundle: Bundle) -> None:
+    """The forward model's reasons: "Clients who bought X went on to buy it", where X
+    are the client's purchases with a positive learnt weight towards the item (read
+    from the weights directly)."""
+    only = HybridRecommender(bundle, None, None, BlendConfig(weights={"forward": 1.0}))
+    model, data = bundle.models["forward"], bundle.data
+    said = 0
+    for row in np.random.default_rng(5).choice(len(data.clients), 40, replace=False):
+        for item in only.for_client(str(data.clients.ids[row]), k=5):
+            reason = next(r for r in item.reasons if r.source == "forward")
+            named = reason.evidence["because_you_bought"]
+            if not named:
+                continue
+            said += 1
+            assert (
+                reason.text.startswith("Clients who bought ") and "went on to buy it" in reason.text
+            )
+            col = int(data.items.index(np.array([item.item_id]))[0])
+            for h in data.items.index(np.array(named)):
+                assert h in data.matrix[row].indices
+                assert model.weights[model.position[h], model.position[col]] > 0
+    assert said > 0

@@ -189,6 +189,8 @@ def test_spark_bundle_equals_the_local_one_but_for_als(spark_bundles: Path, bund
     manifest = json.loads(next(spark_bundles.glob("*/manifest.json")).read_text())
     assert manifest["engines"]["als"] == "spark" and manifest["engines"]["rules"] == "spark"
     assert manifest["engines"]["ease"] == "local"
+    # The forward model's first_days matrix came from Spark's day counts: same weights.
+    np.testing.assert_allclose(remote.models["forward"].weights, bundle.models["forward"].weights)
     assert remote.models["als"].model.item_factors.shape == (len(remote.data.items), 64)
 
 

@@ -61,6 +61,7 @@ def test_evaluate_json_and_mlflow_run(mlflow_uri: str, sample_data: Path) -> Non
         "itemknn",
         "ease",
         "rp3beta",
+        "forward",
         "rules",
         "hybrid",
     }

@@ -155,11 +155,12 @@ def evaluate(
     blends: dict[str, BlendConfig] | None = None,
     rules_config: RulesConfig | None = None,
     compare: tuple[str, str] | None = None,
+    known_items_only: bool = False,
 ) -> dict[str, Any]:
     """Fit each model on the train part; metrics per model (and blend) with 95 %
     bootstrap intervals over clients, the paired ``compare`` (A − B) if asked, and
-    split facts."""
-    task = make_task(split, config, exclude_seen)
+    split facts (``known_items_only``: :func:`recsys.evaluation.make_task`)."""
+    task = make_task(split, config, exclude_seen, known_items_only)
     values: dict[str, PerClient] = {name: {} for name in models}
     results = {
         n: evaluate_model(m, task, k, values[n], _own_matrix(m, split.train, config, task.train))
@@ -187,6 +188,7 @@ def evaluate(
             "evaluated_clients": len(task.rows),
             "k": k,
             "exclude_seen": exclude_seen,
+            "known_items_only": known_items_only,
         },
     }
 

@@ -10,6 +10,7 @@ from recsys.models._base import (
 )
 from recsys.models.ease import EASEConfig, EASEScorer
 from recsys.models.factorization import ALSConfig, ALSScorer, BPRConfig, BPRScorer
+from recsys.models.forward import ForwardConfig, ForwardScorer
 from recsys.models.itemknn import ItemKNNConfig, ItemKNNScorer
 from recsys.models.popular import PopularConfig, PopularScorer
 from recsys.models.rp3beta import RP3betaConfig, RP3betaScorer
@@ -17,7 +18,15 @@ from recsys.models.rp3beta import RP3betaConfig, RP3betaScorer
 #: Model name → scorer class; the names the CLI and bundles use.
 MODELS: dict[str, type[Scorer]] = {
     cls.name: cls
-    for cls in (PopularScorer, ALSScorer, BPRScorer, ItemKNNScorer, EASEScorer, RP3betaScorer)
+    for cls in (
+        PopularScorer,
+        ALSScorer,
+        BPRScorer,
+        ItemKNNScorer,
+        EASEScorer,
+        RP3betaScorer,
+        ForwardScorer,
+    )
 }
 
 
@@ -34,6 +43,7 @@ def default_models() -> dict[str, Scorer]:
         "itemknn": ItemKNNScorer(),
         "ease": EASEScorer(),
         "rp3beta": RP3betaScorer(),
+        "forward": ForwardScorer(),
     }
 
 
@@ -45,6 +55,8 @@ __all__ = [
     "BPRScorer",
     "EASEConfig",
     "EASEScorer",
+    "ForwardConfig",
+    "ForwardScorer",
     "ItemKNNConfig",
     "ItemKNNScorer",
     "ModelConfig",

@@ -40,7 +40,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
-    weighting: Literal["binary", "count", "log1p", "bm25"] | None = None
+    weighting: Literal["binary", "count", "log1p", "bm25", "first_days"] | None = None
     """The matrix weighting the training jobs fit this model on (``recsys.matrix``);
     unset: the shared ``matrix.weighting``. Histories keep the shared matrix. ``fit``
     itself takes the matrix it is given."""
@@ -68,6 +68,8 @@ class Scorer(ABC):
     #: What fits it: ``local`` (this process) or ``spark`` (``training.spark``); the
     #: bundle's manifest records it, the saved model is the same either way.
     engine: ClassVar[str] = "local"
+    #: It learnt what clients bought *after* their purchases (reasons say "went on to").
+    later: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()

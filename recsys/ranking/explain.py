@@ -46,14 +46,22 @@ def because_you_bought(
 
 
 def cf_reason(
-    name: str, ids: Sequence[str], labels: Sequence[str], basis: list[int], related: bool = False
+    name: str,
+    ids: Sequence[str],
+    labels: Sequence[str],
+    basis: list[int],
+    related: bool = False,
+    later: bool = False,
 ) -> Reason:
     """ "Clients like this one bought it", naming the nearest purchases.
 
-    ``labels`` are the items' titles, or their ids where a title is missing.
+    ``labels`` are the items' titles, or their ids where a title is missing; ``later``:
+    the model learnt what clients bought after those items (:attr:`Scorer.later`).
     """
     names = ", ".join(labels[i] for i in basis)
-    if related:
+    if later and names:
+        text = f"Clients who bought {names} went on to buy it"
+    elif related:
         text = f"Bought by the same clients as {names}" if names else "Bought by the same clients"
     else:
         text = "Clients like this one bought it" + (f"; it goes with {names}" if names else "")

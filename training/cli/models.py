@@ -28,7 +28,8 @@ ModelsOption = Annotated[
     str | None,
     typer.Option(
         "--models",
-        help="Comma-separated: popular,popular_country,als,bpr,itemknn,ease,rp3beta,rules,hybrid "
+        help="Comma-separated: popular,popular_country,als,bpr,itemknn,ease,rp3beta,forward,"
+        "rules,hybrid "
         "(train's default: what the serving blend weighs).",
     ),
 ]
@@ -54,6 +55,13 @@ def evaluate(
     skip: SkipStepOption = None,
     include_seen: Annotated[
         bool, typer.Option(help="Also recommend already-bought items.")
+    ] = False,
+    known_items_only: Annotated[
+        bool,
+        typer.Option(
+            help="Count as relevant only items the train part knows (test-only items are "
+            "otherwise misses no model can avoid)."
+        ),
     ] = False,
     compare: Annotated[
         str | None,
@@ -85,7 +93,9 @@ def evaluate(
     blends = jobs.choose_blends(_names(models), tree)
     mining = jobs.rules_config(tree)
     pair = jobs.compare_pair(compare)
-    report = jobs.evaluate(parts, chosen, k, config, not include_seen, blends, mining, pair)
+    report = jobs.evaluate(
+        parts, chosen, k, config, not include_seen, blends, mining, pair, known_items_only
+    )
     params = {
         "matrix": config.model_dump(),
         "models": {n: m.config.model_dump() for n, m in chosen.items()},

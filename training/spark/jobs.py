@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from recsys.bundle import Bundle
 from recsys.data import LoadedEvents
 from recsys.evaluation import groups_of
-from recsys.matrix import InteractionMatrix, MatrixConfig, weigh
+from recsys.matrix import InteractionMatrix, MatrixConfig, first_days_of, weigh
 from recsys.models import Scorer
 from recsys.repeat import RepeatIndex
 from recsys.rules import RuleIndex, RulesConfig
@@ -96,9 +96,10 @@ def train(
     timings = {"aggregate_seconds": round(time.perf_counter() - started, 3)}
     groups = _groups(events, clients)
     fitted = on_spark(models, events.sparkSession)
+    repeats = _repeats(lines)
     for name, model in fitted.items():
         started = time.perf_counter()
-        model.fit(_weighted(counts, config, data, model.config.weighting), groups)
+        model.fit(_weighted(counts, config, data, model.config.weighting, repeats), groups)
         timings[f"fit_seconds.{name}"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     mined, _, _ = mine_rules(events, rules, items)
@@ -111,18 +112,25 @@ def train(
         titles=_labels(events, items, "title"),
         categories=_labels(events, items, "category"),
         rules=RuleIndex.from_rules(mined, len(items)),
-        repeats=_repeats(lines),
+        repeats=repeats,
         metrics=timings,
         engines={"import": "spark", "rules": "spark"},
     )
 
 
 def _weighted(
-    counts: sp.csr_matrix, shared: MatrixConfig, data: InteractionMatrix, weighting: str | None
+    counts: sp.csr_matrix,
+    shared: MatrixConfig,
+    data: InteractionMatrix,
+    weighting: str | None,
+    repeats: RepeatIndex,
 ) -> sp.csr_matrix:
-    """:func:`recsys.matrix.model_matrix` from the aggregated counts."""
+    """:func:`recsys.matrix.model_matrix` from the aggregated counts (``first_days``
+    from the re-purchase days Spark counted)."""
     if weighting is None or weighting == shared.weighting:
         return data.matrix
+    if weighting == "first_days":
+        return first_days_of(repeats.first, repeats.as_of)
     return weigh(counts, shared.model_copy(update={"weighting": weighting}))
 
 

@@ -51,6 +51,8 @@ class CFSource(Source):
         """ "Clients like this one bought it", naming the client's nearest purchases."""
         basis = because_you_bought(self.model, shown.items, shown.query.everything)
         return {
-            item: cf_reason(self.name, self.ids, self.labels, nearest, shown.related)
+            item: cf_reason(
+                self.name, self.ids, self.labels, nearest, shown.related, self.model.later
+            )
             for item, nearest in basis.items()
         }
