@@ -18,12 +18,14 @@ __all__ = [
     "MatrixConfig",
     "Weighting",
     "build_matrix",
-    "first_days_of",
+    "days_since",
     "model_matrix",
     "weigh",
 ]
 
-Weighting = Literal["binary", "count", "log1p", "bm25", "first_days"]
+Weighting = Literal["binary", "count", "log1p", "bm25", "first_days", "last_days"]
+#: Weightings whose values are days since a pair's first or last purchase, plus 1.
+DAYS = {"first_days": "min", "last_days": "max"}
 
 
 class MatrixConfig(BaseModel):
@@ -33,9 +35,10 @@ class MatrixConfig(BaseModel):
 
     weighting: Weighting = "binary"
     """``binary`` 1 per bought item; ``count`` purchase lines; ``log1p`` log(1 + count);
-    ``bm25`` implicit's BM25 weighting of the counts; ``first_days`` days from the pair's
-    first purchase to the newest event, plus 1 (the order the forward model learns from;
-    not a strength: meant for that model's own weighting)."""
+    ``bm25`` implicit's BM25 weighting of the counts; ``first_days`` / ``last_days``
+    days from the pair's first / last purchase to the newest event, plus 1 (the order
+    the forward model and EASE's targets learn from; not strengths: meant for those
+    models' own weighting)."""
     half_life_days: float | None = Field(default=None, gt=0)
     """If set, each line counts ``0.5 ** (age_days / half_life_days)`` before weighting,
     age measured from the newest event (recent purchases weigh more)."""
@@ -79,10 +82,10 @@ def build_matrix(
     rows, cols = clients.index(known["client_id"]), items.index(known["item_id"])
     inside = (rows >= 0) & (cols >= 0)
     shape = (len(clients), len(items))
-    if config.weighting == "first_days":
+    if config.weighting in DAYS:
         stamps = known["timestamp"][inside]
-        first = _first_days(rows[inside], cols[inside], stamps, shape, now)
-        return InteractionMatrix(first, clients, items)
+        days = _pair_days(rows[inside], cols[inside], stamps, shape, now, DAYS[config.weighting])
+        return InteractionMatrix(days, clients, items)
     strength = _line_strength(known, config, now)
     counts = sp.csr_matrix(
         (strength[inside], (rows[inside], cols[inside])),
@@ -105,30 +108,31 @@ def model_matrix(
     return build_matrix(events, own, clients=data.clients, items=data.items).matrix
 
 
-def _first_days(
+def _pair_days(
     rows: np.ndarray,
     cols: np.ndarray,
     stamps: pd.Series,
     shape: tuple[int, int],
     now: pd.Timestamp | None,
+    which: str,
 ) -> sp.csr_matrix:
-    """Per pair, whole days from its first purchase to ``now`` (default: the newest
-    line), plus 1."""
+    """Per pair, whole days from its first (``which="min"``) or last (``"max"``)
+    purchase to ``now`` (default: the newest line), plus 1."""
     days = stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
     if days.size == 0:
         return sp.csr_matrix(shape, dtype=np.float32)
     newest = days.max() if now is None else np.datetime64(now, "D").astype(np.int64)
     keys = rows.astype(np.int64) * shape[1] + cols
-    first = pd.Series(days).groupby(keys).min()  # sorted unique keys
-    key = first.index.to_numpy()
-    values = (newest - first.to_numpy() + 1).astype(np.float32)
+    day = pd.Series(days).groupby(keys).agg(which)  # sorted unique keys
+    key = day.index.to_numpy()
+    values = (newest - day.to_numpy() + 1).astype(np.float32)
     return sp.csr_matrix((values, (key // shape[1], key % shape[1])), shape=shape)
 
 
-def first_days_of(first: sp.csr_matrix, newest_day: float) -> sp.csr_matrix:
-    """The ``first_days`` matrix from first purchase days (days since 1970-01-01, e.g.
-    :attr:`recsys.repeat.RepeatIndex.first`) and the newest day."""
-    out = first.copy().astype(np.float32)
+def days_since(day: sp.csr_matrix, newest_day: float) -> sp.csr_matrix:
+    """A ``first_days`` / ``last_days`` matrix from per-pair days (days since 1970-01-01,
+    e.g. :attr:`recsys.repeat.RepeatIndex.first` or ``last``) and the newest day."""
+    out = day.copy().astype(np.float32)
     out.data = (newest_day - out.data + 1).astype(np.float32)
     return out
 
@@ -145,10 +149,10 @@ def _line_strength(
 
 
 def weigh(counts: sp.csr_matrix, config: MatrixConfig) -> sp.csr_matrix:
-    """Apply the configured weighting to a matrix of (decayed) line counts (not
-    ``first_days``: counts do not carry the days; :func:`first_days_of`)."""
-    if config.weighting == "first_days":
-        raise ValueError("first_days: build it from the events or the first purchase days")
+    """Apply the configured weighting to a matrix of (decayed) line counts (not the
+    day weightings: counts do not carry days; :func:`days_since`)."""
+    if config.weighting in DAYS:
+        raise ValueError(f"{config.weighting}: build it from the events or the purchase days")
     out = counts.copy().astype(np.float32)
     if config.weighting == "binary":
         out.data[:] = 1.0

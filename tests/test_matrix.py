@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.matrix import MatrixConfig, build_matrix, first_days_of
+from recsys.matrix import MatrixConfig, build_matrix, days_since
 from recsys.repeat import RepeatIndex
 from recsys.vocab import IdMap
 
@@ -82,14 +82,23 @@ def test_first_days_counts_from_the_first_purchase_to_the_newest_line() -> None:
     np.testing.assert_allclose(later.matrix.toarray(), [[0, 21], [31, 11]])
 
 
-def test_first_days_from_the_repeat_index_equal_the_events_ones(sample_data) -> None:  # type: ignore[no-untyped-def]
-    """The Spark engine builds the matrix from the re-purchase days it counted."""
+def test_last_days_counts_from_the_last_purchase() -> None:
+    built = build_matrix(events(LINES), MatrixConfig(weighting="last_days"))
+    # b's x last on 01-21 (1), b's y on 01-21 (1), a's y on 01-11 (11).
+    np.testing.assert_allclose(built.matrix.toarray(), [[0, 11], [1, 1]])
+
+
+@pytest.mark.parametrize(("weighting", "part"), [("first_days", "first"), ("last_days", "last")])
+def test_days_from_the_repeat_index_equal_the_events_ones(  # type: ignore[no-untyped-def]
+    sample_data, weighting: str, part: str
+) -> None:
+    """The Spark engine builds the day matrices from the re-purchase days it counted."""
     from recsys.data import load_events
 
     loaded = load_events(sample_data, "online-retail").events
-    built = build_matrix(loaded, MatrixConfig(weighting="first_days"))
+    built = build_matrix(loaded, MatrixConfig(weighting=weighting))  # type: ignore[arg-type]
     repeats = RepeatIndex.fit(loaded, built.clients, built.items)
-    again = first_days_of(repeats.first, repeats.as_of)
+    again = days_since(getattr(repeats, part), repeats.as_of)
     assert built.matrix.nnz == again.nnz > 0 and (built.matrix != again).nnz == 0
 
 

@@ -135,6 +135,25 @@ class TestEASE(ScorerContract):
         np.testing.assert_allclose(model.weights, expected, atol=1e-6)
         np.testing.assert_allclose(model.basket_scores(np.array([0])), [0, 0.5, 0, 0], atol=1e-6)
 
+    def test_recency_weighted_targets_against_per_column_ridge(self) -> None:
+        """With targets Y = 0.5^((days − 1)/h), column j of B is the ridge regression of
+        Y's column j on the other columns of binary X (B_jj = 0): solved here column by
+        column with numpy, independently of the closed form."""
+        rng = np.random.default_rng(3)
+        days = sp.random(30, 6, density=0.4, random_state=4, format="csr", dtype=np.float32)
+        days.data = rng.integers(1, 200, days.nnz).astype(np.float32)
+        config = EASEConfig(regularization=2.0, target_half_life_days=30)
+        model = EASEScorer(config).fit(days)
+        x = (days.toarray() > 0).astype(float)
+        y = np.where(x > 0, 0.5 ** ((days.toarray() - 1) / 30), 0.0)
+        expected = np.zeros((6, 6))
+        for j in range(6):
+            others = [i for i in range(6) if i != j]
+            a = x[:, others]
+            expected[others, j] = np.linalg.solve(a.T @ a + 2.0 * np.eye(5), a.T @ y[:, j])
+        np.testing.assert_allclose(model.weights, expected, atol=1e-5)
+        assert config.weighting == "last_days"  # what the jobs fit it on
+
     def test_max_items_fits_the_most_bought_and_says_so(self) -> None:
         model = EASEScorer(EASEConfig(regularization=1.0, max_items=3)).fit(MATRIX)
         # Buyers: item 8 has 8, items 0-7 have 2 each: 8 then the lowest indices 0, 1.

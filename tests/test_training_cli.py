@@ -83,6 +83,10 @@ def test_evaluate_json_and_mlflow_run(mlflow_uri: str, sample_data: Path) -> Non
         (["--set", "als.factors=-3"], "factors"),
         (["--set", "als.colour=red"], "colour"),
         (["--set", "oops"], "SECTION.FIELD=VALUE"),
+        (
+            ["--set", "ease.target_half_life_days=60", "--set", "ease.weighting=binary"],
+            "target_half_life_days needs weighting last_days",
+        ),
         (["--split", "time"], "--cutoff or --test-fraction"),
         (["--split", "time", "--cutoff", "2031-01-01"], "no client bought a new item"),
     ],

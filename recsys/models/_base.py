@@ -40,7 +40,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
-    weighting: Literal["binary", "count", "log1p", "bm25", "first_days"] | None = None
+    weighting: Literal["binary", "count", "log1p", "bm25", "first_days", "last_days"] | None = None
     """The matrix weighting the training jobs fit this model on (``recsys.matrix``);
     unset: the shared ``matrix.weighting``. Histories keep the shared matrix. ``fit``
     itself takes the matrix it is given."""

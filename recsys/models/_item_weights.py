@@ -9,7 +9,6 @@ binary matrix, and any client with a history is scored from it (fold-in is free)
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -29,19 +28,9 @@ class ItemWeightScorer(Scorer):
     weights: Weights
     kept: np.ndarray
 
-    @abstractmethod
-    def _weights(self, binary: sp.csr_matrix) -> Weights:
-        """W over ``binary``'s columns (already narrowed to :attr:`kept`)."""
-
     def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
         """The item columns W covers: all of them unless a model says otherwise."""
         return np.arange(matrix.shape[1])
-
-    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
-        self.kept = np.asarray(self._keep(matrix), dtype=np.int64)
-        binary = (matrix[:, self.kept] > 0).astype(np.float32).tocsr()
-        self.weights = self._weights(binary)
-        self._index()
 
     def _index(self) -> None:
         """Item column → row of W (``-1``: not covered)."""

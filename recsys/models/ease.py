@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recsys.models._base import ModelConfig
 from recsys.models._item_weights import ItemWeightScorer
 
-__all__ = ["EASEConfig", "EASEScorer"]
+__all__ = ["DenseConfig", "DenseItemScorer", "EASEConfig", "EASEScorer"]
 
 log = logging.getLogger(__name__)
 
 
-class EASEConfig(ModelConfig):
-    """Hyperparameters of EASE."""
+class DenseConfig(ModelConfig):
+    """What every model with dense item × item weights shares."""
 
     regularization: float = Field(default=400.0, gt=0)
     """L2 penalty λ added to the Gram matrix's diagonal."""
@@ -29,8 +30,59 @@ class EASEConfig(ModelConfig):
     ~9 GB (README, "Scale")."""
 
 
-class EASEScorer(ItemWeightScorer):
+class EASEConfig(DenseConfig):
+    """Hyperparameters of EASE."""
+
+    target_half_life_days: float | None = Field(default=None, gt=0)
+    """If set, each pair counts as a target ``0.5 ** ((days since its last purchase − 1)
+    / this)`` (inputs stay binary), so the weights learn most from what clients bought
+    lately, and the model is fitted on the ``last_days`` matrix. Unset: Steck's EASE,
+    every pair a target of 1. It helps time splits and hurts the random one (README,
+    "Tuning"): off by default."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _days_for_targets(cls, data: Any) -> Any:
+        """Recency-weighted targets read the ``last_days`` matrix (the default then)."""
+        if not isinstance(data, dict) or data.get("target_half_life_days") is None:
+            return data
+        if data.get("weighting") in (None, "last_days"):
+            return {**data, "weighting": "last_days"}
+        raise ValueError("target_half_life_days needs weighting last_days (or unset)")
+
+
+class DenseItemScorer(ItemWeightScorer):
+    """Dense weights over at most ``max_items`` items: the most-bought, logged."""
+
+    config: DenseConfig
+
+    def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
+        n = matrix.shape[1]
+        if n <= self.config.max_items:
+            return np.arange(n)
+        kept = np.sort(np.argsort(-self.popularity, kind="stable")[: self.config.max_items])
+        log.warning(
+            "%s: %d items exceed max_items=%d; fitted on the %d most-bought items only",
+            self.name,
+            n,
+            self.config.max_items,
+            len(kept),
+        )
+        return kept
+
+    def fit_note(self) -> str | None:
+        """The items left out by ``max_items``, if any."""
+        if len(self.kept) == self.n_items:
+            return None
+        return f"fitted on the {len(self.kept):,} most-bought of {self.n_items:,} items"
+
+
+class EASEScorer(DenseItemScorer):
     """B = I − P·diagMat(1/diag(P)) with P = (XᵀX + λI)⁻¹ over binary X; score = x·B.
+
+    With recency-weighted targets Y (``target_half_life_days``) the same constrained
+    least squares, ‖Y − XB‖² + λ‖B‖² with diag(B) = 0, has C = P·XᵀY and
+    B = C − P·diagMat(diag(C)/diag(P)) (Y = X gives the line above).
 
     The diagonal of B is 0, so an item never recommends itself. Scores may be
     negative: every covered item gets one.
@@ -41,33 +93,24 @@ class EASEScorer(ItemWeightScorer):
     config_class = EASEConfig
     config: EASEConfig
 
-    def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
-        n = matrix.shape[1]
-        if n <= self.config.max_items:
-            return np.arange(n)
-        kept = np.sort(np.argsort(-self.popularity, kind="stable")[: self.config.max_items])
-        log.warning(
-            "ease: %d items exceed max_items=%d; fitted on the %d most-bought items only",
-            n,
-            self.config.max_items,
-            len(kept),
-        )
-        return kept
-
-    def _weights(self, binary: sp.csr_matrix) -> np.ndarray:
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
+        self.kept = np.asarray(self._keep(matrix), dtype=np.int64)
+        days = matrix[:, self.kept].tocsr()
+        binary = (days > 0).astype(np.float32).tocsr()
         gram = (binary.T @ binary).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.config.regularization
         p = _spd_inverse(gram)
-        b = p / -np.diag(p)  # column j divided by −P_jj
+        if self.config.target_half_life_days is None:
+            b = p / -np.diag(p)  # column j divided by −P_jj
+        else:
+            targets = days.copy()
+            targets.data = np.power(0.5, (days.data - 1) / self.config.target_half_life_days)
+            c = p @ (binary.T @ targets).toarray()
+            b = c - p * (np.diag(c) / np.diag(p))
         np.fill_diagonal(b, 0.0)
         # Row-major: a request sums the rows of its history (Cholesky's solve is Fortran).
-        return np.ascontiguousarray(b, dtype=np.float32)
-
-    def fit_note(self) -> str | None:
-        """The items left out by ``max_items``, if any."""
-        if len(self.kept) == self.n_items:
-            return None
-        return f"fitted on the {len(self.kept):,} most-bought of {self.n_items:,} items"
+        self.weights = np.ascontiguousarray(b, dtype=np.float32)
+        self._index()
 
 
 #: The largest matrix inverted in one LAPACK call: OpenBLAS 0.3.31's threaded

@@ -23,17 +23,19 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from recsys.models.ease import EASEConfig, EASEScorer, _spd_inverse
+from recsys.models.ease import DenseConfig, DenseItemScorer, _spd_inverse
 
 __all__ = ["ForwardConfig", "ForwardScorer"]
 
 log = logging.getLogger(__name__)
 
 
-class ForwardConfig(EASEConfig):
-    """Hyperparameters of the forward model (EASE's ``max_items`` applies as is)."""
+class ForwardConfig(DenseConfig):
+    """Hyperparameters of the forward model."""
 
-    weighting: Literal["binary", "count", "log1p", "bm25", "first_days"] | None = "first_days"
+    weighting: Literal["binary", "count", "log1p", "bm25", "first_days", "last_days"] | None = (
+        "first_days"
+    )
     """Fitted on days since each pair's first purchase: nothing else carries the order
     (on another matrix no purchase looks older than the window and fit says so)."""
     regularization: float = Field(default=500.0, gt=0)
@@ -42,7 +44,7 @@ class ForwardConfig(EASEConfig):
     """The "later" part: first purchases within this many days of the newest day."""
 
 
-class ForwardScorer(EASEScorer):
+class ForwardScorer(DenseItemScorer):
     """W = (EᵀE + λI)⁻¹ EᵀL from earlier purchases E to later first purchases L."""
 
     name = "forward"

@@ -47,6 +47,11 @@ class RP3betaScorer(ItemWeightScorer):
     config_class = RP3betaConfig
     config: RP3betaConfig
 
+    def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
+        self.kept = np.asarray(self._keep(matrix), dtype=np.int64)
+        self.weights = self._weights((matrix > 0).astype(np.float32).tocsr())
+        self._index()
+
     def _weights(self, binary: sp.csr_matrix) -> sp.csr_matrix:
         c = self.config
         item_client = _row_normalised(binary.T.tocsr(), c.alpha)

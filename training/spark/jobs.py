@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from recsys.bundle import Bundle
 from recsys.data import LoadedEvents
 from recsys.evaluation import groups_of
-from recsys.matrix import InteractionMatrix, MatrixConfig, first_days_of, weigh
+from recsys.matrix import InteractionMatrix, MatrixConfig, days_since, weigh
 from recsys.models import Scorer
 from recsys.repeat import RepeatIndex
 from recsys.rules import RuleIndex, RulesConfig
@@ -125,12 +125,13 @@ def _weighted(
     weighting: str | None,
     repeats: RepeatIndex,
 ) -> sp.csr_matrix:
-    """:func:`recsys.matrix.model_matrix` from the aggregated counts (``first_days``
-    from the re-purchase days Spark counted)."""
+    """:func:`recsys.matrix.model_matrix` from the aggregated counts (the day
+    weightings from the re-purchase days Spark counted)."""
     if weighting is None or weighting == shared.weighting:
         return data.matrix
-    if weighting == "first_days":
-        return first_days_of(repeats.first, repeats.as_of)
+    if weighting in ("first_days", "last_days"):
+        day = repeats.first if weighting == "first_days" else repeats.last
+        return days_since(day, repeats.as_of)
     return weigh(counts, shared.model_copy(update={"weighting": weighting}))
 
 
