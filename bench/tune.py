@@ -21,7 +21,10 @@ GRID: dict[str, dict[str, list[Any]]] = {
     "als": {"factors": [32, 64, 128], "regularization": [0.01, 0.1], "alpha": [1.0, 10.0, 40.0]},
     "bpr": {"factors": [64], "learning_rate": [0.01, 0.05], "iterations": [100, 300]},
     "itemknn": {"similarity": ["cosine", "bm25"], "neighbours": [20, 100, 300]},
-    "ease": {"regularization": [100.0, 200.0, 400.0, 600.0, 1000.0]},
+    "ease": {
+        "regularization": [100.0, 200.0, 400.0, 600.0, 1000.0],
+        "target_half_life_days": [None, 60.0, 120.0, 180.0],
+    },
     "rp3beta": {"alpha": [0.5, 1.0], "beta": [0.3, 0.6], "neighbours": [50, 100, 200]},
     "forward": {"regularization": [500.0, 2000.0, 5000.0], "window_days": [30, 60, 91]},
 }

@@ -15,7 +15,7 @@ import itertools
 from _shared import shared_time_split
 
 from recsys.evaluation import make_task
-from recsys.matrix import MatrixConfig
+from recsys.matrix import MatrixConfig, model_matrix
 from recsys.models import default_models
 from recsys.ranking import BlendConfig
 from recsys.ranking.evaluate import evaluate_blends, train_rule_index
@@ -30,6 +30,7 @@ GRID = {
     "itemknn": [0.0, 0.5],
     "rules": [0.1, 0.25],
     "popular": [0.0, 0.1],
+    "forward": [0.0, 0.25, 0.5],
 }
 MIN_COVERAGE = 0.30
 
@@ -38,8 +39,9 @@ def main() -> None:
     split = shared_time_split(__doc__ or "")
     task = make_task(split, MatrixConfig())
     models = {n: m for n, m in default_models().items() if n in GRID}
-    for model in models.values():
-        model.fit(task.train.matrix, task.groups)
+    for model in models.values():  # each on its own weighting (forward: first_days)
+        matrix = model_matrix(split.train, task.config, task.train, model.config.weighting)
+        model.fit(matrix, task.groups)
     index = train_rule_index(split.train, task, RECOMMENDATION_RULES)
     points = []
     for values in itertools.product(*GRID.values()):
