@@ -142,7 +142,7 @@ class TestEASE(ScorerContract):
         rng = np.random.default_rng(3)
         days = sp.random(30, 6, density=0.4, random_state=4, format="csr", dtype=np.float32)
         days.data = rng.integers(1, 200, days.nnz).astype(np.float32)
-        config = EASEConfig(regularization=2.0, target_half_life_days=30)
+        config = EASEConfig(regularization=2.0, target_half_life_days=30)  # forward term off
         model = EASEScorer(config).fit(days)
         x = (days.toarray() > 0).astype(float)
         y = np.where(x > 0, 0.5 ** ((days.toarray() - 1) / 30), 0.0)
@@ -153,6 +153,49 @@ class TestEASE(ScorerContract):
             expected[others, j] = np.linalg.solve(a.T @ a + 2.0 * np.eye(5), a.T @ y[:, j])
         np.testing.assert_allclose(model.weights, expected, atol=1e-5)
         assert config.weighting == "last_days"  # what the jobs fit it on
+
+    def test_forward_term_is_the_scaled_forward_weights(self) -> None:
+        """B = Steck's B (numpy's inverse here) + a · s · W_forward, s the ratio of the
+        Frobenius norms of the clients' scores under each (every client: fewer than the
+        sampled 10,000)."""
+        days = sp.csr_matrix(
+            np.array([[100, 1, 0, 90], [100, 0, 1, 0], [0, 100, 0, 80], [5, 0, 70, 0]], np.float32)
+        )
+        model = EASEScorer(EASEConfig(regularization=1.0, forward_weight=0.3)).fit(days)
+        x = (days.toarray() > 0).astype(float)
+        p = np.linalg.inv(x.T @ x + np.eye(4))
+        steck = np.eye(4) - p / np.diag(p)
+        forward = ForwardScorer(ForwardConfig(regularization=500.0)).fit(days).weights
+        scale = np.linalg.norm(x @ steck) / np.linalg.norm(x @ forward)
+        np.testing.assert_allclose(model.weights, steck + 0.3 * scale * forward, atol=1e-5)
+        assert np.abs(forward).sum() > 0  # a forward term was learnt, not only EASE
+
+    @pytest.mark.parametrize(
+        ("fields", "weighting", "forward"),
+        [
+            ({}, "first_days", 0.15),
+            ({"forward_weight": 0}, None, 0.0),
+            ({"target_half_life_days": 60}, "last_days", 0.0),
+        ],
+    )
+    def test_each_term_picks_its_matrix(self, fields: dict, weighting: str, forward: float) -> None:
+        config = EASEConfig(**fields)
+        assert config.weighting == weighting and config.forward_weight == forward
+        assert EASEConfig.model_validate(config.model_dump()) == config  # as saved
+        # What an override (--set ease.FIELD=…) starts from: the explicit fields only.
+        assert set(config.model_dump(exclude_unset=True)) == set(fields)
+
+    @pytest.mark.parametrize(
+        ("fields", "needle"),
+        [
+            ({"target_half_life_days": 60, "forward_weight": 0.2}, "not both"),
+            ({"weighting": "binary"}, "forward_weight > 0 needs weighting first_days"),
+            ({"target_half_life_days": 60, "weighting": "bm25"}, "needs weighting last_days"),
+        ],
+    )
+    def test_contradictory_settings_are_refused(self, fields: dict, needle: str) -> None:
+        with pytest.raises(ValueError, match=needle):
+            EASEConfig(**fields)
 
     def test_max_items_fits_the_most_bought_and_says_so(self) -> None:
         model = EASEScorer(EASEConfig(regularization=1.0, max_items=3)).fit(MATRIX)
@@ -251,10 +294,10 @@ def test_popular_has_no_similarity() -> None:
 def test_ease_block_inverse_equals_numpy(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above the size one LAPACK call takes, EASE inverts by 2 × 2 blocks (Schur
     complement, recursively): held to numpy's general inverse at every split."""
-    import recsys.models.ease as ease
+    import recsys.models._dense as _dense
 
-    monkeypatch.setattr(ease, "_LAPACK_ROWS", 5)
+    monkeypatch.setattr(_dense, "_LAPACK_ROWS", 5)
     a = np.random.default_rng(n).random((n, n))
     gram = a @ a.T / n + np.eye(n)
     expected = np.linalg.inv(gram)
-    np.testing.assert_allclose(ease._spd_inverse(gram.copy()), expected, atol=1e-10)
+    np.testing.assert_allclose(_dense.spd_inverse(gram.copy()), expected, atol=1e-10)

@@ -107,7 +107,9 @@ def choose_models(
     for name, fields in overrides.items():
         if name in chosen:
             model = chosen[name]
-            config = model.config_class.model_validate({**model.config.model_dump(), **fields})
+            # The line-up's explicit settings, not its derived ones (EASE's weighting).
+            explicit = model.config.model_dump(exclude_unset=True)
+            config = model.config_class.model_validate({**explicit, **fields})
             chosen[name] = type(model)(config)
     return chosen
 

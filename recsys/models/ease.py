@@ -3,83 +3,62 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Self
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from recsys.models._base import ModelConfig
-from recsys.models._item_weights import ItemWeightScorer
+from recsys.models._dense import DenseConfig, DenseItemScorer, spd_inverse
+from recsys.models.forward import ForwardConfig, ForwardScorer
 
-__all__ = ["DenseConfig", "DenseItemScorer", "EASEConfig", "EASEScorer"]
+__all__ = ["EASEConfig", "EASEScorer"]
 
 log = logging.getLogger(__name__)
 
-
-class DenseConfig(ModelConfig):
-    """What every model with dense item × item weights shares."""
-
-    regularization: float = Field(default=400.0, gt=0)
-    """L2 penalty λ added to the Gram matrix's diagonal."""
-    max_items: int = Field(default=10_000, ge=2)
-    """Above this many items, only the most-bought ones are fitted and proposed (the
-    factor models' indexes cover the tail). The dense weights take items² × 4 bytes
-    and the fit items³: 10,000 fit in ~25 s and ~2.5 GB here, 20,000 in ~260 s and
-    ~9 GB (README, "Scale")."""
+#: The forward term's default weight: the largest of 0.15, 0.25, 0.35 that keeps the
+#: random split's hybrid above 0.28 (README, "Tuning").
+DEFAULT_FORWARD_WEIGHT = 0.15
+#: Rows that set the forward term's scale (a seeded sample: never clients × items).
+_SCALE_ROWS = 10_000
 
 
 class EASEConfig(DenseConfig):
     """Hyperparameters of EASE."""
 
+    forward_weight: float = Field(default=DEFAULT_FORWARD_WEIGHT, ge=0)
+    """Adds this many times the forward model's weights (what clients went on to buy,
+    :mod:`recsys.models.forward` with its defaults), scaled to EASE's, to B: one dense
+    matrix, so the trend of the newest weeks costs nothing per request. The model is
+    then fitted on the ``first_days`` matrix. 0: Steck's EASE (README, "Tuning")."""
     target_half_life_days: float | None = Field(default=None, gt=0)
     """If set, each pair counts as a target ``0.5 ** ((days since its last purchase − 1)
     / this)`` (inputs stay binary), so the weights learn most from what clients bought
-    lately, and the model is fitted on the ``last_days`` matrix. Unset: Steck's EASE,
-    every pair a target of 1. It helps time splits and hurts the random one (README,
-    "Tuning"): off by default."""
+    lately, and the model is fitted on the ``last_days`` matrix (``forward_weight`` is
+    then 0). It helps time splits and hurts the random one (README, "Tuning")."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _days_for_targets(cls, data: Any) -> Any:
-        """Recency-weighted targets read the ``last_days`` matrix (the default then)."""
-        if not isinstance(data, dict) or data.get("target_half_life_days") is None:
-            return data
-        if data.get("weighting") in (None, "last_days"):
-            return {**data, "weighting": "last_days"}
-        raise ValueError("target_half_life_days needs weighting last_days (or unset)")
-
-
-class DenseItemScorer(ItemWeightScorer):
-    """Dense weights over at most ``max_items`` items: the most-bought, logged."""
-
-    config: DenseConfig
-
-    def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
-        n = matrix.shape[1]
-        if n <= self.config.max_items:
-            return np.arange(n)
-        kept = np.sort(np.argsort(-self.popularity, kind="stable")[: self.config.max_items])
-        log.warning(
-            "%s: %d items exceed max_items=%d; fitted on the %d most-bought items only",
-            self.name,
-            n,
-            self.config.max_items,
-            len(kept),
-        )
-        return kept
-
-    def fit_note(self) -> str | None:
-        """The items left out by ``max_items``, if any."""
-        if len(self.kept) == self.n_items:
-            return None
-        return f"fitted on the {len(self.kept):,} most-bought of {self.n_items:,} items"
+    @model_validator(mode="after")
+    def _days_matrix(self) -> Self:
+        """The day matrix the chosen term reads becomes ``weighting`` when unset. One
+        model is fitted on one matrix, so recency targets turn the forward term off.
+        Set here, not in the input: an override of one field starts from the defaults."""
+        recency = self.target_half_life_days is not None
+        if recency and "forward_weight" in self.model_fields_set and self.forward_weight:
+            raise ValueError("set target_half_life_days or forward_weight, not both")
+        forward = 0.0 if recency else self.forward_weight
+        need = "last_days" if recency else "first_days" if forward > 0 else None
+        if need is not None and self.weighting not in (None, need):
+            term = "target_half_life_days" if recency else "forward_weight > 0"
+            raise ValueError(f"{term} needs weighting {need} (or unset)")
+        object.__setattr__(self, "forward_weight", forward)  # frozen: set once, here
+        object.__setattr__(self, "weighting", need or self.weighting)
+        return self
 
 
 class EASEScorer(DenseItemScorer):
     """B = I − P·diagMat(1/diag(P)) with P = (XᵀX + λI)⁻¹ over binary X; score = x·B.
 
+    With ``forward_weight`` > 0, the forward model's weights are added (scaled).
     With recency-weighted targets Y (``target_half_life_days``) the same constrained
     least squares, ‖Y − XB‖² + λ‖B‖² with diag(B) = 0, has C = P·XᵀY and
     B = C − P·diagMat(diag(C)/diag(P)) (Y = X gives the line above).
@@ -99,7 +78,7 @@ class EASEScorer(DenseItemScorer):
         binary = (days > 0).astype(np.float32).tocsr()
         gram = (binary.T @ binary).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.config.regularization
-        p = _spd_inverse(gram)
+        p = spd_inverse(gram)
         if self.config.target_half_life_days is None:
             b = p / -np.diag(p)  # column j divided by −P_jj
         else:
@@ -108,50 +87,24 @@ class EASEScorer(DenseItemScorer):
             c = p @ (binary.T @ targets).toarray()
             b = c - p * (np.diag(c) / np.diag(p))
         np.fill_diagonal(b, 0.0)
+        if self.config.forward_weight > 0:
+            b += self.config.forward_weight * self._forward_term(matrix, binary, b)
         # Row-major: a request sums the rows of its history (Cholesky's solve is Fortran).
         self.weights = np.ascontiguousarray(b, dtype=np.float32)
         self._index()
 
-
-#: The largest matrix inverted in one LAPACK call: OpenBLAS 0.3.31's threaded
-#: Cholesky (scipy's and numpy's wheels) crashes the process from about 16,000 rows.
-_LAPACK_ROWS = 12_000
-
-
-def _spd_inverse(gram: np.ndarray) -> np.ndarray:
-    """The inverse of a symmetric positive definite matrix.
-
-    Up to :data:`_LAPACK_ROWS`: Cholesky then LAPACK's potri, in place (2.3× faster
-    than solving against the identity: 10,000 items in ~19 s instead of 45 s here).
-    Above: 2 × 2 blocks through the Schur complement S = D − Bᵀ A⁻¹ B, each block
-    inverted by this function, the rest matrix products (threaded, and safe).
-    """
-    n = len(gram)
-    if n <= _LAPACK_ROWS:
-        return _lapack_inverse(gram)
-    half = n // 2
-    a_inv = _spd_inverse(gram[:half, :half].copy())
-    b = gram[:half, half:]
-    a_inv_b = a_inv @ b
-    s_inv = _spd_inverse(gram[half:, half:] - b.T @ a_inv_b)
-    upper = -(a_inv_b @ s_inv)  # the top-right block of the inverse
-    gram[:half, :half] = a_inv - upper @ a_inv_b.T
-    gram[:half, half:] = upper
-    gram[half:, :half] = upper.T
-    gram[half:, half:] = s_inv
-    return gram
-
-
-def _lapack_inverse(gram: np.ndarray) -> np.ndarray:
-    """Cholesky and potri (one triangle), the other triangle mirrored in blocks."""
-    factor, lower = scipy.linalg.cho_factor(gram, overwrite_a=True)
-    inverse, info = scipy.linalg.lapack.dpotri(factor, lower=lower, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"potri failed ({info})")
-    full = inverse if lower else inverse.T  # a view whose lower triangle is filled
-    for start in range(0, len(full), 2048):  # no n² index arrays
-        stop = start + 2048
-        block = full[start:stop, start:stop]
-        block[...] = np.tril(block) + np.tril(block, -1).T
-        full[start:stop, stop:] = full[stop:, start:stop].T
-    return inverse
+    def _forward_term(
+        self, days: sp.csr_matrix, binary: sp.csr_matrix, b: np.ndarray
+    ) -> np.ndarray | float:
+        """The forward model's weights over the same items, scaled so that its scores
+        of the clients (a seeded sample) have the Frobenius norm of EASE's; 0 if it
+        learnt nothing (fewer days of data than its window)."""
+        forward = ForwardScorer(ForwardConfig(max_items=self.config.max_items)).fit(days)
+        if forward.kept.size == 0:
+            log.warning("ease: no forward term: %s", forward.fit_note())
+            return 0.0
+        n = binary.shape[0]
+        rows = np.sort(np.random.default_rng(0).choice(n, min(n, _SCALE_ROWS), replace=False))
+        sample = binary[rows]
+        ours, theirs = np.linalg.norm(sample @ b), np.linalg.norm(sample @ forward.weights)
+        return forward.weights * (ours / theirs) if theirs > 0 else 0.0

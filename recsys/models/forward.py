@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from recsys.models.ease import DenseConfig, DenseItemScorer, _spd_inverse
+from recsys.models._dense import DenseConfig, DenseItemScorer, spd_inverse
 
 __all__ = ["ForwardConfig", "ForwardScorer"]
 
@@ -66,7 +66,7 @@ class ForwardScorer(DenseItemScorer):
         gram[np.diag_indices_from(gram)] += self.config.regularization
         towards = (earlier.T @ later).toarray().astype(np.float64)
         # Row-major float32 like EASE's weights: a request sums rows of its history.
-        self.weights = np.ascontiguousarray(_spd_inverse(gram) @ towards, dtype=np.float32)
+        self.weights = np.ascontiguousarray(spd_inverse(gram) @ towards, dtype=np.float32)
         self._index()
 
     def _can_personalise(
