@@ -86,6 +86,7 @@ class EASEScorer(DenseItemScorer):
             targets.data = np.power(0.5, (days.data - 1) / self.config.target_half_life_days)
             c = p @ (binary.T @ targets).toarray()
             b = c - p * (np.diag(c) / np.diag(p))
+        del p  # items² × 8 bytes freed before the forward model allocates its own
         np.fill_diagonal(b, 0.0)
         if self.config.forward_weight > 0:
             b += self.config.forward_weight * self._forward_term(matrix, binary, b)
