@@ -88,10 +88,11 @@ class EASEScorer(DenseItemScorer):
             b = c - p * (np.diag(c) / np.diag(p))
         del p  # items² × 8 bytes freed before the forward model allocates its own
         np.fill_diagonal(b, 0.0)
+        # Row-major float32: a request sums the rows of its history (Cholesky's is Fortran).
+        b = np.ascontiguousarray(b, dtype=np.float32)
         if self.config.forward_weight > 0:
             b += self.config.forward_weight * self._forward_term(matrix, binary, b)
-        # Row-major: a request sums the rows of its history (Cholesky's solve is Fortran).
-        self.weights = np.ascontiguousarray(b, dtype=np.float32)
+        self.weights = b
         self._index()
 
     def _forward_term(

@@ -64,9 +64,12 @@ class ForwardScorer(DenseItemScorer):
             return
         gram = (earlier.T @ earlier).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.config.regularization
-        towards = (earlier.T @ later).toarray().astype(np.float64)
-        # Row-major float32 like EASE's weights: a request sums rows of its history.
-        self.weights = np.ascontiguousarray(spd_inverse(gram) @ towards, dtype=np.float32)
+        towards = (earlier.T @ later).toarray().astype(np.float32)  # counts: exact
+        # The product in float32 (the weights' type: a request sums rows of them): half
+        # the memory and time of float64 at 10,000 items; the inverse itself in float64.
+        inverse = spd_inverse(gram).astype(np.float32)
+        del gram
+        self.weights = np.ascontiguousarray(inverse @ towards)
         self._index()
 
     def _can_personalise(
