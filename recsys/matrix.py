@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys.repeat import RepeatIndex
 from recsys.vocab import IdMap
 
 __all__ = [
@@ -18,14 +19,14 @@ __all__ = [
     "MatrixConfig",
     "Weighting",
     "build_matrix",
-    "days_since",
     "model_matrix",
     "weigh",
 ]
 
 Weighting = Literal["binary", "count", "log1p", "bm25", "first_days", "last_days"]
-#: Weightings whose values are days since a pair's first or last purchase, plus 1.
-DAYS = {"first_days": "min", "last_days": "max"}
+#: Weightings whose values are days since a pair's first or last purchase, plus 1
+#: (:meth:`recsys.repeat.RepeatIndex.day_matrix`: the re-purchase index holds the days).
+DAYS = ("first_days", "last_days")
 
 
 class MatrixConfig(BaseModel):
@@ -83,8 +84,8 @@ def build_matrix(
     inside = (rows >= 0) & (cols >= 0)
     shape = (len(clients), len(items))
     if config.weighting in DAYS:
-        stamps = known["timestamp"][inside]
-        days = _pair_days(rows[inside], cols[inside], stamps, shape, now, DAYS[config.weighting])
+        newest = None if now is None else float(np.datetime64(now, "D").astype(np.int64))
+        days = RepeatIndex.fit(known, clients, items).day_matrix(config.weighting, newest)
         return InteractionMatrix(days, clients, items)
     strength = _line_strength(known, config, now)
     counts = sp.csr_matrix(
@@ -97,44 +98,22 @@ def build_matrix(
 
 
 def model_matrix(
-    events: pd.DataFrame, shared: MatrixConfig, data: InteractionMatrix, weighting: str | None
+    events: pd.DataFrame,
+    shared: MatrixConfig,
+    data: InteractionMatrix,
+    weighting: str | None,
+    repeats: RepeatIndex | None = None,
 ) -> sp.csr_matrix:
     """The matrix a model with its own ``weighting`` is fitted on: ``data``'s rows and
     columns, the shared config otherwise (half-life, BM25 parameters); ``data.matrix``
-    itself when the model has no weighting of its own."""
+    itself when the model has no weighting of its own. The day weightings read
+    ``repeats`` (the same events' re-purchase index) when given."""
     if weighting is None or weighting == shared.weighting:
         return data.matrix
+    if weighting in DAYS and repeats is not None:
+        return repeats.day_matrix(weighting)
     own = shared.model_copy(update={"weighting": weighting})
     return build_matrix(events, own, clients=data.clients, items=data.items).matrix
-
-
-def _pair_days(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    stamps: pd.Series,
-    shape: tuple[int, int],
-    now: pd.Timestamp | None,
-    which: str,
-) -> sp.csr_matrix:
-    """Per pair, whole days from its first (``which="min"``) or last (``"max"``)
-    purchase to ``now`` (default: the newest line), plus 1."""
-    days = stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
-    if days.size == 0:
-        return sp.csr_matrix(shape, dtype=np.float32)
-    newest = days.max() if now is None else np.datetime64(now, "D").astype(np.int64)
-    keys = rows.astype(np.int64) * shape[1] + cols
-    day = pd.Series(days).groupby(keys).agg(which)  # sorted unique keys
-    key = day.index.to_numpy()
-    values = (newest - day.to_numpy() + 1).astype(np.float32)
-    return sp.csr_matrix((values, (key // shape[1], key % shape[1])), shape=shape)
-
-
-def days_since(day: sp.csr_matrix, newest_day: float) -> sp.csr_matrix:
-    """A ``first_days`` / ``last_days`` matrix from per-pair days (days since 1970-01-01,
-    e.g. :attr:`recsys.repeat.RepeatIndex.first` or ``last``) and the newest day."""
-    out = day.copy().astype(np.float32)
-    out.data = (newest_day - out.data + 1).astype(np.float32)
-    return out
 
 
 def _line_strength(
@@ -150,7 +129,7 @@ def _line_strength(
 
 def weigh(counts: sp.csr_matrix, config: MatrixConfig) -> sp.csr_matrix:
     """Apply the configured weighting to a matrix of (decayed) line counts (not the
-    day weightings: counts do not carry days; :func:`days_since`)."""
+    day weightings: counts do not carry days; :meth:`RepeatIndex.day_matrix`)."""
     if config.weighting in DAYS:
         raise ValueError(f"{config.weighting}: build it from the events or the purchase days")
     out = counts.copy().astype(np.float32)

@@ -93,6 +93,14 @@ class RepeatIndex:
         again = days >= 2
         return items[again], intervals(days[again], first[again], last[again]), last[again]
 
+    def day_matrix(self, weighting: str, newest: float | None = None) -> sp.csr_matrix:
+        """The ``first_days`` / ``last_days`` matrix (:mod:`recsys.matrix`): per pair,
+        days from its first / last purchase to ``newest`` (default :attr:`as_of`), plus 1."""
+        day = self.first if weighting == "first_days" else self.last
+        out = day.copy().astype(np.float32)
+        out.data = ((self.as_of if newest is None else newest) - out.data + 1).astype(np.float32)
+        return out
+
     def save(self, path: Path) -> None:
         """Write the arrays (``.npz``, no pickle)."""
         m = self.days

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.matrix import MatrixConfig, build_matrix, days_since
+from recsys.matrix import MatrixConfig, build_matrix
 from recsys.repeat import RepeatIndex
 from recsys.vocab import IdMap
 
@@ -88,18 +88,26 @@ def test_last_days_counts_from_the_last_purchase() -> None:
     np.testing.assert_allclose(built.matrix.toarray(), [[0, 11], [1, 1]])
 
 
-@pytest.mark.parametrize(("weighting", "part"), [("first_days", "first"), ("last_days", "last")])
-def test_days_from_the_repeat_index_equal_the_events_ones(  # type: ignore[no-untyped-def]
-    sample_data, weighting: str, part: str
+@pytest.mark.parametrize(("weighting", "agg"), [("first_days", "min"), ("last_days", "max")])
+def test_day_matrices_on_the_real_sample_by_brute_force(  # type: ignore[no-untyped-def]
+    sample_data, weighting: str, agg: str
 ) -> None:
-    """The Spark engine builds the day matrices from the re-purchase days it counted."""
+    """Built from the re-purchase index (what the Spark engine counts too), checked
+    against a plain pandas min/max of each pair's purchase days."""
     from recsys.data import load_events
 
     loaded = load_events(sample_data, "online-retail").events
     built = build_matrix(loaded, MatrixConfig(weighting=weighting))  # type: ignore[arg-type]
+    known = loaded.dropna(subset=["client_id"])
+    day = known["timestamp"].dt.floor("D")
+    pairs = day.groupby([known["client_id"].astype(str), known["item_id"].astype(str)]).agg(agg)
+    expected = (day.max() - pairs).dt.days + 1
+    rows = built.clients.index(expected.index.get_level_values(0))
+    cols = built.items.index(expected.index.get_level_values(1))
+    assert built.matrix.nnz == len(expected) > 0
+    np.testing.assert_array_equal(np.asarray(built.matrix[rows, cols]).ravel(), expected.to_numpy())
     repeats = RepeatIndex.fit(loaded, built.clients, built.items)
-    again = days_since(getattr(repeats, part), repeats.as_of)
-    assert built.matrix.nnz == again.nnz > 0 and (built.matrix != again).nnz == 0
+    assert (built.matrix != repeats.day_matrix(weighting)).nnz == 0
 
 
 def test_given_maps_keep_their_order_and_skip_unknown_ids() -> None:

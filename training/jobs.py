@@ -163,14 +163,16 @@ def evaluate(
     bootstrap intervals over clients, the paired ``compare`` (A − B) if asked, and
     split facts (``known_items_only``: :func:`recsys.evaluation.make_task`)."""
     task = make_task(split, config, exclude_seen, known_items_only)
+    repeats = RepeatIndex.fit(split.train, task.train.clients, task.train.items)
     values: dict[str, PerClient] = {name: {} for name in models}
     results = {
-        n: evaluate_model(m, task, k, values[n], _own_matrix(m, split.train, config, task.train))
+        n: evaluate_model(
+            m, task, k, values[n], _own_matrix(m, split.train, config, task.train, repeats)
+        )
         for n, m in models.items()
     }
     if blends:
         index = train_rule_index(split.train, task, rules_config or RulesConfig())
-        repeats = RepeatIndex.fit(split.train, task.train.clients, task.train.items)
         results.update(evaluate_blends(task, models, index, blends, k, values, repeats))
     bootstrap = Bootstrap(len(task.rows))
     for name, per_client in values.items():
@@ -196,10 +198,15 @@ def evaluate(
 
 
 def _own_matrix(
-    model: Scorer, events: pd.DataFrame, config: MatrixConfig, data: InteractionMatrix
+    model: Scorer,
+    events: pd.DataFrame,
+    config: MatrixConfig,
+    data: InteractionMatrix,
+    repeats: RepeatIndex,
 ) -> sp.csr_matrix:
-    """The matrix ``model`` is fitted on: its own weighting when it sets one."""
-    return model_matrix(events, config, data, model.config.weighting)
+    """The matrix ``model`` is fitted on: its own weighting when it sets one (the day
+    weightings from the events' re-purchase index, counted once)."""
+    return model_matrix(events, config, data, model.config.weighting, repeats)
 
 
 def compare_pair(text: str | None) -> tuple[str, str] | None:
@@ -236,10 +243,11 @@ def train(
     """Fit every model and mine the rules on all events; gather them into a bundle."""
     data = build_matrix(loaded.events, config)
     groups = client_groups(loaded.events, data.clients)
+    repeats = RepeatIndex.fit(loaded.events, data.clients, data.items)
     timings = {}
     for name, model in models.items():
         started = time.perf_counter()
-        model.fit(_own_matrix(model, loaded.events, config, data), groups)
+        model.fit(_own_matrix(model, loaded.events, config, data, repeats), groups)
         timings[f"fit_seconds.{name}"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     baskets = build_baskets(loaded.events, data.items)
@@ -253,6 +261,6 @@ def train(
         titles=item_titles(loaded.events, data.items),
         categories=item_titles(loaded.events, data.items, "category"),
         rules=RuleIndex.from_rules(mined, len(data.items)),
-        repeats=RepeatIndex.fit(loaded.events, data.clients, data.items),
+        repeats=repeats,
         metrics=timings,
     )

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from recsys.bundle import Bundle
 from recsys.data import LoadedEvents
 from recsys.evaluation import groups_of
-from recsys.matrix import InteractionMatrix, MatrixConfig, days_since, weigh
+from recsys.matrix import DAYS, InteractionMatrix, MatrixConfig, weigh
 from recsys.models import Scorer
 from recsys.repeat import RepeatIndex
 from recsys.rules import RuleIndex, RulesConfig
@@ -129,9 +129,8 @@ def _weighted(
     weightings from the re-purchase days Spark counted)."""
     if weighting is None or weighting == shared.weighting:
         return data.matrix
-    if weighting in ("first_days", "last_days"):
-        day = repeats.first if weighting == "first_days" else repeats.last
-        return days_since(day, repeats.as_of)
+    if weighting in DAYS:
+        return repeats.day_matrix(weighting)
     return weigh(counts, shared.model_copy(update={"weighting": weighting}))
 
 
