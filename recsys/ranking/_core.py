@@ -8,7 +8,6 @@ request is held differs (sparse rows for a batch, sorted item columns for one).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date
 from typing import NamedTuple
 
 import numpy as np
@@ -16,9 +15,10 @@ import scipy.sparse as sp
 
 from recsys._sparse import row_keys
 from recsys.bundle import Bundle
-from recsys.catalogue import ItemFacts, ItemFilter
+from recsys.catalogue import ItemFacts
 from recsys.ranking import explain
 from recsys.ranking.blend import BlendConfig, Blended, Blocking, blend
+from recsys.ranking.options import RequestOptions
 from recsys.ranking.sources import (
     AnalystSource,
     Batch,
@@ -35,25 +35,6 @@ from recsys.rules.index import RuleIndex
 __all__ = ["BlendCore", "OneRanked", "Ranked", "RankedItem", "RequestOptions", "as_row"]
 
 _NONE = np.zeros(0, dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class RequestOptions:
-    """Filters and context of one request."""
-
-    exclude_purchased: bool = True
-    exclude: tuple[str, ...] = ()
-    out_of_stock: tuple[str, ...] = ()
-    """Ids not to offer in this request, beside those the catalogue marks unavailable."""
-    only: ItemFilter = field(default_factory=ItemFilter)
-    """Category, price and tag filters."""
-    max_per_category: int | None = None
-    due_repeats: bool = False
-    """With ``exclude_purchased``, still offer the bought items that are due again (the
-    repeat source's, between half and twice their usual interval): next-best offers."""
-    day: date | None = None
-    segment: str | None = None
-    country: str | None = None
 
 
 class Ranked(NamedTuple):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,9 +21,7 @@ from recsys._sparse import found_in, row_keys, top_per_row
 from recsys.models import top_candidates
 from recsys.ranking.blend import Blended, Candidates
 from recsys.ranking.explain import Reason
-
-if TYPE_CHECKING:
-    from recsys.ranking._core import RequestOptions
+from recsys.ranking.options import RequestOptions
 
 __all__ = ["NONE", "Batch", "Query", "Shown", "Source", "sparse_top", "top_of"]
 

@@ -10,18 +10,15 @@ interval). Read on the request's day (today in serving, the cut-off in evaluatio
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.ranking.blend import Candidates
 from recsys.ranking.explain import Reason
+from recsys.ranking.options import RequestOptions
 from recsys.ranking.sources._base import Batch, Query, Shown, Source, sparse_top, top_of
 from recsys.repeat import RepeatIndex, due_scores, intervals, propensity
-
-if TYPE_CHECKING:
-    from recsys.ranking._core import RequestOptions
 
 __all__ = ["RepeatSource"]
 

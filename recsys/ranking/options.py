@@ -1,0 +1,33 @@
+"""The options of one request: its filters, exclusions and context.
+
+Below both the ranking core and the sources (each reads a request's options), so
+neither imports the other for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from recsys.catalogue import ItemFilter
+
+__all__ = ["RequestOptions"]
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Filters and context of one request."""
+
+    exclude_purchased: bool = True
+    exclude: tuple[str, ...] = ()
+    out_of_stock: tuple[str, ...] = ()
+    """Ids not to offer in this request, beside those the catalogue marks unavailable."""
+    only: ItemFilter = field(default_factory=ItemFilter)
+    """Category, price and tag filters."""
+    max_per_category: int | None = None
+    due_repeats: bool = False
+    """With ``exclude_purchased``, still offer the bought items that are due again (the
+    repeat source's, between half and twice their usual interval): next-best offers."""
+    day: date | None = None
+    segment: str | None = None
+    country: str | None = None
