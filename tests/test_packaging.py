@@ -55,3 +55,14 @@ def test_compose_wires_service_redis_and_mlflow() -> None:
     assert redis_args[redis_args.index("--maxmemory-policy") + 1] == "volatile-lru"
     mounted = services["haproxy"]["volumes"][0].split(":")[0]
     assert (ROOT / mounted).is_file()
+
+
+def test_compose_mlflow_server_has_the_client_major() -> None:
+    """The tracking server in compose speaks the REST API of the client the package
+    installs: a 2.x server behind a 3.x client fails on the first logged model."""
+    from importlib.metadata import version
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    image = compose["services"]["mlflow"]["image"]
+    tag = image.rsplit(":", 1)[1].removeprefix("v")
+    assert tag.split(".")[0] == version("mlflow").split(".")[0], image
