@@ -11,7 +11,8 @@ Inputs: ``recommended`` (clients × k item columns, ``-1`` padded) and
                 list of min(k, |relevant|) hits
 - coverage@k  = distinct items recommended to anyone / items in the catalogue
 - mean_popularity_rank@k = mean over recommended items of their popularity rank
-                (1 = most bought in train); higher = more novel
+                (1 = most bought in train; items bought equally often share the
+                mean of their ranks); higher = more novel
 
 Per-client metrics are averaged over clients with at least one relevant item.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import rankdata
 
 from recsys._sparse import row_contains
 
@@ -35,17 +37,20 @@ def hits_matrix(recommended: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
 
 
 def _per_client(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    ranks = np.arange(1, hits.shape[1] + 1)
+    """Each metric per client. ``hits`` may have fewer than ``k`` columns (a blend
+    returns at most ``MAX_K``): the missing ranks are misses, but the ideal list still
+    holds min(k, |relevant|) hits, so its discounts run over all k ranks."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    shown = discounts[: hits.shape[1]]
     found = hits.sum(axis=1)
-    precision_at_i = np.cumsum(hits, axis=1) / ranks
-    discounts = 1.0 / np.log2(ranks + 1)
+    precision_at_i = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
     ideal = np.cumsum(discounts)[np.minimum(n_relevant, k) - 1]
     return {
         "precision": found / k,
         "recall": found / n_relevant,
         "hit_rate": (found > 0).astype(float),
         "map": (precision_at_i * hits).sum(axis=1) / np.minimum(n_relevant, k),
-        "ndcg": (hits * discounts).sum(axis=1) / ideal,
+        "ndcg": (hits * shown).sum(axis=1) / ideal,
     }
 
 
@@ -57,6 +62,7 @@ def evaluate_rankings(
     per_client: PerClient | None = None,
 ) -> dict[str, float]:
     """All metrics at ``k``; ``popularity`` is the train buyers count per item.
+    ``recommended`` may hold fewer than ``k`` columns: the ranks after them are misses.
 
     ``per_client``, when given, receives each averaged metric's per-client values
     (for intervals and paired comparisons, :mod:`recsys.confidence`).
@@ -73,8 +79,8 @@ def evaluate_rankings(
     result = {name: float(v.mean()) for name, v in values.items()}
     shown = recommended[recommended >= 0]
     result[f"coverage@{k}"] = float(np.unique(shown).size / len(popularity))
-    rank = np.empty(len(popularity), dtype=np.float64)
-    rank[np.argsort(-popularity, kind="stable")] = np.arange(1, len(popularity) + 1)
+    # Items bought equally often share the mean of their ranks (no order by index).
+    rank = rankdata(-np.asarray(popularity, dtype=np.float64), method="average")
     result[f"mean_popularity_rank@{k}"] = float(rank[shown].mean()) if shown.size else 0.0
     result["clients"] = float(scored.sum())
     return result

@@ -3,10 +3,12 @@ the already-bought switch, similar items, save/load round trip."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from pytest import approx
 
@@ -32,10 +34,27 @@ def popularity_order() -> list[int]:
     return sorted(range(10), key=lambda i: (-buyers[i], i))
 
 
+def popular_unseen(bought: Iterable[int], k: int) -> list[int]:
+    """The first ``k`` of :func:`popularity_order` less the ``bought`` items."""
+    mine = {int(i) for i in bought}
+    return [i for i in popularity_order() if i not in mine][:k]
+
+
 class ScorerContract:
     """Subclass with ``make`` returning a fresh unfitted model."""
 
+    #: False: the model ranks by popularity alone, so the group check becomes "each
+    #: client gets the popular list less its own purchases".
     personalises: ClassVar[bool] = True
+    #: Items the model has no signal to rank (BPR: implicit samples negatives among
+    #: bought items, so nothing pushes the never-bought item 9 down): the group check
+    #: reads the list without them.
+    unranked: ClassVar[frozenset[int]] = frozenset()
+    #: False: ``basket_scores`` / ``basket_candidates`` answer None (callers fall back
+    #: to ``recommend``); held to that, and to the fallback's answer.
+    scores_baskets: ClassVar[bool] = True
+    #: False: ``similar_items`` and ``similar_candidates`` refuse (ModelError).
+    similarity: ClassVar[bool] = True
 
     def make(self) -> Scorer:
         raise NotImplementedError
@@ -57,11 +76,13 @@ class ScorerContract:
             assert np.all(np.diff(got.scores[client][got.items[client] >= 0]) <= 1e-6)
 
     def test_in_group_items_come_first(self) -> None:
-        if not self.personalises:
-            return
-        got = self.fitted().recommend(np.array([0, 5]), MATRIX[[0, 5]], k=2)
-        assert set(got.items[0]) <= {0, 1, 2, 3}
-        assert set(got.items[1]) <= {4, 5, 6, 7}
+        got = self.fitted().recommend(np.array([0, 5]), MATRIX[[0, 5]], k=10)
+        firsts = [[i for i in row if i not in self.unranked][:2] for row in got.items.tolist()]
+        if self.personalises:
+            assert set(firsts[0]) <= {0, 1, 2, 3} and set(firsts[1]) <= {4, 5, 6, 7}
+            assert all(len(first) == 2 and -1 not in first for first in firsts)
+        else:  # client 5's popular pair (0, 1) is the other group's
+            assert firsts == [popular_unseen(MATRIX[c].indices, 2) for c in (0, 5)]
 
     def test_include_seen_switch(self) -> None:
         got = self.fitted().recommend(np.array([0]), MATRIX[[0]], k=10, exclude_seen=False)
@@ -98,7 +119,7 @@ class ScorerContract:
     def test_basket_scores_agree_with_recommend_folding_in(self) -> None:
         """The one-basket fast path gives what ``recommend`` (implicit's own fold-in or
         neighbour scoring) gives for that basket as an unknown client's history."""
-        check_basket_scores(self.fitted())
+        check_basket_scores(self.fitted(), self.scores_baskets)
 
     def test_compact_candidates_agree_with_the_batched_path(self, tmp_path: Path) -> None:
         """One request's compact candidates (what serving asks) are the batched
@@ -106,47 +127,75 @@ class ScorerContract:
         model = self.fitted()
         model.save(tmp_path / "m")
         for m in (model, type(model).load(tmp_path / "m")):
-            check_candidates(m)
+            check_candidates(m, self.scores_baskets, self.similarity)
 
 
-def check_candidates(model: Scorer) -> None:
+def check_candidates(model: Scorer, scores_baskets: bool = True, similarity: bool = True) -> None:
     """``basket_candidates`` and ``similar_candidates`` against the batched methods."""
     basket = np.array([0, 5])
     got = model.basket_candidates(basket, 4, basket)
-    if got is not None:
-        row = sp.csr_matrix((np.ones(2, np.float32), basket, [0, 2]), shape=(1, 10))
-        batched = model.recommend(np.array([-1]), row, k=4, fold_in=True)
-        listed = batched.items[0][batched.items[0] >= 0]
-        values = batched.scores[0][batched.items[0] >= 0]
-        proposed = values > -np.inf
-        assert not set(got[0].tolist()) & {0, 5}
-        np.testing.assert_allclose(np.sort(got[1])[::-1], got[1])  # best first
-        # Candidates with a score the model gives are the batched ones, same scores.
-        expected = dict(zip(listed[proposed].tolist(), values[proposed].tolist(), strict=True))
-        for item, score in zip(*got, strict=True):
-            if item in expected:
-                assert score == approx(expected[item], rel=1e-4, abs=1e-6)
-    try:
-        similar = model.similar_items(np.array([0]), 3)
-    except ModelError:
-        return
+    assert (got is not None) == scores_baskets
+    if got is None:  # the fallback's answer: check_basket_scores
+        assert model.basket_scores(basket) is None
+    else:
+        _check_basket_candidates(model, basket, got)
+    if similarity:
+        _check_similar_candidates(model)
+    else:  # refused on both paths, never an empty answer
+        with pytest.raises(ModelError):
+            model.similar_items(np.array([0]), 3)
+        with pytest.raises(ModelError):
+            model.similar_candidates(0, 3)
+
+
+def _check_basket_candidates(
+    model: Scorer, basket: np.ndarray, got: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Candidates with a score the model gives are the batched ones, same scores."""
+    row = sp.csr_matrix((np.ones(2, np.float32), basket, [0, 2]), shape=(1, 10))
+    batched = model.recommend(np.array([-1]), row, k=4, fold_in=True)
+    listed = batched.items[0][batched.items[0] >= 0]
+    values = batched.scores[0][batched.items[0] >= 0]
+    proposed = values > -np.inf
+    assert not set(got[0].tolist()) & {0, 5}
+    np.testing.assert_allclose(np.sort(got[1])[::-1], got[1])  # best first
+    expected = dict(zip(listed[proposed].tolist(), values[proposed].tolist(), strict=True))
+    assert set(got[0].tolist()) & set(expected)  # something to compare
+    for item, score in zip(*got, strict=True):
+        if item in expected:
+            assert score == approx(expected[item], rel=1e-4, abs=1e-6)
+
+
+def _check_similar_candidates(model: Scorer) -> None:
+    """One item's compact similar candidates are the batched ``similar_items``."""
+    similar = model.similar_items(np.array([0]), 3)
     items, scores = model.similar_candidates(0, 3)
     valid = similar.items[0] >= 0
-    assert 0 not in items.tolist()
+    assert items.size and 0 not in items.tolist()
     np.testing.assert_allclose(scores, similar.scores[0][valid][: len(scores)], rtol=1e-4)
 
 
-def check_basket_scores(model: Scorer) -> None:
-    """``basket_scores`` of one basket against ``recommend`` with fold-in (see above)."""
+def check_basket_scores(model: Scorer, scores_baskets: bool = True) -> None:
+    """``basket_scores`` of one basket against ``recommend`` with fold-in (see above);
+    a model without them gives an unknown client with that basket the popular list."""
     basket = np.array([0, 5])
     scores = model.basket_scores(basket)
-    if scores is None:  # the model relies on recommend; nothing to compare
-        return
-    assert scores.shape == (10,)
+    assert (scores is not None) == scores_baskets
     row = sp.csr_matrix((np.ones(2, np.float32), basket, [0, 2]), shape=(1, 10))
     got = model.recommend(np.array([-1]), row, k=8, fold_in=True)
-    items, values = got.items[0], got.scores[0]
+    if scores is None:
+        assert got.items[0].tolist() == popular_unseen(basket, 8)
+    else:
+        _check_basket_scores(scores, basket, got.items[0], got.scores[0])
+
+
+def _check_basket_scores(
+    scores: np.ndarray, basket: np.ndarray, items: np.ndarray, values: np.ndarray
+) -> None:
+    """The proposed items' scores are the basket's, and the best of the rest."""
+    assert scores.shape == (10,)
     proposed = (items >= 0) & (values > 0)  # -inf in basket_scores: not proposed
+    assert proposed.any()  # something to compare
     np.testing.assert_allclose(scores[items[proposed]], values[proposed], rtol=1e-4)
     mine = np.delete(scores, basket)
     best = np.sort(mine[np.isfinite(mine)])[::-1][: int(proposed.sum())]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recsys.errors import ConfigError
 from recsys.evaluation import evaluate_model, make_task
 from recsys.matrix import MatrixConfig
 from recsys.models import PopularScorer
+from recsys.ranking.blend import BlendConfig
+from recsys.ranking.evaluate import evaluate_blends
+from recsys.rules import RuleIndex
 from recsys.split import split_by_time
 from tests.test_matrix import events as frame
 
@@ -60,3 +66,26 @@ def test_popular_scores_by_hand() -> None:
     # relevant {z, new}: precision 1/2, recall 1/2, NDCG = 1 / (1 + 1/log2 3).
     assert metrics["precision@2"] == 0.5 and metrics["recall@2"] == 0.5
     assert np.isclose(metrics["ndcg@2"], 1 / (1 + 1 / np.log2(3)))
+
+
+def test_blend_metrics_at_k_beyond_what_a_blend_returns() -> None:
+    """A blend lists at most MAX_K = 100 items; at k = 150 the ranks after them are
+    misses, and the ideal list still holds min(150, |relevant|) = 120 hits. Train: b
+    bought items 0-129, c 0-120, a item 0 (buyers: 0 three, 1-120 two, 121-129 one).
+    a then buys 1-120: popularity offers a 100 of them, all hits."""
+    names = [f"i{n:03d}" for n in range(130)]
+    train: list[tuple[str | None, str, str]] = [("a", names[0], "2024-01-01")]
+    train += [("b", name, "2024-01-02") for name in names]
+    train += [("c", name, "2024-01-02") for name in names[:121]]
+    test: list[tuple[str | None, str, str]] = [("a", n, "2024-02-01") for n in names[1:121]]
+    split = split_by_time(frame(train + test), "2024-01-15")
+    task = make_task(split, MatrixConfig(weighting="binary"))
+    metrics = {name: np.zeros(0) for name in ("support", "confidence", "lift", "leverage")}
+    rules = RuleIndex(sp.csr_matrix((0, 130), dtype=np.float32), np.zeros(0, np.int64), metrics)
+    blends = {"popular": BlendConfig(weights={"popular": 1.0}, candidates=1000)}
+    got = evaluate_blends(task, {}, rules, blends, k=150)["popular"]
+    discounts = [1 / math.log2(rank + 1) for rank in range(1, 151)]
+    assert got["precision@150"] == pytest.approx(100 / 150)
+    assert got["recall@150"] == pytest.approx(100 / 120)
+    assert got["map@150"] == pytest.approx(100 / 120)  # precision 1 at each of 100 hits
+    assert got["ndcg@150"] == pytest.approx(sum(discounts[:100]) / sum(discounts[:120]))

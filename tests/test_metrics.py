@@ -45,3 +45,23 @@ def test_k_truncates_longer_lists() -> None:
     got = evaluate_rankings(RECOMMENDED, RELEVANT, 1, POPULARITY)
     assert got["precision@1"] == pytest.approx(0.5)  # client 1 hits at rank 1 only
     assert got["ndcg@1"] == pytest.approx(0.5)
+
+
+def test_rankings_shorter_than_k_count_the_missing_ranks_as_misses() -> None:
+    # Client 0 relevant {1, 2, 5}, offered only [2, 0] at k = 4 (a blend lists at most
+    # MAX_K items): one hit at rank 1; the ideal list still holds min(4, 3) = 3 hits.
+    relevant = sp.csr_matrix(([1, 1, 1], ([0, 0, 0], [1, 2, 5])), shape=(1, 6))
+    got = evaluate_rankings(np.array([[2, 0]]), relevant, 4, POPULARITY)
+    assert got["precision@4"] == pytest.approx(1 / 4)
+    assert got["recall@4"] == pytest.approx(1 / 3)
+    assert got["map@4"] == pytest.approx(1 / 3)  # P@1 · 1 / min(4, 3)
+    assert got["ndcg@4"] == pytest.approx(1 / (1 + 1 / math.log2(3) + 1 / math.log2(4)))
+
+
+def test_tied_popularity_shares_the_mean_rank() -> None:
+    # Buyers 9, 9 (items 1, 5) share ranks 1-2 → 1.5; 5, 5, 5 (items 0, 2, 4) share
+    # ranks 3-5 → 4; item 3 is 6th. Shown: 0, 3, 5 → (4 + 6 + 1.5) / 3.
+    popularity = np.array([5, 9, 5, 1, 5, 9])
+    relevant = sp.csr_matrix(([1], ([0], [2])), shape=(1, 6))
+    got = evaluate_rankings(np.array([[0, 3, 5]]), relevant, 3, popularity)
+    assert got["mean_popularity_rank@3"] == pytest.approx((4 + 6 + 1.5) / 3)

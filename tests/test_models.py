@@ -37,13 +37,15 @@ from tests.model_contract import (
 
 
 class TestPopular(ScorerContract):
-    personalises = False
+    personalises = scores_baskets = similarity = False
 
     def make(self) -> Scorer:
         return PopularScorer()
 
 
 class TestPopularByGroup(ScorerContract):
+    scores_baskets = similarity = False
+
     def make(self) -> Scorer:
         return PopularScorer(PopularConfig(by="group"))
 
@@ -96,8 +98,10 @@ class TestALSWithIndex(TestALS):
 
 class TestBPR(ScorerContract):
     # implicit samples BPR negatives by popularity, so the never-bought item 9 is
-    # never pushed down on this 8 × 10 toy; quality is checked on real data instead.
-    personalises = False
+    # never pushed down on this 8 × 10 toy: the group check reads the lists without it.
+    # No fold-in: an unknown client's basket gets the popular list.
+    unranked = frozenset({9})
+    scores_baskets = False
 
     def make(self) -> Scorer:
         return BPRScorer(BPRConfig(factors=8, iterations=300, learning_rate=0.05))
@@ -169,6 +173,27 @@ class TestEASE(ScorerContract):
         scale = np.linalg.norm(x @ steck) / np.linalg.norm(x @ forward)
         np.testing.assert_allclose(model.weights, steck + 0.3 * scale * forward, atol=1e-5)
         assert np.abs(forward).sum() > 0  # a forward term was learnt, not only EASE
+
+    def test_forward_term_diagonal_is_zeroed_after_the_sum(self) -> None:
+        """Two clients (window 60): A bought items 0 and 1 long ago (100 days) and 2
+        yesterday, B item 0 long ago and 1 yesterday. Forward rows E = [[1,1,0],[1,0,0]],
+        targets L = [[0,0,1],[0,1,0]]: W = (EᵀE + 500·I)⁻¹ EᵀL, where W₁₁ = (EᵀE + 500·I)⁻¹₁₀
+        · (EᵀL)₀₁ ≠ 0 (items 0 and 1 were bought together early, and 0 led to 1). EASE on
+        X = [[1,1,1],[1,1,0]], λ = 1. Expected: Steck's B + 0.3·s·W, s = ‖XB‖ / ‖XW‖,
+        with the diagonal 0, all from numpy here."""
+        days = sp.csr_matrix(np.array([[100, 100, 1], [100, 1, 0]], np.float32))
+        x = np.array([[1, 1, 1], [1, 1, 0]], float)
+        e, later = np.array([[1, 1, 0], [1, 0, 0]], float), np.array([[0, 0, 1], [0, 1, 0]], float)
+        forward = np.linalg.inv(e.T @ e + 500 * np.eye(3)) @ e.T @ later
+        assert abs(forward[1, 1]) > 1e-3 * abs(forward).max()  # a diagonal, small (λ 500)
+        p = np.linalg.inv(x.T @ x + np.eye(3))
+        steck = np.eye(3) - p / np.diag(p)
+        scale = np.linalg.norm(x @ steck) / np.linalg.norm(x @ forward)
+        expected = steck + 0.3 * scale * forward
+        np.fill_diagonal(expected, 0.0)
+        model = EASEScorer(EASEConfig(regularization=1.0, forward_weight=0.3)).fit(days)
+        assert (np.diag(model.weights) == 0).all()
+        np.testing.assert_allclose(model.weights, expected, rtol=1e-4, atol=1e-7)
 
     @pytest.mark.parametrize(
         ("fields", "weighting", "forward"),

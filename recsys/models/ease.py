@@ -76,6 +76,18 @@ class EASEScorer(DenseItemScorer):
         self.kept = np.asarray(self._keep(matrix), dtype=np.int64)
         days = matrix[:, self.kept].tocsr()
         binary = (days > 0).astype(np.float32).tocsr()
+        b = self._closed_form(days, binary)
+        if self.config.forward_weight > 0:
+            b += self.config.forward_weight * self._forward_term(matrix, binary, b)
+        # Again after the sum: the forward weights carry a diagonal of their own (an
+        # item correlated with what follows it), and an item must never score itself.
+        np.fill_diagonal(b, 0.0)
+        self.weights = b
+        self._index()
+
+    def _closed_form(self, days: sp.csr_matrix, binary: sp.csr_matrix) -> np.ndarray:
+        """EASE's B over the kept items (diagonal 0), row-major float32: a request sums
+        the rows of its history (Cholesky's result is Fortran-ordered)."""
         gram = (binary.T @ binary).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.config.regularization
         p = spd_inverse(gram)
@@ -87,13 +99,9 @@ class EASEScorer(DenseItemScorer):
             c = p @ (binary.T @ targets).toarray()
             b = c - p * (np.diag(c) / np.diag(p))
         del p  # items² × 8 bytes freed before the forward model allocates its own
+        # The closed form's "I −" (and the reference the forward term is scaled to).
         np.fill_diagonal(b, 0.0)
-        # Row-major float32: a request sums the rows of its history (Cholesky's is Fortran).
-        b = np.ascontiguousarray(b, dtype=np.float32)
-        if self.config.forward_weight > 0:
-            b += self.config.forward_weight * self._forward_term(matrix, binary, b)
-        self.weights = b
-        self._index()
+        return np.ascontiguousarray(b, dtype=np.float32)
 
     def _forward_term(
         self, days: sp.csr_matrix, binary: sp.csr_matrix, b: np.ndarray

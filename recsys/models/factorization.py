@@ -39,7 +39,12 @@ class ALSConfig(_FactorConfig):
     """Hyperparameters of implicit's AlternatingLeastSquares."""
 
     alpha: float = Field(default=1.0, gt=0)
-    """Confidence scale: confidence = 1 + alpha × matrix value."""
+    """Confidence scale, as implicit computes it: a bought pair has confidence alpha ×
+    its matrix value (preference 1), every other pair confidence 1 (preference 0), not
+    Hu et al.'s 1 + alpha × value. On the default ``binary`` matrix alpha 1.0 thus
+    weighs bought and unbought pairs alike (plain least squares on the 0/1 preferences);
+    bench/tune.py chose it from alpha 1, 10 and 40, each meant this way (README,
+    "Tuning")."""
     iterations: int = Field(default=15, ge=1)
     """Alternating sweeps."""
 

@@ -54,7 +54,9 @@ def evaluate_blends(
     repeats: RepeatIndex | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics of each named blend, given fitted CF models, mined rules and the
-    re-purchase index (``per_client``: receives each blend's per-client values by name)."""
+    re-purchase index (``per_client``: receives each blend's per-client values by name).
+    A blend lists at most ``MAX_K`` items: at a larger ``k`` the ranks after them count
+    as misses (:func:`recsys.metrics.evaluate_rankings`)."""
     n_items = len(task.train.items)
     titles = np.full(n_items, "", dtype=str)
     bundle = Bundle(task.train, fitted, task.config, "evaluation", titles, repeats=repeats)
