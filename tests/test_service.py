@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -229,3 +230,28 @@ def test_blend_weights_are_a_setting(bundles: Path, tmp_path: Path) -> None:
         body = c.get(f"/v1/clients/{who}/recommendations?k=10").json()
         sources = {r["source"] for item in body["items"] for r in item["reasons"]}
         assert sources <= {"ease", "popular"} and "ease" in sources
+
+
+def guest_only_items(raw: pd.DataFrame) -> list[str]:
+    """Product codes sold only on invoices without a client (the raw sample, counted
+    here with plain pandas: sales lines, positive quantity and price)."""
+    sales = raw[~raw["Invoice"].str.startswith("C")]
+    sales = sales[(sales["Quantity"].astype(float) > 0) & (sales["Price"].astype(float) > 0)]
+    products = sales[sales["StockCode"].str.match(r"^\d{5}")]
+    guests = set(products.loc[products["Customer ID"] == "", "StockCode"])
+    return sorted(guests - set(products.loc[products["Customer ID"] != "", "StockCode"]))
+
+
+def test_related_for_items_sold_only_to_guests(
+    client: TestClient, sample_raw: pd.DataFrame
+) -> None:
+    """The events know them (their baskets, their titles): a product page of such an
+    item shows a full list, never "unknown item"."""
+    guests = guest_only_items(sample_raw)
+    assert len(guests) >= 10  # the sample keeps 100 guest invoices for this
+    for item in guests:
+        answer = client.get(f"/v1/items/{item}/related?k=5")
+        assert answer.status_code == 200, (item, answer.text)
+        listed = [i["item_id"] for i in answer.json()["items"]]
+        assert len(listed) == 5 and item not in listed and len(set(listed)) == 5, (item, listed)
+        assert all(i["reasons"] for i in answer.json()["items"])

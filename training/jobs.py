@@ -21,6 +21,7 @@ from recsys.ranking.evaluate import RULES_ONLY, evaluate_blends, train_rule_inde
 from recsys.repeat import RepeatIndex
 from recsys.rules import RuleIndex, RulesConfig, build_baskets, mine_rules
 from recsys.split import Split, split_by_fraction_of_time, split_by_time, split_random_per_client
+from recsys.vocab import IdMap
 
 __all__ = [
     "choose_models",
@@ -240,8 +241,13 @@ def train(
     config: MatrixConfig,
     rules: RulesConfig | None = None,
 ) -> Bundle:
-    """Fit every model and mine the rules on all events; gather them into a bundle."""
-    data = build_matrix(loaded.events, config)
+    """Fit every model and mine the rules on all events; gather them into a bundle.
+
+    The item vocabulary is every item the events know, guests' purchases included: an
+    item sold only to guests has no column of purchases, but its baskets give rules,
+    its lines a title, and ``related`` must know it."""
+    everything = IdMap.from_values(loaded.events["item_id"])
+    data = build_matrix(loaded.events, config, items=everything)
     groups = client_groups(loaded.events, data.clients)
     repeats = RepeatIndex.fit(loaded.events, data.clients, data.items)
     timings = {}

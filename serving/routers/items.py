@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from recsys.ranking import MAX_K, RequestOptions
+from recsys.ranking import MAX_K, RankedItem, RequestOptions
 from serving.deps import Ctx, Filters, Reader, SurfaceHeader
 from serving.impressions import listed
 from serving.lists import Served, encode, listed_response
@@ -29,16 +29,27 @@ async def related(
 ) -> Response:
     """Items bought together with / similar to ``item_id``. An item the catalogue has
     but the model has not yet learnt gets items of the same category, tags and title
-    words; an item neither knows: 404."""
+    words; so does the rest of a list the models fill only in part (an item sold only
+    to guests: no client bought it, few baskets hold it); an item neither the events
+    nor the catalogue know: 404."""
     current = ctx.current
     recommender = current.recommender
+    content = ctx.catalogue.new_items
     if (
         recommender.bundle.data.items.lookup(item_id) is None
         and item_id in recommender.facts.unknown
     ):
-        found = ctx.catalogue.new_items(recommender)
-        items = found.related(item_id, k, only, ctx.state.bought_since)
+        items = content(recommender).related(item_id, k, only, ctx.state.bought_since)
     else:  # on the loop: GIL-bound, ~1 ms
         items = recommender.for_item(item_id, k, RequestOptions(only=only))
+        if len(items) < k:
+            similar = content(recommender).related(item_id, k, only, ctx.state.bought_since)
+            items = topped_up(items, similar, k)
     body = {"item_id": item_id, "model_version": current.version, "items": items}
     return listed_response(ctx, Served(encode(body), listed(items)), None, x_surface)
+
+
+def topped_up(items: list[RankedItem], more: list[RankedItem], k: int) -> list[RankedItem]:
+    """``items``, then those of ``more`` not listed yet, up to ``k`` in all."""
+    listed = {item.item_id for item in items}
+    return [*items, *(item for item in more if item.item_id not in listed)][:k]

@@ -163,13 +163,14 @@ class Lines:
 
 
 def index_lines(events: DataFrame) -> Lines:
-    """The lines with a client, indexed by the client and item vocabularies."""
+    """The lines with a client, indexed by the client and item vocabularies (the items
+    of every line, guests' included, as :func:`training.jobs.train`)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     known = events.filter(F.col("client_id").isNotNull())
     clients, client_rows = _vocabulary(known, "client_id", "row")
-    items, item_columns = _vocabulary(known, "item_id", "col")
+    items, item_columns = _vocabulary(events, "item_id", "col")
     frame = known.join(client_rows, "client_id").join(item_columns, "item_id")
     return Lines(frame.persist(StorageLevel.MEMORY_AND_DISK), clients, items)
 
