@@ -246,6 +246,28 @@ def test_the_verdict_says_why_when_cf_does_not_win() -> None:
     assert len(verdict(report, 10)) == 2
 
 
+def test_the_served_line_names_the_blend_and_a_better_single_model() -> None:
+    """The demo's first table: when a single model beats the served blend, the line under
+    it says which serves, by how much it trails, and why (the sample's own figures)."""
+    from training.report import served
+
+    report = {
+        "models": {
+            "popular": {"ndcg@10": 0.05, "coverage@10": 0.01},
+            "ease": {"ndcg@10": 0.1149, "coverage@10": 0.21},
+            "hybrid": {"ndcg@10": 0.1128, "coverage@10": 0.34},
+        }
+    }
+    (line,) = served(report, 10)
+    assert "served: hybrid, NDCG@10 0.1128, 0.0021 below ease (0.1149)" in line
+    assert "34% of the catalogue" in line and "(ease: 21%)" in line
+    report["models"]["hybrid"]["ndcg@10"] = 0.12
+    assert served(report, 10) == [
+        "served: hybrid, NDCG@10 0.1200, the best row here (next: ease, 0.1149)"
+    ]
+    assert served({"models": {"ease": {"ndcg@10": 0.1}}}, 10) == []
+
+
 def test_a_model_can_be_fitted_on_its_own_weighting(sample_data: Path) -> None:
     """``itemknn.weighting=bm25``: item-kNN is fitted on a BM25 matrix (built here
     directly) while histories, and ALS beside it, keep the shared binary matrix."""
