@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from recsys.repeat import RepeatIndex
 from recsys.rules.index import RuleIndex
 from recsys.vocab import IdMap
 
-__all__ = ["Bundle", "data_fingerprint", "item_titles"]
+__all__ = ["Bundle", "EventsPosition", "data_fingerprint", "item_titles"]
 
 FORMAT_VERSION = 2
 
@@ -50,6 +50,26 @@ def item_titles(events: pd.DataFrame, items: IdMap, column: str = "title") -> np
     """The most frequent ``column`` value (title, category) of each item, ``""`` if none."""
     mode = mode_by(events, "item_id", column)
     return mode.reindex(items.ids).fillna("").to_numpy(dtype=str)
+
+
+@dataclass(frozen=True)
+class EventsPosition:
+    """Where the service's accepted events a bundle was trained on end. Replicas apply
+    every later event, also those accepted while the bundle trained (its
+    ``created_at`` is stamped only when training ends)."""
+
+    stream_id: str | None = None
+    """The last Redis Stream entry read (``<ms>-<seq>``): replicas follow after it."""
+    log_offset: int | None = None
+    """Bytes of the local event log read (embedded mode): replayed after them at start."""
+    log_event_id: str | None = None
+    """The ``event_id`` of the last line read: the offset is used only in a log whose
+    line before it has this id (the same log, not another file)."""
+
+    @classmethod
+    def from_manifest(cls, value: dict[str, Any] | None) -> EventsPosition | None:
+        """The position a manifest records; ``None`` for bundles written before it."""
+        return None if not value else cls(**value)
 
 
 @dataclass
@@ -70,6 +90,9 @@ class Bundle:
     engines: dict[str, str] = field(default_factory=dict)
     """What fitted each part (``import``, ``rules``, a model): ``local`` or ``spark``;
     models not named here say their own (:attr:`Scorer.engine`)."""
+    events_position: EventsPosition | None = None
+    """Where the service's events it was trained on end; ``None`` when it read none
+    (replicas then start from ``created_at``)."""
 
     def __post_init__(self) -> None:
         if self.categories is None:
@@ -91,6 +114,7 @@ class Bundle:
             "items": len(self.data.items),
             "metrics": self.metrics,
             "engines": {**{n: m.engine for n, m in self.models.items()}, **self.engines},
+            "events_position": asdict(self.events_position) if self.events_position else None,
         }
 
     def save(self, directory: Path) -> Path:
@@ -142,6 +166,7 @@ class Bundle:
             created_at=manifest["created_at"],
             metrics=manifest.get("metrics", {}),
             engines=manifest.get("engines", {}),
+            events_position=EventsPosition.from_manifest(manifest.get("events_position")),
         )
         bundle.validate()
         return bundle

@@ -35,7 +35,7 @@ from serving.routers import clients, cross_sell, events, health, items, offers, 
 from serving.routers import outcomes as outcome_routes
 from serving.settings import ServingSettings
 from serving.state import ServiceState
-from serving.stream import StreamEventStore, follow, since, stream_client
+from serving.stream import StreamEventStore, follow, start_after, stream_client
 
 __all__ = ["create_app"]
 
@@ -62,6 +62,21 @@ async def _replay(store: StreamEventStore, every: float = 1.0) -> None:
             await store.replay()
 
 
+async def _catch_up(context: Context) -> None:
+    """Embedded mode: fold in the purchases of the local event log that the bundle was
+    not trained on (a restart would forget them); with Redis the follower does this."""
+    store, loaded = context.events, context.state.current
+    if isinstance(store, StreamEventStore) or loaded is None:
+        return
+    bundle, state = loaded.bundle, context.state
+    events = await asyncio.to_thread(store.read_after, bundle.events_position, bundle.created_at)
+    for event in events:
+        client, item = event.get("client_id"), event.get("item_id")
+        bought = event.get("type", "purchase") == "purchase" and client and item
+        if bought and not state.is_forgotten(str(client)):
+            state.remember(str(client), str(item))
+
+
 def _background(context: Context) -> list[asyncio.Task[None]]:
     """The tasks a replica runs beside requests: hot reload, and with Redis, following
     every replica's events and replaying events kept locally."""
@@ -80,7 +95,8 @@ def _background(context: Context) -> list[asyncio.Task[None]]:
                 state.remember(client, str(event["item_id"]))
             await context.cache.drop_client(client)
 
-        start = since(state.current.bundle.created_at) if state.current else "0-0"
+        trained = state.current.bundle if state.current else None
+        start = start_after(trained.events_position, trained.created_at) if trained else "0-0"
         tasks.append(asyncio.create_task(follow(store.redis, store.stream, apply, start)))
         tasks.append(asyncio.create_task(_replay(store)))
     return tasks
@@ -95,6 +111,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(context.state.reload)  # not ready (503) until a bundle loads
     start = await context.catalogue.open()  # availability holds from the first request
     await load_tombstones(context)
+    await _catch_up(context)
     gc.collect()  # as after a bundle loads: the catalogue lives long, keep it out of
     gc.freeze()  # the collector's full passes
     tasks = _background(context)
@@ -171,9 +188,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     if settings.rate_limit_per_minute is not None:
         windows = Windows(settings.rate_limit_per_minute, cache.redis)
     catalogue = CatalogueState(
-        settings.catalogue_path, stream_client(settings.redis_url) if settings.redis_url else None
+        settings.catalogue_path,
+        stream_client(settings.redis_url) if settings.redis_url else None,
+        settings.today,
     )
-    state = ServiceState(settings)
+    state = ServiceState(settings, today=catalogue.today)  # one clock for every "today"
     shown = Impressions(
         settings.impressions_path,
         stream_client(settings.redis_url) if settings.redis_url else None,

@@ -21,7 +21,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +62,23 @@ REBUILD_SECONDS = 2.0
 
 
 class CatalogueState:
-    """The catalogue in memory, its store, and the clock availability is read by."""
+    """The catalogue in memory, its store, and the service's clock: the now that
+    availability is read by, and the day (:meth:`today`) every ranking reads."""
 
-    def __init__(self, path: Path, redis: Any = None) -> None:
+    def __init__(self, path: Path, redis: Any = None, today: date | None = None) -> None:
         self.path, self.redis = path, redis
         self.catalogue = Catalogue()
         self.clock: Callable[[], datetime] = _now
-        """Now; tests set their own."""
+        """Now (UTC); tests set their own."""
+        self.pinned = today
+        """The day pinned by the settings (``RECSYS_TODAY``), if any."""
         self._script = redis.register_script(_WRITE) if redis is not None else None
         self._new: tuple[int, int, float, NewItems] | None = None
+
+    def today(self) -> date:
+        """The service's day: the pinned one, else the clock's (UTC) date; the clock of
+        every recommender the service builds (repeats, analyst rules, experiments)."""
+        return self.pinned if self.pinned is not None else self.clock().date()
 
     async def open(self) -> str:
         """Read the stored catalogue; the stream id to follow changes from ("" when

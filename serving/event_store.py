@@ -1,16 +1,28 @@
-"""Accepted events, durable before the 2xx: an append-only JSON-lines file."""
+"""Accepted events, durable before the 2xx: an append-only JSON-lines file.
+
+In the embedded mode (no Redis) this file is the only record of purchases since the
+bundle's training: at start-up :meth:`EventStore.read_after` gives back those the
+bundle was not trained on, so a restart does not forget them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
 import os
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+if TYPE_CHECKING:  # the bundle (numpy, the models) is not needed to store events
+    from recsys.bundle import EventsPosition
+
 __all__ = ["EventStore", "parse_lines"]
+
+#: How far before a recorded offset its line is looked for (longer lines: not found).
+_LINE_WINDOW = 1 << 16
 
 
 class EventStore:
@@ -44,6 +56,46 @@ class EventStore:
         if not self.path.exists():
             return []
         return parse_lines(self.path.read_bytes())
+
+    def read_after(self, position: EventsPosition | None, created_at: str) -> list[dict[str, Any]]:
+        """The stored events a bundle was not trained on: those after ``position`` when
+        it locates a line of this log; else (a bundle that read no log, or another
+        file) those stamped at or after the bundle's ``created_at``."""
+        if not self.path.exists():
+            return []
+        offset = _checked_offset(self.path, position)
+        if offset is None:
+            since = _instant(created_at)
+            return [e for e in self.read_all() if _instant(e.get("timestamp")) >= since]
+        with open(self.path, "rb") as log:
+            log.seek(offset)
+            return parse_lines(log.read())
+
+
+def _checked_offset(path: Path, position: EventsPosition | None) -> int | None:
+    """``position``'s offset if the line just before it in ``path`` is the one the
+    bundle last read (same ``event_id``), else ``None``."""
+    if position is None or position.log_offset is None or position.log_event_id is None:
+        return None
+    offset = position.log_offset
+    if not 0 < offset <= path.stat().st_size:
+        return None
+    with open(path, "rb") as log:
+        log.seek(max(0, offset - _LINE_WINDOW))
+        before = log.read(min(offset, _LINE_WINDOW))
+    last = parse_lines(before[:-1].rpartition(b"\n")[2]) if before.endswith(b"\n") else []
+    found = bool(last) and str(last[0].get("event_id")) == position.log_event_id
+    return offset if found else None
+
+
+def _instant(stamp: object) -> datetime:
+    """An ISO 8601 time as an aware UTC instant (naive: UTC); unreadable: the latest
+    (such an event counts as recent: better not to re-offer what may be bought)."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_lines(data: bytes) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from this service's own logs, with a server-rendered SVG chart (no JavaScript, n
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ WINDOW = timedelta(days=7)
 async def page_report(ctx: Context) -> tuple[Experiment | None, dict[str, Any] | None]:
     """The experiment shown (running today, else the latest) and its report."""
     experiments = ctx.current.experiments
-    chosen = experiments.running(datetime.now(UTC).date())
+    chosen = experiments.running(ctx.current.recommender.today())  # the service's day
     if chosen is None and experiments.experiments:
         chosen = max(experiments.experiments, key=lambda e: e.start)
     if chosen is None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys.ranking.options import Today, utc_today
 from serving.stream import DEFAULT_STREAM
 
 
@@ -84,3 +86,14 @@ class ServingSettings(BaseSettings):
     less per uncached list (README, "Speed")."""
     reload_interval_seconds: float = Field(default=10.0, ge=0)
     """How often to look for a new bundle (0: never)."""
+    today: date | None = None
+    """The service's day (ISO date, UTC): the day repeats are due on, analyst rules'
+    dates and experiments are judged on, in every route. Unset: the real UTC date. Set
+    it to serve historical data as of a past day (``recsys demo`` sets the day after
+    the data's last event). Catalogue availability keeps the real clock."""
+
+
+def day_clock(settings: ServingSettings) -> Today:
+    """The settings' clock of days: the pinned ``today``, else the real UTC date."""
+    pinned = settings.today
+    return utc_today if pinned is None else lambda: pinned

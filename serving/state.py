@@ -6,7 +6,6 @@ import gc
 import hashlib
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -17,9 +16,10 @@ from recsys.errors import ModelError, RecsysError
 from recsys.feedback import Experiments, load_experiments
 from recsys.privacy import client_hash
 from recsys.ranking import BlendConfig, HybridRecommender
+from recsys.ranking.options import Today
 from recsys.rules.cross_sell import CrossSellRules, load_cross_sell, save_cross_sell
 from serving.registry import registry_bundle
-from serving.settings import ServingSettings
+from serving.settings import ServingSettings, day_clock
 
 __all__ = ["Loaded", "ServiceState", "resolve_bundle"]
 
@@ -57,7 +57,7 @@ class Loaded:
         """(experiment, arm) of a client while an experiment runs, else ``None``."""
         if client_id is None or not self.experiments.experiments:
             return None
-        running = self.experiments.running(datetime.now(UTC).date())
+        running = self.experiments.running(self.recommender.today())  # the service's day
         return None if running is None else (running.name, running.arm_of(client_id).name)
 
     def recommender_for(self, arm: tuple[str, str] | None) -> HybridRecommender:
@@ -82,7 +82,7 @@ class Loaded:
     def with_cross_sell(self, rules: CrossSellRules) -> Loaded:
         """The same bundle under other analyst rules (segments carried over)."""
         old = self.recommender
-        fresh = HybridRecommender(self.bundle, self.bundle.rules, rules, old.config)
+        fresh = HybridRecommender(self.bundle, self.bundle.rules, rules, old.config, old.today)
         fresh.share_segments(old)
         arms = _arm_recommenders(fresh, self.experiments)
         return replace(self, recommender=fresh, arms=arms)
@@ -101,15 +101,18 @@ def locate(settings: ServingSettings) -> tuple[Path, str]:
     return found, f"MLflow {settings.registered_model}@{settings.serving_alias}"
 
 
-def load(settings: ServingSettings) -> Loaded:
-    """Load and validate the bundle and the cross-sell rules the settings name."""
+def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
+    """Load and validate the bundle and the cross-sell rules the settings name;
+    ``today``: the service's clock of days (default: the settings')."""
     source, origin = locate(settings)
     bundle = Bundle.load(source)
     rules: CrossSellRules | None = None
     if settings.cross_sell_path is not None:
         rules = load_cross_sell(settings.cross_sell_path)
     blend = BlendConfig(weights=settings.blend_weights) if settings.blend_weights else None
-    recommender = HybridRecommender(bundle, bundle.rules, rules, blend)
+    recommender = HybridRecommender(
+        bundle, bundle.rules, rules, blend, today or day_clock(settings)
+    )
     if settings.features_path is not None:
         segments = pd.read_parquet(settings.features_path, columns=["segment"])["segment"]
         recommender.set_segments({str(c): str(s) for c, s in segments.items()})
@@ -129,7 +132,7 @@ def _arm_recommenders(
     for experiment in experiments.experiments:
         for arm in (a for a in experiment.arms if a.blend is not None):
             blend = BlendConfig(weights=arm.blend or {})
-            found = HybridRecommender(base.bundle, base.rules, base.cross_sell, blend)
+            found = HybridRecommender(base.bundle, base.rules, base.cross_sell, blend, base.today)
             found.share_segments(base)
             out[(experiment.name, arm.name)] = found
     return out
@@ -147,11 +150,14 @@ class ServiceState:
     forgotten: set[str] = field(default_factory=set)
     """Tombstones (SHA-256 of deleted client ids): those clients get cold-start lists."""
     last_error: str | None = None
+    today: Today | None = None
+    """The service's clock of days for the recommenders it loads (the app passes the
+    catalogue's: :meth:`serving.catalogue.CatalogueState.today`); unset: the settings'."""
 
     def reload(self) -> bool:
         """Load the bundle the settings point at; keep the old one if it fails."""
         try:
-            fresh = load(self.settings)
+            fresh = load(self.settings, self.today)
         except Exception as error:  # RecsysError, or a failure nobody foresaw: refuse either
             self.last_error = str(error) if isinstance(error, RecsysError) else repr(error)
             log.warning("bundle refused, keeping %s: %s", self.version, error)

@@ -9,7 +9,9 @@ replayed twice after a crash is counted once by ``recsys events export``.
 :func:`follow` runs in every replica: a blocking ``XREAD`` from the last id it saw
 (resumed after a reconnect) applies every replica's purchases to this process's
 fresh-purchase state and drops the client's cached lists, so a purchase accepted
-anywhere is reflected everywhere.
+anywhere is reflected everywhere. It starts after the last entry its bundle was
+trained on (:func:`start_after`), not at the bundle's creation, which is stamped
+when training ends.
 
 Durability is Redis's: with ``appendonly yes`` and ``appendfsync everysec`` an
 acknowledged event survives a Redis crash except for the last second; with
@@ -25,7 +27,7 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 import redis.asyncio as aioredis
@@ -33,7 +35,18 @@ from redis.exceptions import RedisError
 
 from serving.event_store import EventStore, parse_lines
 
-__all__ = ["DEFAULT_STREAM", "FIELD", "StreamEventStore", "follow", "since", "stream_client"]
+if TYPE_CHECKING:  # the bundle (numpy, the models) is not needed to follow a stream
+    from recsys.bundle import EventsPosition
+
+__all__ = [
+    "DEFAULT_STREAM",
+    "FIELD",
+    "StreamEventStore",
+    "follow",
+    "since",
+    "start_after",
+    "stream_client",
+]
 
 log = logging.getLogger("recsys.serving")
 
@@ -124,25 +137,51 @@ def since(created_at: str) -> str:
     return f"{int(stamp.timestamp() * 1000)}-0"
 
 
+def start_after(position: EventsPosition | None, created_at: str) -> str:
+    """Where a replica of a bundle follows the stream from: after the last entry the
+    bundle was trained on, so purchases accepted while it trained are applied too;
+    bundles that read no stream (or older ones) from their training time."""
+    if position is not None and position.stream_id:
+        return position.stream_id
+    return since(created_at)
+
+
 async def follow(
     redis: Any, stream: str, apply: Apply, start: str = "0-0", block_ms: int = 1000
 ) -> None:
-    """Apply every stream event after ``start`` (an id, see :func:`since`), forever;
-    reconnects resume from the last id seen, so nothing written meanwhile is skipped.
+    """Apply every stream event after ``start`` (an id, see :func:`start_after`),
+    until cancelled; reconnects resume from the last id seen, so nothing written
+    meanwhile is skipped.
 
-    A replica starts from its bundle's training time, not from the stream's end: it
-    then knows every purchase made since, also those accepted before it started."""
+    A replica starts from its bundle's position, not from the stream's end: it then
+    knows every purchase made since, also those accepted before it started. Any error
+    (Redis away, a connection left unusable) is logged and retried with back-off: a
+    follower that died silently would leave this replica blind to purchases."""
     last: Any = start
+    failures = 0
     while True:
         try:
             answer = await redis.xread({stream: last}, block=block_ms, count=500)
-        except (RedisError, OSError):
-            await asyncio.sleep(0.5)
+        except Exception as error:  # CancelledError is not an Exception: cancel still ends it
+            failures += 1
+            await _back_off(stream, error, failures)
             continue
+        if failures:
+            log.info("following %s again after %d failed reads", stream, failures)
+            failures = 0
         for _, entries in answer or []:
             for entry_id, fields in entries:
                 last = entry_id
                 await _apply_one(apply, fields)
+
+
+async def _back_off(stream: str, error: Exception, failures: int) -> None:
+    """Wait before reading again: 0.5 s, doubling up to 5 s (Redis back, the replica
+    catches up soon). Said once per outage; with the traceback unless Redis is away."""
+    if failures == 1:
+        away = isinstance(error, RedisError | OSError)
+        log.warning("following %s failed, retrying: %r", stream, error, exc_info=not away)
+    await asyncio.sleep(min(0.5 * 2 ** (failures - 1), 5.0))
 
 
 async def _apply_one(apply: Apply, fields: dict[bytes, bytes]) -> None:

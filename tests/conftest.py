@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,31 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "online_retail_ii_2009_2010.csv.gz"
 SAMPLE = ROOT / "recsys" / "data" / "sample" / "online_retail_sample.csv.gz"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _configures(name: str) -> bool:
+    """Whether an environment variable configures the service or the jobs (MLflow's own
+    URI is the jobs' fallback)."""
+    return name.startswith("RECSYS_") or name == "MLFLOW_TRACKING_URI"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A hermetic run: the shell's settings (a ``RECSYS_REDIS_URL`` pointing at some
+    Redis…) are removed before anything is collected, so neither the tests, the CLI
+    commands they run in process nor the servers they start as subprocesses see them."""
+    for name in [n for n in os.environ if _configures(n)]:
+        del os.environ[name]
+
+
+@pytest.fixture(autouse=True)
+def _settings_end_with_the_test() -> Iterator[None]:
+    """Settings put in the environment during a test (by a command run in process:
+    ``recsys demo`` sets defaults there) are gone after it; changed ones restored."""
+    before = {n: v for n, v in os.environ.items() if _configures(n)}
+    yield
+    for name in [n for n in os.environ if _configures(n) and n not in before]:
+        del os.environ[name]
+    os.environ.update(before)
 
 
 def _require(found: bool, what: str) -> None:
@@ -117,17 +143,22 @@ def settings_for(bundles: Path, tmp: Path, **extra: object) -> ServingSettings:
     rules = tmp / "cross_sell.yaml"
     if not rules.exists():
         shutil.copy(ROOT / "examples" / "cross_sell.yaml", rules)
-    return ServingSettings(
-        bundle_path=bundles,
-        events_path=tmp / "events.jsonl",
-        catalogue_path=tmp / "catalogue.jsonl",
-        tombstones_path=tmp / "tombstones.txt",
-        impressions_path=tmp / "impressions.jsonl",
-        outcomes_path=tmp / "outcomes.jsonl",
-        cross_sell_path=rules,
-        reload_interval_seconds=0,
-        **extra,  # type: ignore[arg-type]
-    )
+    given: dict[str, Any] = {
+        "bundle_path": bundles,
+        "events_path": tmp / "events.jsonl",
+        "catalogue_path": tmp / "catalogue.jsonl",
+        "tombstones_path": tmp / "tombstones.txt",
+        "impressions_path": tmp / "impressions.jsonl",
+        "outcomes_path": tmp / "outcomes.jsonl",
+        "cross_sell_path": rules,
+        "reload_interval_seconds": 0,
+        **extra,
+    }
+    # Every field given: values passed win over RECSYS_* variables, so these settings
+    # are the same whatever the environment holds (even one a test sets).
+    fields = ServingSettings.model_fields.items()
+    pinned = {name: info.get_default(call_default_factory=True) for name, info in fields}
+    return ServingSettings(**{**pinned, **given})
 
 
 def a_client(bundles: Path) -> tuple[str, set[str]]:

@@ -3,10 +3,15 @@
 Offline jobs see every replica's events this way. Entries are deduplicated by
 ``event_id`` (a batch replayed after a Redis outage, or retried by a client with the
 same ids, counts once). Trimming is explicit: only what was exported, only when asked.
+
+Each exported event keeps its entry id (``stream_id``), so a bundle trained on an
+export records where in the stream its events end (:class:`EventsPosition`), and its
+replicas apply every later purchase, also those accepted while it trained.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,15 +20,30 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import redis
 
+from recsys.bundle import EventsPosition
 from recsys.data import write_table
 from recsys.errors import ConfigError
 from recsys.privacy import client_hash
+from serving.event_store import parse_lines
 from serving.privacy import FORGET, TOMBSTONE_SET
 from serving.stream import FIELD
 
-__all__ = ["Exported", "export_stream", "read_stream", "read_tombstone_set"]
+__all__ = [
+    "STREAM_ID",
+    "Exported",
+    "export_stream",
+    "file_position",
+    "last_stream_id",
+    "read_stream",
+    "read_tombstone_set",
+    "snapshot_log",
+]
+
+#: The column an export gives each event: the id of the stream entry it was read from.
+STREAM_ID = "stream_id"
 
 
 @dataclass(frozen=True)
@@ -43,7 +63,7 @@ def read_stream(redis_url: str, stream: str, chunk: int = 10_000) -> Exported:
     start, last, entries = "-", None, 0
     while True:
         batch = client.xrange(stream, min=start, max="+", count=chunk)
-        rows += [orjson.loads(fields[FIELD]) for _, fields in batch]
+        rows += [{**orjson.loads(f[FIELD]), STREAM_ID: entry.decode()} for entry, f in batch]
         entries += len(batch)
         if batch:
             last = batch[-1][0].decode()
@@ -112,3 +132,47 @@ def _connect(redis_url: str) -> Any:
     except (redis.RedisError, OSError, ValueError) as error:
         raise ConfigError(f"events: cannot read {redis_url} ({error})") from None
     return client
+
+
+def last_stream_id(ids: Iterable[str]) -> str | None:
+    """The latest of stream ids ``<ms>-<seq>`` (compared as numbers), ``None`` if none."""
+    keys = [tuple(int(part) for part in str(i).split("-", 1)) for i in ids]
+    return "-".join(map(str, max(keys))) if keys else None
+
+
+def file_position(path: Path) -> EventsPosition | None:
+    """Where an export (``recsys events export``) ends in the stream: its last
+    ``stream_id``; ``None`` for a file without that column (or unreadable: the
+    reader then says why, naming the row)."""
+    try:
+        found = last_stream_id(_column(path, STREAM_ID))
+    except (ValueError, OSError, pa.ArrowException):
+        return None
+    return None if found is None else EventsPosition(stream_id=found)
+
+
+def _column(path: Path, name: str) -> list[str]:
+    """The non-empty values of column ``name`` of an events file ([] without it)."""
+    lower = path.name.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        return [str(e[name]) for e in parse_lines(path.read_bytes()) if e.get(name)]
+    if lower.endswith((".parquet", ".pq")):
+        if name not in pq.read_schema(path).names:
+            return []
+        return [str(v) for v in pq.read_table(path, columns=[name])[name].to_pylist() if v]
+    if name not in pd.read_csv(path, nrows=0).columns:
+        return []
+    return pd.read_csv(path, usecols=[name], dtype=str)[name].dropna().tolist()
+
+
+def snapshot_log(log: Path, target: Path) -> EventsPosition:
+    """Copy the complete lines of the service's event log (embedded mode) to ``target``
+    and say where the copy ends: the service may append while training reads, and
+    what it appends after the copy is replayed at start-up, not lost."""
+    data = log.read_bytes()
+    data = data[: data.rfind(b"\n") + 1]  # a line being written is not read yet
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    last = parse_lines(data[:-1].rpartition(b"\n")[2])
+    event_id = str(last[0].get("event_id")) if last else None
+    return EventsPosition(log_offset=len(data), log_event_id=event_id)

@@ -183,7 +183,10 @@ def _to_number(series: pd.Series, file: str, column: str, empty_ok: bool = False
 
 def _to_timestamp(series: pd.Series, formats: tuple[str, ...], file: str, column: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
-        return series.dt.tz_localize(None) if series.dt.tz is not None else series
+        # The instant, in UTC like text with an offset: dropping the zone would shift
+        # a Paris 10:00 (09:00 UTC) to 10:00.
+        zoned = series.dt.tz is not None
+        return series.dt.tz_convert("UTC").dt.tz_localize(None) if zoned else series
     text = series.astype("str").str.strip()
     fmt = pick_date_format(text.iloc[0], formats)
     parsed = _parse_dates(text, fmt) if fmt else None

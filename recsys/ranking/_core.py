@@ -17,8 +17,8 @@ from recsys._sparse import row_keys
 from recsys.bundle import Bundle
 from recsys.catalogue import ItemFacts
 from recsys.ranking import explain
-from recsys.ranking.blend import BlendConfig, Blended, Blocking, blend
-from recsys.ranking.options import RequestOptions
+from recsys.ranking.blend import BlendConfig, Blended, Blocking, Candidates, blend
+from recsys.ranking.options import RequestOptions, Today, utc_today
 from recsys.ranking.sources import (
     AnalystSource,
     Batch,
@@ -63,7 +63,12 @@ class RankedItem:
 
 
 class BlendCore:
-    """CF models, association rules, analyst rules and popularity, blended."""
+    """CF models, association rules, analyst rules and popularity, blended.
+
+    ``today`` is the clock of a request that names no day (serving passes the
+    service's one clock; default: the UTC date): the core fills ``options.day`` from
+    it, so the repeat and analyst sources read one day and never a clock of their own.
+    """
 
     def __init__(
         self,
@@ -71,9 +76,11 @@ class BlendCore:
         rules: RuleIndex | None = None,
         cross_sell: CrossSellRules | None = None,
         config: BlendConfig | None = None,
+        today: Today = utc_today,
     ) -> None:
         self.bundle, self.rules, self.cross_sell = bundle, rules, cross_sell
         self.config = config or BlendConfig()
+        self.today = today
         self.ids = bundle.data.items.ids
         # Python lists for the per-item strings of reasons (numpy scalars are slow
         # there), kept in step with the catalogue (titles and categories win there).
@@ -117,6 +124,10 @@ class BlendCore:
         self.popular.segment_buyers = other.popular.segment_buyers
         self.popular.segment_order = other.popular.segment_order
 
+    def dated(self, options: RequestOptions) -> RequestOptions:
+        """``options`` with a day: the one given, else today by the core's clock."""
+        return options if options.day is not None else replace(options, day=self.today())
+
     def rank(
         self,
         rows: np.ndarray,
@@ -124,19 +135,20 @@ class BlendCore:
         basket: sp.csr_matrix,
         k: int,
         options: RequestOptions,
+        recent: sp.csr_matrix | None = None,
     ) -> Ranked:
-        """Blend, filter and rank for a batch of (client row, history, basket)."""
-        everything = ((history + basket) > 0).astype(np.float32).tocsr()
+        """Blend, filter and rank for a batch of (client row, history, basket);
+        ``recent``: rows × items bought since training (history too, never due)."""
+        options = self.dated(options)
+        if recent is not None:
+            recent = _binary(recent)
+            history = _binary(history + recent)
+        everything = _binary(history + basket)
         fired = self.rules.fired(everything) if self.rules is not None else None
         batch = Batch(rows, history, everything, options, fired)
         n = self.config.candidates
         found = {name: source.batch(batch, n) for name, source in self.sources.items()}
-        blocked = (basket + history if options.exclude_purchased else basket).tocsr()
-        if options.exclude_purchased and options.due_repeats and "repeat" in found:
-            blocked = blocked - history.multiply(_as_matrix(found["repeat"], history.shape))
-        blocked.eliminate_zeros()
-        blocked.sort_indices()
-        keys = row_keys(blocked.indptr, blocked.indices, self.n_items)
+        keys = self._blocked(history, basket, found, options, recent)
         pinned = None
         if "analyst" in self.sources and self.analyst is not None:
             pinned = self.analyst.pinned_batch(batch)
@@ -144,15 +156,35 @@ class BlendCore:
         ranked = blend(found, weights, self.n_items, k, self._blocking(keys, options), pinned)
         return Ranked(ranked, everything, fired)
 
+    def _blocked(
+        self,
+        history: sp.csr_matrix,
+        basket: sp.csr_matrix,
+        found: dict[str, Candidates],
+        options: RequestOptions,
+        recent: sp.csr_matrix | None,
+    ) -> np.ndarray:
+        """Sorted ``row × n_items + item`` keys a batch may not offer: the basket, and
+        the history where excluded, less the due repeats (never those bought since
+        training)."""
+        blocked = (basket + history if options.exclude_purchased else basket).tocsr()
+        if options.exclude_purchased and options.due_repeats and "repeat" in found:
+            blocked = blocked - _due(history, found["repeat"], recent)
+        blocked.eliminate_zeros()
+        blocked.sort_indices()
+        return row_keys(blocked.indptr, blocked.indices, self.n_items)
+
     def rank_one(self, query: Query, k: int) -> OneRanked:
         """Blend, filter and rank one request (as :meth:`rank` on a batch of one)."""
-        query = self._fired(query)
+        query = self._fired(replace(query, options=self.dated(query.options)))
         n = self.config.candidates
         found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
         o = query.options
         keys = query.everything if o.exclude_purchased else query.basket
         if o.exclude_purchased and o.due_repeats and "repeat" in found:  # due: let through
-            keys = np.setdiff1d(keys, np.setdiff1d(found["repeat"][0][0], query.basket))
+            # ... unless in the basket, or bought since training (the index is older)
+            kept = np.union1d(query.basket, query.recent)
+            keys = np.setdiff1d(keys, np.setdiff1d(found["repeat"][0][0], kept))
         pinned = None
         if "analyst" in self.sources and self.analyst is not None:
             pinned = self.analyst.pinned_one(query)
@@ -181,6 +213,21 @@ class BlendCore:
         lookup = self.bundle.data.items.lookup
         found = (lookup(i) for i in ids)
         return np.unique(np.fromiter((c for c in found if c is not None), dtype=np.int64))
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """1 where ``matrix`` is positive (float32 CSR)."""
+    return (matrix > 0).astype(np.float32).tocsr()
+
+
+def _due(
+    history: sp.csr_matrix, repeat: tuple[np.ndarray, np.ndarray], recent: sp.csr_matrix | None
+) -> sp.csr_matrix:
+    """The bought items let back as due (0/1): the repeat source's, less those bought
+    since training (the repeat index, as of training, does not know they were just
+    bought: their "due" and "last N days ago" are stale)."""
+    due = history.multiply(_as_matrix(repeat, history.shape)).tocsr()
+    return due if recent is None else (due - due.multiply(recent)).tocsr()
 
 
 def _as_matrix(candidates: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:

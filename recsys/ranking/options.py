@@ -6,12 +6,22 @@ neither imports the other for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from recsys.catalogue import ItemFilter
 
-__all__ = ["RequestOptions"]
+__all__ = ["RequestOptions", "Today", "utc_today"]
+
+Today = Callable[[], date]
+"""A clock of days: what "today" is for a request that names no day."""
+
+
+def utc_today() -> date:
+    """Today's date in UTC (never the server's local date: replicas in other zones,
+    and the day the events are stamped in, would disagree around midnight)."""
+    return datetime.now(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -29,5 +39,7 @@ class RequestOptions:
     """With ``exclude_purchased``, still offer the bought items that are due again (the
     repeat source's, between half and twice their usual interval): next-best offers."""
     day: date | None = None
+    """The day repeats are due on and analyst rules are judged on; ``None``: the
+    ranking core's clock (:class:`~recsys.ranking._core.BlendCore`) fills it in."""
     segment: str | None = None
     country: str | None = None

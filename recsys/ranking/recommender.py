@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +16,8 @@ from recsys.ranking.new_items import favourite_categories
 from recsys.ranking.sources import Query, Shown
 
 __all__ = ["HybridRecommender", "RankedItem", "RequestOptions"]
+
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 class HybridRecommender(BlendCore):
@@ -51,14 +54,16 @@ class HybridRecommender(BlendCore):
         recent: tuple[str, ...] = (),
         options: RequestOptions | None = None,
     ) -> Query:
-        """One request's item columns: the trained history plus ``recent``, and the basket."""
-        history = np.zeros(0, dtype=np.int64)
+        """One request's item columns: the trained history plus ``recent`` (bought
+        since training: never let back as due), and the basket; dated by the clock."""
+        history, fresh = np.zeros(0, dtype=np.int64), self.columns(recent)
         if row is not None:  # a CSR row of the bundle: sorted, unique columns
             history = gather_rows(self.bundle.data.matrix, np.array([row]))[0].astype(np.int64)
-        if recent:
-            history = np.union1d(history, self.columns(recent))
-        row = -1 if row is None else row
-        return Query(row, history, self.columns(basket), options or RequestOptions())
+        history = np.union1d(history, fresh) if fresh.size else history
+        options = self.dated(options or RequestOptions())
+        return Query(
+            -1 if row is None else row, history, self.columns(basket), options, recent=fresh
+        )
 
     def favourite_categories(
         self, client_id: str | None, recent: tuple[str, ...] = (), top: int = 2
@@ -70,31 +75,52 @@ class HybridRecommender(BlendCore):
         return favourite_categories(self.categories, self.query(row, (), recent).history, top)
 
     def for_clients(
-        self, rows: np.ndarray, k: int = 10, options: RequestOptions | None = None
+        self,
+        rows: np.ndarray,
+        k: int = 10,
+        options: RequestOptions | None = None,
+        recent: Sequence[tuple[str, ...]] | None = None,
     ) -> list[list[RankedItem]]:
         """Ranked, explained lists of many known clients (bundle rows): what
-        :meth:`for_client` answers for each, without a fresh purchase or a basket."""
-        options = options or RequestOptions()
-        ranked = self.rank_clients(rows, k, options)
+        :meth:`for_client` answers for each without a basket (``recent``: per row)."""
+        options = self.dated(options or RequestOptions())  # one day for ranks and reasons
+        ranked = self.rank_clients(rows, k, options, recent)
         return [
-            self.explain_row(row, ranked.row(i), options)
+            self.explain_row(row, ranked.row(i), options, recent[i] if recent else ())
             for i, row in enumerate(np.asarray(rows).tolist())
         ]
 
     def rank_clients(
-        self, rows: np.ndarray, k: int = 10, options: RequestOptions | None = None
+        self,
+        rows: np.ndarray,
+        k: int = 10,
+        options: RequestOptions | None = None,
+        recent: Sequence[tuple[str, ...]] | None = None,
     ) -> Blended:
         """One batched ranking (:meth:`rank`) of known clients (bundle rows), without
-        reasons: what precompute stores."""
+        reasons: what precompute stores. ``recent``: per row, the ids bought since
+        training (as :meth:`for_client` takes them)."""
         rows = np.asarray(rows, dtype=np.int64)
         history = (self.bundle.data.matrix[rows] > 0).astype(np.float32).tocsr()
         empty = sp.csr_matrix(history.shape, dtype=np.float32)
-        return self.rank(rows, history, empty, min(k, MAX_K), options or RequestOptions()).blended
+        fresh = None if recent is None else self._bought(recent, history.shape)
+        options = options or RequestOptions()
+        return self.rank(rows, history, empty, min(k, MAX_K), options, fresh).blended
 
-    def explain_row(self, row: int, ranked: Blended, options: RequestOptions) -> list[RankedItem]:
+    def _bought(self, ids: Sequence[tuple[str, ...]], shape: tuple[int, int]) -> sp.csr_matrix:
+        """Rows × items, 1 where a row's ``ids`` hold the item (unknown ids: cold, left out)."""
+        columns = [self.columns(row) for row in ids]
+        rows = np.repeat(np.arange(len(columns)), [c.size for c in columns])
+        ones = np.ones(rows.size, dtype=np.float32)
+        return sp.csr_matrix((ones, (rows, np.concatenate([_NONE, *columns]))), shape=shape)
+
+    def explain_row(
+        self, row: int, ranked: Blended, options: RequestOptions, recent: tuple[str, ...] = ()
+    ) -> list[RankedItem]:
         """The explained list of one ranked known client (a row of :meth:`rank_clients`,
         as stored): its reasons are computed now, from the bundle."""
-        return self._explain(OneRanked(ranked, self._fired(self.query(row, options=options))))
+        query = self.query(row, (), recent, options)
+        return self._explain(OneRanked(ranked, self._fired(query)))
 
     def for_basket(
         self,
@@ -115,7 +141,7 @@ class HybridRecommender(BlendCore):
         if column is None:
             raise NotFoundError(f"item_id: unknown item {item_id!r}")
         basket = np.array([column])
-        options = replace(options or RequestOptions(), exclude_purchased=False)
+        options = replace(self.dated(options or RequestOptions()), exclude_purchased=False)
         query = self._fired(Query(-1, basket, basket, options))
         n, sources = self.config.candidates, dict[str, Candidates]()
         for name, source in self.sources.items():

@@ -45,11 +45,9 @@ async def next_best_offers(
     segment = (features or {}).get("segment")
     country = (features or {}).get("favourite_country")
     held = ctx.outcomes.held_back(known)  # declined (cool-down) and postponed offers
-    # Bought items come back when due again (the repeat source), e.g. a monthly refill.
-    day = ctx.catalogue.clock().date()
-    options = RequestOptions(
-        exclude=held, segment=segment, country=country, due_repeats=True, day=day
-    )
+    # Bought items come back when due again (the repeat source), e.g. a monthly refill,
+    # on the service's day (the recommender's clock), except those bought since training.
+    options = RequestOptions(exclude=held, segment=segment, country=country, due_repeats=True)
     recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
     # On the loop, as the recommendations route does (GIL-bound numpy, ~1-2 ms).
     arm = current.arm_of(known)

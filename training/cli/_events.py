@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas and the models load inside the commands, not for --help
+    from recsys.bundle import EventsPosition
     from recsys.data import CleaningConfig, LoadedEvents
 
 CLEANING_ONLY = frozenset({"cleaning"})
@@ -29,17 +30,31 @@ def load(events: Path, fmt: str, config: CleaningConfig) -> LoadedEvents:
     return loaded
 
 
-def extra_events_file(source: str, workdir: Path, stream: str | None) -> Path:
-    """``--extra-events``: a file as is; ``redis://…`` exported from ``stream`` first
-    (into ``workdir``, deduplicated by event_id)."""
-    if not source.startswith(("redis://", "rediss://", "unix://")):
-        return Path(source)
-    from serving.stream import DEFAULT_STREAM
-    from training.events import export_stream
+def extra_events_file(
+    source: str, workdir: Path, stream: str | None
+) -> tuple[Path, EventsPosition | None]:
+    """``--extra-events``, and where those events end (recorded in the bundle, so its
+    replicas apply what came after): ``redis://…`` exported from ``stream`` first (into
+    ``workdir``, deduplicated by event_id); an export file as is; the service's own
+    JSON-lines log copied up to its last complete line."""
+    if source.startswith(("redis://", "rediss://", "unix://")):
+        from recsys.bundle import EventsPosition
+        from serving.stream import DEFAULT_STREAM
+        from training.events import export_stream
 
-    target = workdir / "stream-events.parquet"
-    export_stream(source, stream or DEFAULT_STREAM, target)
-    return target
+        target = workdir / "stream-events.parquet"
+        exported = export_stream(source, stream or DEFAULT_STREAM, target)
+        return target, EventsPosition(stream_id=exported.last_id)
+    from training.events import file_position, snapshot_log
+
+    path = Path(source)
+    if not path.is_file():  # refused by the reader, naming the file
+        return path, None
+    found = file_position(path)
+    if found is not None or not path.name.lower().endswith((".jsonl", ".ndjson")):
+        return path, found
+    target = workdir / "service-events.jsonl"
+    return target, snapshot_log(path, target)
 
 
 def tombstones(source: str) -> frozenset[str]:

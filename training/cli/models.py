@@ -22,6 +22,7 @@ from training.cli._options import (
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from recsys.bundle import EventsPosition
     from recsys.data import CleaningConfig, LoadedEvents
 
 ModelsOption = Annotated[
@@ -167,10 +168,14 @@ def train(
         bundle = spark_train(found, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
     else:
         loaded = _events.load(_engine.local_path(events), fmt, cleaning)
+        position: EventsPosition | None = None
         if extra_events is not None:
-            extra = _events.extra_events_file(extra_events, out, events_stream)
+            extra, position = _events.extra_events_file(extra_events, out, events_stream)
             loaded = combine(loaded, _events.load(extra, "events-log", cleaning))
         bundle = jobs.train(loaded, chosen, jobs.matrix_config(tree), jobs.rules_config(tree))
+        # created_at is stamped now, at the end: replicas follow from where the
+        # events read end, so purchases accepted while it trained are applied too.
+        bundle.events_position = position
     target = bundle.save(out / bundle.version)
     settings = TrainingSettings()
     tags = {"models": ",".join(chosen), "bundle_version": bundle.version, "engine": engine}

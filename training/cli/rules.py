@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -81,7 +81,9 @@ def preview(
     cross_sell: Annotated[Path, typer.Option("--cross-sell", help="Analyst rules (YAML/JSON).")],
     events: Annotated[Path, typer.Option("--events", help="Events file.")],
     fmt: FormatOption = "canonical",
-    on: Annotated[str | None, typer.Option("--date", help="Day to check validity (today).")] = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="Day to check validity (today, UTC).")
+    ] = None,
     overrides: CleaningSetOption = None,
     skip: SkipStepOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -109,8 +111,8 @@ def preview(
 
 
 def _day(text: str | None) -> date:
-    if text is None:
-        return date.today()
+    if text is None:  # UTC, as the service's day: not the machine's local date
+        return datetime.now(UTC).date()
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -5,7 +5,16 @@ candidates, reasons) and is added where :class:`recsys.ranking.HybridRecommender
 lists its sources.
 """
 
-from recsys.ranking.sources._base import NONE, Batch, Query, Shown, Source, sparse_top, top_of
+from recsys.ranking.sources._base import (
+    NONE,
+    Batch,
+    Query,
+    Shown,
+    Source,
+    day_of,
+    sparse_top,
+    top_of,
+)
 from recsys.ranking.sources.analyst import AnalystSource, offer_matrix
 from recsys.ranking.sources.cf import CFSource
 from recsys.ranking.sources.popular import PopularSource, segment_popularity
@@ -23,6 +32,7 @@ __all__ = [
     "RulesSource",
     "Shown",
     "Source",
+    "day_of",
     "offer_matrix",
     "segment_popularity",
     "sparse_top",

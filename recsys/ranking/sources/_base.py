@@ -23,7 +23,7 @@ from recsys.ranking.blend import Blended, Candidates
 from recsys.ranking.explain import Reason
 from recsys.ranking.options import RequestOptions
 
-__all__ = ["NONE", "Batch", "Query", "Shown", "Source", "sparse_top", "top_of"]
+__all__ = ["NONE", "Batch", "Query", "Shown", "Source", "day_of", "sparse_top", "top_of"]
 
 NONE = np.zeros(0, dtype=np.int64)
 
@@ -42,6 +42,9 @@ class Query:
     options: RequestOptions
     fired_rules: np.ndarray | None = None
     fired_analyst: np.ndarray = field(default_factory=lambda: NONE)
+    recent: np.ndarray = field(default_factory=lambda: NONE)
+    """Items bought since the bundle was trained (in ``history`` too): the repeat
+    index has not seen them, so they are never let back as due."""
     everything: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,8 +63,8 @@ class Query:
 
     @property
     def day(self) -> date:
-        """The day analyst rules are checked against."""
-        return self.options.day or date.today()
+        """The day repeats and analyst rules are read on (see :func:`day_of`)."""
+        return day_of(self.options)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,19 @@ class Batch:
     def cold(self) -> np.ndarray:
         """Per row: neither a past nor a basket."""
         return (self.rows < 0) & (np.diff(self.everything.indptr) == 0)
+
+    @property
+    def day(self) -> date:
+        """The day repeats and analyst rules are read on (see :func:`day_of`)."""
+        return day_of(self.options)
+
+
+def day_of(options: RequestOptions) -> date:
+    """The request's day, which the ranking core's clock fills in before any source
+    runs: a source never reads a clock of its own (one clock for every "today")."""
+    if options.day is None:
+        raise ValueError("the request has no day: the ranking core's clock sets it")
+    return options.day
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class AnalystSource(Source):
 
     def _fired(self, batch: Batch) -> sp.csr_matrix:
         o = batch.options
-        live = self.live(o.day or date.today(), o.segment, o.country)
+        live = self.live(batch.day, o.segment, o.country)
         fired = (((batch.everything > 0).astype(np.float32) @ self.triggers) > 0).toarray()
         return sp.csr_matrix((fired & live[None, :]).astype(np.float32))
 

@@ -4,7 +4,8 @@ Only items the client already bought, so it adds something only where bought ite
 may be offered again: ``exclude_purchased=false`` (every bought item, by buy-again
 propensity: distinct purchase days, halving with age), or ``due_repeats`` (next-best
 offers: only items re-bought on two or more days, between half and twice their usual
-interval). Read on the request's day (today in serving, the cut-off in evaluation).
+interval). Read on the request's day (the service's clock in serving, the cut-off in
+evaluation).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class RepeatSource(Source):
             return sparse_top(empty, None, n)
         rows = np.maximum(batch.rows, 0)
         days, first, last = index.days[rows], index.first[rows], index.last[rows]
-        day = _days(options.day or date.today())
+        day = _days(batch.day)
         scores = _scores(days.data, first.data, last.data, day, options)
         found = sp.csr_matrix((scores, days.indices, days.indptr), shape=days.shape)
         found = found.multiply((batch.rows >= 0)[:, None].astype(np.float32)).tocsr()
