@@ -1,14 +1,17 @@
-"""Headless Chromium driven over the DevTools protocol (no driver package needed)."""
+"""Headless Chromium driven over the DevTools protocol (no driver package needed), and
+reading the figures a server-rendered page shows (its table cells, as text)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from websockets.sync.client import connect
 from tests.conftest import IN_CI
 from tests.servers import free_port
 
-__all__ = ["Page", "browser", "chromium"]
+__all__ = ["Page", "browser", "chromium", "rows", "text_of"]
 
 
 class Page:
@@ -89,3 +92,52 @@ def _first_tab(port: int) -> str:
             pass
         time.sleep(0.1)
     raise AssertionError("chromium did not open its debugging port")
+
+
+class _Rows(HTMLParser):
+    """The cells (as text) of every ``<tr>`` of a class, and each row's attributes."""
+
+    def __init__(self, row_class: str | None) -> None:
+        super().__init__()
+        self.row_class = row_class
+        self.found: list[tuple[dict[str, str | None], list[str]]] = []
+        self._depth = 0  # inside a wanted row: 1 (nested rows count up)
+        self._cell: list[str] | None = None  # the text of the open cell
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "tr" and self._depth == 0:
+            if self.row_class is None or self.row_class in (named.get("class") or "").split():
+                self.found.append((named, []))
+                self._depth = 1
+        elif tag == "tr" and self._depth:
+            self._depth += 1
+        elif tag in ("td", "th") and self._depth == 1:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._depth == 1 and self._cell is not None:
+            self.found[-1][1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def rows(html: str, row_class: str | None = None) -> list[tuple[dict[str, str | None], list[str]]]:
+    """Each ``<tr>`` (of ``row_class`` when given): its attributes and its cells' text,
+    whitespace collapsed, in page order."""
+    parser = _Rows(row_class)
+    parser.feed(html)
+    parser.close()
+    return parser.found
+
+
+def text_of(html: str, element_id: str) -> str:
+    """The text of the element with ``id`` (tags dropped, whitespace collapsed)."""
+    found = re.search(rf'<(\w+)[^>]*\bid="{re.escape(element_id)}"[^>]*>(.*?)</\1>', html, re.S)
+    assert found is not None, f"no element with id {element_id!r}"
+    return " ".join(re.sub(r"<[^>]+>", "", found.group(2)).split())

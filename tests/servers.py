@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without any ``RECSYS_*`` setting: a service a test
+    starts sees only the settings the test gives it, whatever the shell exports."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
+
+
+def until(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Poll ``condition`` every 20 ms until it is true; fail after ``seconds`` (a
+    deadline for a stuck system, not a measurement: keep it generous)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.02)
 
 
 def wait_for_port(port: int, seconds: float = 10) -> None:
@@ -67,7 +83,7 @@ def serve(
     command += ["--port", str(port), "--log-level", "info" if log else "warning"]
     out = log.open("wb") if log else None
     process = subprocess.Popen(
-        command, env={**os.environ, **settings}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        command, env={**clean_environ(), **settings}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
     )
     for _ in range(300):
         try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from recsys.feedback import (
 )
 from serving.app import create_app
 from serving.impressions import decode
+from tests.browser import rows, text_of
 from tests.conftest import a_client, settings_for
 from training.cli import app as cli
 
@@ -37,6 +41,30 @@ THREE = {
         {"name": "c", "share": 20, "blend": {"ease": 1.0}},
     ],
 }
+
+
+def _arm_by_hand(experiment: dict, client_id: str) -> str:  # type: ignore[type-arg]
+    """The documented rule, from SHA-256 itself: the first 8 bytes (big-endian) of the
+    digest of "experiment, US, client" modulo 10,000 is the bucket; the arms cut the
+    buckets in file order by their shares (50/30/20: 0-4999, 5000-7999, 8000-9999)."""
+    digest = hashlib.sha256(f"{experiment['name']}\x1f{client_id}".encode()).digest()
+    bucket = int.from_bytes(digest[:8], "big") % 10_000
+    edge = 0
+    for arm in experiment["arms"]:
+        edge += arm["share"] * 100  # percent of 10,000 buckets
+        if bucket < edge:
+            return str(arm["name"])
+    raise AssertionError(f"bucket {bucket} beyond the shares")
+
+
+def test_the_arm_is_the_documented_bucket() -> None:
+    experiment = Experiment.model_validate(THREE)
+    clients = [f"client-{i}" for i in range(2000)]
+    assert [experiment.arm_of(c).name for c in clients] == [_arm_by_hand(THREE, c) for c in clients]
+    # Worked with `printf 'blend-test\x1fclient-0' | sha256sum`: e600034904b95f05…,
+    # 0xe600034904b95f05 % 10000 = 8565 (arm c); client-1 6add88088e2b91be… 2126 (a);
+    # client-2 bff6ca069060801f… 5039 (b).
+    assert [experiment.arm_of(f"client-{i}").name for i in range(3)] == ["c", "a", "b"]
 
 
 def test_assignment_is_deterministic_and_keeps_the_split() -> None:
@@ -173,29 +201,31 @@ def test_report_counts_and_flags_a_sample_ratio_mismatch() -> None:
 def test_service_serves_each_client_its_arm(bundles: Path, tmp_path: Path) -> None:
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": [THREE]}))
-    experiment = Experiment.model_validate(THREE)
     settings = settings_for(bundles, tmp_path, experiments_path=path)
     plain = settings_for(bundles, tmp_path / "plain", blend_weights={"popular": 1.0})
     who, _ = a_client(bundles)
     with TestClient(create_app(settings)) as client, TestClient(create_app(plain)) as popular:
         clients = [who, *(f"cold-{i}" for i in range(30))]
+        served: set[str] = set()
         for name in clients:
             body = client.get(f"/v1/clients/{name}/recommendations?k=5").json()
-            arm = experiment.arm_of(name).name
+            arm = _arm_by_hand(THREE, name)
+            served.add(arm)
             assert (body["experiment"], body["arm"]) == ("blend-test", arm)
             if arm == "b":  # the popularity-only blend
                 alone = popular.get(f"/v1/clients/{name}/recommendations?k=5").json()
                 assert [i["item_id"] for i in body["items"]] == [
                     i["item_id"] for i in alone["items"]
                 ]
+        assert served == {"a", "b", "c"}  # b's popularity check above did run
         again = client.get(f"/v1/clients/{who}/recommendations?k=5").json()
-        assert again["cached"] is True and again["arm"] == experiment.arm_of(who).name
+        assert again["cached"] is True and again["arm"] == _arm_by_hand(THREE, who)
         offers = client.get(f"/v1/clients/{who}/next-best-offers").json()
-        assert offers["arm"] == experiment.arm_of(who).name
+        assert offers["arm"] == _arm_by_hand(THREE, who)
         context = client.app.state.context  # type: ignore[attr-defined]
         client.portal.call(context.impressions.flush)  # type: ignore[union-attr]
     logged = decode((tmp_path / "impressions.jsonl").read_bytes())
-    assert {r["arm"] for r in logged if r["client_id"] == who} == {experiment.arm_of(who).name}
+    assert {r["arm"] for r in logged if r["client_id"] == who} == {_arm_by_hand(THREE, who)}
 
 
 def test_report_command_reads_logs_and_logs_mlflow_runs(tmp_path: Path) -> None:
@@ -251,6 +281,13 @@ def test_simulator_on_the_sample(sample_data: Path) -> None:
     assert bad.exit_code == 4 and "cutoff" in bad.output
 
 
+def _wilson_by_hand(k: int, n: int) -> tuple[float, float]:
+    """Wilson 95 % score interval: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)."""
+    z, p = 1.959963984540054, k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
+
+
 def test_experiments_page_shows_the_arms(bundle: Bundle, bundles: Path, tmp_path: Path) -> None:
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": [THREE]}))
@@ -261,10 +298,45 @@ def test_experiments_page_shows_the_arms(bundle: Bundle, bundles: Path, tmp_path
             if i % 4 == 0:  # some buy the first item they were shown
                 event = {"client_id": who, "item_id": body["items"][0]["item_id"]}
                 event["recommendation_id"] = body["recommendation_id"]
-                client.post("/v1/events", json=event)
+                assert client.post("/v1/events", json=event).status_code == 200
         page = client.get("/ui/experiments")
     assert page.status_code == 200 and "Experiment blend-test" in page.text
-    assert page.text.count('class="arm"') == 3 and "<svg" in page.text
-    assert page.text.count('class="bar"') == 3
+    # By hand: one list per client, in the arm its SHA-256 bucket says; a conversion
+    # per list whose first item was bought (every 4th client); no click, no price.
+    arm_of = {who: _arm_by_hand(THREE, who) for who in known}
+    lists = Counter(arm_of.values())
+    bought = Counter(arm_of[who] for who in known[::4])
+    assert set(lists) == {"a", "b", "c"} and set(bought) >= {"a", "b"}  # a real comparison
+    shown = {cells[0]: cells[1:] for _, cells in rows(page.text, "arm")}
+    assert list(shown) == ["a", "b", "c"]
+    top = 0.01
+    for name, (n, ctr, conversion, revenue, versus) in shown.items():
+        k = bought[name]
+        low, high = _wilson_by_hand(k, lists[name])
+        top = max(top, high)
+        assert int(n) == lists[name], name
+        assert ctr == f"0.000 [0.000, {_wilson_by_hand(0, lists[name])[1]:.3f}]", name
+        assert conversion == f"{k / lists[name]:.3f} [{low:.3f}, {high:.3f}]", name
+        assert revenue == "0.0 [0.0, 0.0]", name
+        if name == "a":
+            assert versus == "control"
+            continue
+        n_a, k_a = lists["a"], bought["a"]  # pooled two-proportion z-test against a
+        pooled = (k_a + k) / (n_a + lists[name])
+        se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / lists[name]))
+        difference = k / lists[name] - k_a / n_a
+        p_value = math.erfc(abs(difference) / se / math.sqrt(2)) if se else 1.0
+        assert versus == f"{difference:+.3f} (p = {p_value:.2g})", name
+    # Sample ratio: chi-square of clients per arm against 50/30/20, 2 degrees of freedom,
+    # whose tail is exp(-x/2).
+    expected = {"a": 20.0, "b": 12.0, "c": 8.0}  # 40 clients × shares
+    chi2 = sum((lists[a] - e) ** 2 / e for a, e in expected.items())
+    srm = math.exp(-chi2 / 2)
+    verdict = "mismatch" if srm < 0.001 else "ok"
+    assert text_of(page.text, "srm") == f"{verdict} (p = {srm:.2g})"
+    # The chart: a bar per arm, conversion × (560 - 190) / the highest upper bound.
+    bars = re.findall(r'<rect class="bar" x="120" y="[\d.]+" width="([\d.]+)"', page.text)
+    widths = [f"{bought[a] / lists[a] * 370 / top:.1f}" for a in ("a", "b", "c")]
+    assert bars == widths
     with TestClient(create_app(settings_for(bundles, tmp_path / "none"))) as client:
         assert 'id="none"' in client.get("/ui/experiments").text

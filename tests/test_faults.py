@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from recsys.bundle import Bundle
 from serving.app import create_app
 from tests.conftest import ROOT, a_client, settings_for
-from tests.servers import free_port, serve, start_redis
+from tests.servers import free_port, serve, start_redis, until
 
 
 def test_mlflow_unreachable_serves_the_local_bundle_and_says_so(
@@ -44,29 +44,40 @@ def test_the_mlflow_alias_chooses_the_bundle(bundles: Path, tmp_path: Path) -> N
         assert ready["model_version"] == Path(version.tags["bundle_dir"]).name
 
 
-def _hammer(port: int, clients: list[str], stop: threading.Event, log: list[tuple]) -> None:  # type: ignore[type-arg]
-    """Requests in a loop until ``stop``: (time, status, cached) per request."""
+Log = list[tuple[float, int, bool]]
+
+
+def _hammer(port: int, clients: list[str], stop: threading.Event, log: Log) -> None:
+    """Requests in a loop until ``stop``: (time it was sent, status, cached) per request."""
     n = 0
     while not stop.is_set():
         url = f"http://127.0.0.1:{port}/v1/clients/{clients[n % len(clients)]}/recommendations"
         n += 1
+        sent = time.monotonic()
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
-                log.append(
-                    (time.monotonic(), response.status, json.loads(response.read())["cached"])
-                )
+                log.append((sent, response.status, json.loads(response.read())["cached"]))
         except urllib.error.HTTPError as error:
-            log.append((time.monotonic(), error.code, False))
+            log.append((sent, error.code, False))
         except OSError:
-            log.append((time.monotonic(), 0, False))
+            log.append((sent, 0, False))
 
 
-def _hit_rate(log: list[tuple], start: float, end: float) -> float:  # type: ignore[type-arg]
-    window = [cached for at, _, cached in log if start <= at < end]
-    return sum(window) / max(len(window), 1)
+def _sent_after(log: Log, start: float, last: int | None = None) -> list[bool]:
+    """``cached`` of the answered requests sent at or after ``start`` (the ``last`` ones)."""
+    found = [cached for sent, _, cached in list(log) if sent >= start]
+    return found[-last:] if last else found
+
+
+def _readyz(port: int) -> dict[str, object]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
 
 
 def test_redis_stopped_and_restarted_under_load(bundles: Path, tmp_path: Path) -> None:
+    """Polled, not slept: each phase lasts until its requests are in (deadlines only
+    fail a test that is really stuck), and the requests judged are those sent after
+    the event (Redis dead / Redis back), so no window depends on the machine's speed."""
     redis_port, port = free_port(), free_port()
     redis = start_redis(redis_port, tmp_path)
     url = f"redis://127.0.0.1:{redis_port}/0"
@@ -79,16 +90,25 @@ def test_redis_stopped_and_restarted_under_load(bundles: Path, tmp_path: Path) -
     try:
         for thread in threads:
             thread.start()
-        time.sleep(3)
-        stopped = time.monotonic()
+        started = time.monotonic()
+
+        def warm(since: float) -> bool:  # the last 40 requests sent since then: > 80 % hits
+            window = _sent_after(log, since, 40)
+            return len(window) == 40 and sum(window) / 40 > 0.8
+
+        until(lambda: warm(started), 60, "the cache warms up")
+        before = sum(_sent_after(log, started, 40)) / 40
         redis.terminate()
         redis.wait(timeout=10)
-        time.sleep(2)
-        down = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
-        restarted = time.monotonic()
+        stopped = time.monotonic()  # Redis is gone: nothing sent from now on can hit
+        until(lambda: len(_sent_after(log, stopped)) >= 80, 60, "80 answers with Redis down")
+        down = _readyz(port)
+        while_down = _sent_after(log, stopped)
         redis = start_redis(redis_port, tmp_path)  # same port, empty: lists are recomputed
-        time.sleep(4)
-        ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
+        until(lambda: _readyz(port)["status"] == "ready", 30, "ready again after the restart")
+        back = time.monotonic()
+        until(lambda: warm(back), 60, "the cache warms up again")
+        after = sum(_sent_after(log, back, 40)) / 40
     finally:
         stop.set()
         for thread in threads:
@@ -96,16 +116,11 @@ def test_redis_stopped_and_restarted_under_load(bundles: Path, tmp_path: Path) -
         server.terminate()
         server.wait(timeout=10)
         redis.terminate()
-    before, after = (
-        _hit_rate(log, stopped - 1.5, stopped),
-        _hit_rate(log, restarted + 2.5, restarted + 4),
-    )
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
     print(f"\n{len(log)} requests; hit rate before {before:.2f}, after the restart {after:.2f}")
     assert {status for _, status, _ in log} == {200}, "a request failed"
-    assert down["status"] == "degraded" and ready["status"] == "ready"
-    assert before > 0.8  # warm before the stop
-    assert _hit_rate(log, stopped + 0.5, restarted) == 0.0  # nothing to hit while down
-    assert after > 0.8  # recovered
+    assert down["status"] == "degraded"
+    assert len(while_down) >= 80 and not any(while_down)  # nothing to hit while down
 
 
 def test_no_key_or_event_payload_in_the_logs(bundles: Path, tmp_path: Path) -> None:
@@ -178,8 +193,20 @@ def test_a_promoted_bundle_is_picked_up_in_the_background(bundles: Path, tmp_pat
     settings = settings_for(served, tmp_path).model_copy(update={"reload_interval_seconds": 0.2})
     with TestClient(create_app(settings)) as c:
         old = c.get("/v1/model").json()["version"]
+        state = c.app.state.context.state  # type: ignore[attr-defined]
+        looks: list[float] = []  # when each of the watcher's checks for a new bundle began
+        check = state.changed
+
+        def counted() -> bool:
+            looks.append(time.monotonic())
+            return bool(check())
+
+        state.changed = counted  # what the watcher calls on every round
         (served / "CURRENT").write_text("does-not-exist")  # a bad pointer: looked at, refused
-        time.sleep(0.6)
+        written = time.monotonic()
+        # Two checks begun after the write: the second begins only once the first one
+        # (and any reload it started) is over, so the watcher has judged the bad pointer.
+        until(lambda: sum(t > written for t in looks) >= 2, 30, "the watcher looks twice")
         assert c.get("/v1/model").json()["version"] == old
         newer = served / "zz-newer"
         shutil.copytree(original, newer)
@@ -187,9 +214,9 @@ def test_a_promoted_bundle_is_picked_up_in_the_background(bundles: Path, tmp_pat
             (newer / "manifest.json").read_text().replace(old, "v-promoted")
         )
         (served / "CURRENT").write_text("zz-newer")  # what `recsys promote` writes
-        for _ in range(50):
-            if c.get("/v1/model").json()["version"] == "v-promoted":
-                break
-            time.sleep(0.1)
-        assert c.get("/v1/model").json()["version"] == "v-promoted"
+        until(
+            lambda: c.get("/v1/model").json()["version"] == "v-promoted",
+            30,
+            "the promoted bundle is served",
+        )
         assert c.get("/v1/clients/x/recommendations").json()["model_version"] == "v-promoted"

@@ -6,6 +6,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recsys.bundle import Bundle
 from recsys.catalogue import ItemFilter
@@ -149,8 +150,26 @@ def test_related_items_and_unknown_item(recommender: HybridRecommender) -> None:
         recommender.for_item("caviar")
 
 
-def test_k_is_capped(recommender: HybridRecommender) -> None:
-    assert len(recommender.for_client("stranger", k=10_000)) <= MAX_K
+def test_k_is_capped() -> None:
+    """A catalogue wider than ``MAX_K`` whose every item is a candidate, so only the cap
+    can stop a list at ``MAX_K`` (on the 10-item fixture any k gives at most 10)."""
+    n = MAX_K + 50
+    # c0 buys everything, c1 the first 60 items, c2 the first 10: buyers 3, 2, 1 by
+    # block, so popularity ranks the items in index order (ties by index).
+    rows = [0] * n + [1] * 60 + [2] * 10
+    cols = [*range(n), *range(60), *range(10)]
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(3, n))
+    ids = [f"i{j:03d}" for j in range(n)]
+    data = InteractionMatrix(matrix, IdMap(["c0", "c1", "c2"]), IdMap(ids))
+    bundle = Bundle(data, {}, MatrixConfig(), "wide", np.array([i.upper() for i in ids]))
+    wide = HybridRecommender(
+        bundle, None, None, BlendConfig(weights={"popular": 1.0}, candidates=n)
+    )
+    assert [g.item_id for g in wide.for_client("stranger", k=10_000)] == ids[:MAX_K]
+    assert len(wide.for_client("stranger", k=MAX_K + 1)) == MAX_K
+    assert len(wide.for_client("stranger", k=MAX_K - 1)) == MAX_K - 1  # below it: k
+    out = blend({"p": (np.arange(n)[None, :], np.arange(n, 0, -1.0)[None, :])}, {"p": 1}, n, n)
+    assert out.items.shape == (1, MAX_K) and out.items[0].tolist() == list(range(MAX_K))
 
 
 def test_weights_switch_sources_off(recommender: HybridRecommender) -> None:
