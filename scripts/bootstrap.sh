@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install recsys with its dev and spark extras; with --system also the
+# Create .venv and install recsys with its dev, spark and docs extras; with --system also the
 # packages the tests need (redis-server, chromium, haproxy, Java 17 for Spark) through
 # apt-get when missing.
 # Idempotent: a second run only re-installs when pyproject.toml changed.
@@ -22,7 +22,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev,spark]"
+  .venv/bin/python -m pip install -q -e ".[dev,spark,docs]"
   touch .venv/.installed
 fi
 if [ "${1:-}" = "--system" ]; then
