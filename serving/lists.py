@@ -2,14 +2,16 @@
 
 The router and the pre-routing fast path (:mod:`serving.fastpath`) both answer
 ``/v1/clients/{id}/recommendations`` through :func:`cached_list` and
-:func:`compute_list`, so the two give the same bytes.
+:func:`compute_list`, so the two give the same bytes. What a list depends on
+besides the bundle and the query is decided by :mod:`serving.ranked`, for requests
+and for ``recsys precompute`` alike. Each list is stored under the client's
+generation read before it was computed (:class:`serving.cache.ListCache`), so one
+computed across an event is never stored after the event dropped the client's.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import orjson
@@ -18,15 +20,18 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from recsys.ranking import HybridRecommender, RankedItem, RequestOptions, new_items
+from recsys.ranking import HybridRecommender, RankedItem, RequestOptions
 from serving import ranked
-from serving.catalogue import STAMP
+from serving.cache import Generation
+from serving.catalogue import STAMP, CatalogueState
 from serving.deps import Context
 from serving.impressions import listed, with_id
+from serving.ranked import Arrivals, ClientNow, client_now, client_options, fill_arrivals, rank_list
 from serving.state import Loaded
 
 __all__ = [
     "Served",
+    "arrivals_of",
     "cache_key",
     "cached_list",
     "client_profile",
@@ -37,10 +42,10 @@ __all__ = [
     "list_key",
     "listed_response",
     "respond",
+    "stored_list",
     "with_arrivals",
 ]
 
-_inflight: dict[str, asyncio.Future[Served]] = {}
 #: A list's bytes as a later read answers them (replaced once, where it is stored).
 _AS_CACHED = (b'"cached":false', b'"cached":true', 1)
 
@@ -67,8 +72,7 @@ def list_body(
     items: list[RankedItem],
     arm: tuple[str, str] | None = None,
 ) -> bytes:
-    """The response bytes of a client's list (also what precompute stores); with the
-    experiment and arm when one runs."""
+    """The response bytes of a client's list; with the experiment and arm when one runs."""
     body: dict[str, object] = {"client_id": client_id, "model_version": version}
     if arm is not None:
         body["experiment"], body["arm"] = arm
@@ -93,6 +97,35 @@ class Served(NamedTuple):
     arm: Arm = None
 
 
+def arrivals_of(ctx: Context) -> Arrivals:
+    """This service's new-arrivals inputs, now."""
+    settings, catalogue = ctx.settings, ctx.catalogue
+    return Arrivals(
+        settings.new_arrivals_slots, catalogue.catalogue, ctx.state.bought_since, catalogue.clock()
+    )
+
+
+def with_arrivals(
+    ctx: Context,
+    recommender: HybridRecommender,
+    client_id: str | None,
+    recent: tuple[str, ...],
+    items: list[RankedItem],
+    k: int,
+) -> list[RankedItem]:
+    """``items`` with the new-arrivals slots filled (next-best offers' call)."""
+    who = ClientNow(client_id, recent)
+    return fill_arrivals(recommender, who, items, k, arrivals_of(ctx))
+
+
+def stored_list(
+    catalogue: CatalogueState, client_id: str, version: str, items: list[RankedItem], arm: Arm
+) -> tuple[Served, bytes]:
+    """A computed list as served now, and as stored (stamped, marked cached)."""
+    body, shown = list_body(client_id, version, items, arm), listed(items)
+    return Served(body, shown, arm), catalogue.stamp(shown) + body.replace(*_AS_CACHED)
+
+
 async def cached_list(ctx: Context, key: str, arm: Arm = None) -> Served | None:
     """The stored list under ``key``, marked ``"cached": true``; ``None`` on a miss,
     and when the list holds an item the catalogue changed since it was stored (out of
@@ -106,11 +139,30 @@ async def cached_list(ctx: Context, key: str, arm: Arm = None) -> Served | None:
         return None if fresh is None else Served(fresh[1], fresh[0], arm)
     if found[:1] != ranked.MARK:  # a format this version does not write: compute again
         return None
-    client_id, items = ranked.render(ctx.current, found)
-    if items is None:  # it lists an item that may no longer be offered
+    items = _precomputed(ctx, found)  # precompute writes no arm's keys
+    if items is None:
         return None
-    body = list_body(client_id, ctx.current.version, items, arm)
-    return Served(body.replace(*_AS_CACHED), listed(items), arm)
+    body = list_body(items[0], ctx.current.version, items[1], arm)
+    return Served(body.replace(*_AS_CACHED), listed(items[1]), arm)
+
+
+def _precomputed(ctx: Context, found: bytes) -> tuple[str, list[RankedItem]] | None:
+    """A precomputed ranking explained now, its new-arrivals slots filled now; ``None``
+    when it may no longer be what a request computes (an item no longer offered, or
+    the client bought or declined something since: the event dropped it, unless the
+    two crossed)."""
+    record = ranked.unpack(found)
+    if record is None:
+        return None
+    current, who = ctx.current, client_now(ctx.state, ctx.outcomes, record.client)
+    if who.client_id is None or who.eventful:
+        return None
+    profile = {"segment": record.segment, "favourite_country": record.country}
+    items = ranked.explain(current, record, client_options(RequestOptions(), who, profile))
+    if items is None:
+        return None
+    filled = fill_arrivals(current.recommender, who, items, record.k, arrivals_of(ctx))
+    return record.client, filled
 
 
 def listed_response(ctx: Context, served: Served, client_id: str | None, surface: str) -> Response:
@@ -128,33 +180,6 @@ def respond(ctx: Context, served: Served, client_id: str | None, surface: str) -
         client_id, served.listed, version, surface, served.arm
     )
     return with_id(served.body, recommendation_id), recommendation_id
-
-
-def with_arrivals(
-    ctx: Context,
-    recommender: HybridRecommender,
-    client_id: str | None,
-    recent: tuple[str, ...],
-    items: list[RankedItem],
-    k: int,
-) -> list[RankedItem]:
-    """``items`` with the new-arrivals slots filled (new catalogue items of the
-    client's favourite categories), when the settings give any."""
-    slots = ctx.settings.new_arrivals_slots
-    if not slots or not recommender.facts.unknown:
-        return items
-    favourites = recommender.favourite_categories(client_id, recent)
-    if not favourites:
-        return items
-    found = new_items.arrivals(
-        ctx.catalogue.catalogue,
-        recommender.facts,
-        favourites,
-        slots,
-        ctx.state.bought_since,
-        ctx.catalogue.clock(),
-    )
-    return new_items.with_arrivals(items, [a for a in found if a.item_id not in recent], k, slots)
 
 
 def known_client(ctx: Context, client_id: str | None) -> str | None:
@@ -179,45 +204,36 @@ async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
 async def compute_list(
     ctx: Context, key: str, client_id: str, k: int, options: RequestOptions, arm: Arm = None
 ) -> Served:
-    """Rank, encode and store one client's list; concurrent misses of ``key`` share it."""
-    current = ctx.current
-    known = known_client(ctx, client_id)
-    recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
-    options = replace(options, exclude=options.exclude + ctx.outcomes.held_back(known))
+    """Rank, encode and store one client's list. Concurrent misses of ``key`` under
+    one generation of the client share it; an event meanwhile (a new generation)
+    gets a list of its own, and the older one is not stored."""
+    # Read first: an event after this point moves it, so what follows is not stored.
+    generation = await ctx.cache.generation(client_id)
 
     async def work() -> Served:
-        # Analyst rules may target segments and countries: the feature store knows them.
-        profile = await client_profile(ctx, known)
-        targeted = replace(
-            options, segment=profile.get("segment"), country=profile.get("favourite_country")
-        )
-        # Ranking runs on the event loop: ~1 ms of numpy with the GIL held. In the
-        # threadpool, dozens of threads fought over the GIL and served 20× fewer.
-        recommender = current.recommender_for(arm)
-        ctx.catalogue.facts_for(recommender)
-        items = recommender.for_client(known, k, (), targeted, recent)
-        if not options.only:  # a filtered list holds what its filters ask for, no more
-            items = with_arrivals(ctx, recommender, known, recent, items, k)
-        body, shown = list_body(client_id, current.version, items, arm), listed(items)
-        await ctx.cache.set(key, client_id, ctx.catalogue.stamp(shown) + body.replace(*_AS_CACHED))
-        return Served(body, shown, arm)
+        return await _compute(ctx, key, client_id, k, options, arm, generation)
 
-    return await _compute_once(key, work)
+    return await ctx.cache.inflight.once((key, generation), work)
 
 
-async def _compute_once(key: str, work: Callable[[], Awaitable[Served]]) -> Served:
-    """Concurrent misses for one key share one computation."""
-    if key in _inflight:
-        return await asyncio.shield(_inflight[key])
-    future: asyncio.Future[Served] = asyncio.get_running_loop().create_future()
-    _inflight[key] = future
-    try:
-        body = await work()
-        future.set_result(body)
-        return body
-    except BaseException as error:
-        future.set_exception(error)
-        future.exception()  # retrieved: no "never retrieved" warning
-        raise
-    finally:
-        _inflight.pop(key, None)
+async def _compute(
+    ctx: Context,
+    key: str,
+    client_id: str,
+    k: int,
+    options: RequestOptions,
+    arm: Arm,
+    generation: Generation,
+) -> Served:
+    current, who = ctx.current, client_now(ctx.state, ctx.outcomes, client_id)
+    # Analyst rules may target segments and countries: the feature store knows them.
+    profile = await client_profile(ctx, who.client_id)
+    recommender = current.recommender_for(arm)
+    ctx.catalogue.facts_for(recommender)
+    # Ranking runs on the event loop: ~1 ms of numpy with the GIL held. In the
+    # threadpool, dozens of threads fought over the GIL and served 20× fewer.
+    targeted = client_options(options, who, profile)
+    items = rank_list(recommender, who, k, targeted, arrivals_of(ctx))
+    served, stored = stored_list(ctx.catalogue, client_id, current.version, items, arm)
+    await ctx.cache.store(key, client_id, stored, generation)
+    return served

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,11 @@ class OutcomeState:
         else:
             await self.redis.xadd(OUTCOMES_STREAM, {FIELD: orjson.dumps(record)})
         self._apply(record)
+
+    def replay(self, records: Iterable[dict[str, Any]]) -> None:
+        """Count stored outcomes read elsewhere (``recsys precompute`` reads the stream)."""
+        for record in records:
+            self._apply(record)
 
     def _apply(self, record: dict[str, Any]) -> bool:
         """Count one stored outcome once; whether it was new here."""

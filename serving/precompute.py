@@ -1,10 +1,15 @@
 """Write every known client's top-k list into Redis ahead of traffic, in batches.
 
-Each batch of clients is ranked at once (:meth:`HybridRecommender.for_clients`:
-matrix products, not a request per client); clients are grouped by the segment
-and country the feature store gives them, so a stored list is what a request of
-the client would compute. A list is stored as its ranking (:mod:`serving.ranked`,
-~300 bytes) and explained when read.
+A stored list is what a request would compute when it is written (:mod:`serving.ranked`
+decides both). The run reads each client's generation (:mod:`serving.cache`) first,
+then what a replica started now would know: purchases and deletions since training
+(events stream), declined and postponed offers (outcomes stream). Clients with
+purchases or held-back offers since are ranked and stored as a request does; the
+others a batch at once (:meth:`HybridRecommender.rank_clients`), grouped by the
+segment and country the feature store gives them, stored as their ranking
+(:mod:`serving.ranked`, ~300 bytes) and explained when read. A list is stored only
+while its client's generation is the one read first: an event during the run
+either drops it or keeps it from being stored.
 """
 
 from __future__ import annotations
@@ -14,27 +19,35 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import redis
 
 from recsys.errors import ConfigError
 from recsys.privacy import client_hash, read_tombstones
 from recsys.ranking import RequestOptions
-from serving.cache import queue_list
-from serving.catalogue import stored_catalogue
-from serving.lists import cache_key
-from serving.privacy import TOMBSTONE_SET
-from serving.ranked import pack_ranking
+from serving.cache import STORE, generations, queue_store
+from serving.catalogue import CatalogueState, stored_catalogue
+from serving.lists import cache_key, stored_list
+from serving.outcomes import OUTCOMES_STREAM, OutcomeState
+from serving.privacy import FORGET, TOMBSTONE_SET
+from serving.ranked import Arrivals, ClientNow, client_now, client_options, pack_ranking, rank_list
 from serving.settings import ServingSettings
-from serving.state import Loaded, load
+from serving.state import Loaded, ServiceState, load
+from serving.stream import FIELD, start_after
 
 __all__ = ["Precomputed", "precompute"]
 
 Progress = Callable[[int, int], None]
 Target = tuple[RequestOptions, np.ndarray]
+Profile = dict[str, str | None]
+#: The feature-store fields analyst rules target (:func:`serving.ranked.client_options`).
+_TARGETING = ("segment", "favourite_country")
+_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -68,36 +81,66 @@ def precompute(
     if settings.redis_url is None:
         raise ConfigError("redis_url: precompute writes to Redis; set RECSYS_REDIS_URL")
     started = time.perf_counter()
-    loaded = _load(settings)
-    chosen = _most_active(loaded, limit, _tombstones(settings))
-    tasks = [
-        Task(rows[start : start + batch], k, options, settings.cache_ttl_seconds)
-        for options, rows in _groups(settings, loaded, chosen)
-        for start in range(0, len(rows), batch)
-    ]
+    loaded, catalogue = _load(settings)
+    client = redis.Redis.from_url(settings.redis_url)
+    chosen = _most_active(loaded, limit, _tombstones(client, settings))
+    now = _since_training(client, settings, loaded, catalogue, chosen)
     done = 0
-    for written in _run(settings, loaded, tasks, workers):
+    for written in _write_all(settings, loaded, now, k, batch, workers):
         done += written
         if progress is not None:
-            progress(done, len(chosen))
+            progress(done, len(now.chosen))
     seconds = time.perf_counter() - started
-    client = redis.Redis.from_url(settings.redis_url)
-    size = _bytes_per_list(client, loaded, k, chosen)
+    size = _bytes_per_list(client, loaded, k, now.chosen)
     client.close()
     return Precomputed(loaded.version, done, seconds, size)
 
 
 @dataclass(frozen=True)
+class Now:
+    """What the run's lists depend on beside the bundle, read when it started."""
+
+    chosen: np.ndarray
+    """Bundle rows to write."""
+    seen: dict[str, bytes]
+    """Each chosen client's generation, read before the rest."""
+    state: ServiceState
+    """Purchases and deletions since training."""
+    outcomes: OutcomeState
+    catalogue: CatalogueState
+    profiles: dict[str, Profile]
+
+
+@dataclass(frozen=True)
 class Task:
-    """One batch of bundle rows to rank and write."""
+    """One batch of bundle rows to rank and write, with their clients' generations."""
 
     rows: np.ndarray
     k: int
     options: RequestOptions
     ttl: int
+    seen: list[bytes]
 
 
 _worker: tuple[Loaded, redis.Redis] | None = None
+
+
+def _write_all(
+    settings: ServingSettings, loaded: Loaded, now: Now, k: int, batch: int, workers: int
+) -> Iterator[int]:
+    """Each written count: the clients with events since training, then the batches
+    (clients deleted meanwhile left out)."""
+    ids = loaded.bundle.data.clients.ids
+    whom = [client_now(now.state, now.outcomes, str(ids[r])) for r in now.chosen.tolist()]
+    eventful = np.array([w.eventful for w in whom], dtype=bool)
+    plain = np.array([w.client_id is not None and not w.eventful for w in whom], dtype=bool)
+    yield from _one_by_one(settings, loaded, now, k, now.chosen[eventful])
+    tasks = [
+        Task(part, k, options, settings.cache_ttl_seconds, [now.seen[str(ids[r])] for r in part])
+        for options, rows in _groups(loaded, now.profiles, now.chosen[plain])
+        for part in np.array_split(rows, range(batch, len(rows), batch))
+    ]
+    yield from _run(settings, loaded, tasks, workers)
 
 
 def _run(
@@ -107,59 +150,120 @@ def _run(
     global _worker
     if workers <= 1:
         _worker = (loaded, redis.Redis.from_url(str(settings.redis_url)))
-        yield from map(_work, tasks)
+        yield from map(_write, tasks)
         return
     context = multiprocessing.get_context("spawn")  # no forked BLAS or faiss threads
     with ProcessPoolExecutor(workers, context, _start, (settings,)) as pool:
-        yield from pool.map(_work, tasks)
+        yield from pool.map(_write, tasks)
 
 
 def _start(settings: ServingSettings) -> None:
     """A worker process: load the bundle (memory-mapped) and connect."""
     global _worker
-    _worker = (_load(settings), redis.Redis.from_url(str(settings.redis_url)))
+    _worker = (_load(settings)[0], redis.Redis.from_url(str(settings.redis_url)))
 
 
-def _load(settings: ServingSettings) -> Loaded:
+def _load(settings: ServingSettings) -> tuple[Loaded, CatalogueState]:
     """The bundle the service serves, its item facts brought up to the stored catalogue
     (so no unavailable item is stored; titles and categories as the catalogue says)."""
     loaded = load(settings)
-    catalogue = stored_catalogue(settings.catalogue_path, settings.redis_url)
-    loaded.recommender.facts.sync(catalogue, datetime.now(UTC))
-    return loaded
+    catalogue = CatalogueState(settings.catalogue_path, today=settings.today)
+    catalogue.catalogue = stored_catalogue(settings.catalogue_path, settings.redis_url)
+    loaded.recommender.facts.sync(catalogue.catalogue, catalogue.clock())
+    return loaded, catalogue
 
 
-def _tombstones(settings: ServingSettings) -> frozenset[str]:
-    """Deleted clients: the tombstone file and the shared set."""
-    client = redis.Redis.from_url(str(settings.redis_url))
-    shared = {m.decode() if isinstance(m, bytes) else m for m in client.smembers(TOMBSTONE_SET)}
+def _since_training(
+    client: redis.Redis,
+    settings: ServingSettings,
+    loaded: Loaded,
+    catalogue: CatalogueState,
+    chosen: np.ndarray,
+) -> Now:
+    """Generations first, then the events and outcomes since training, as a replica
+    started now knows them (``serving.app`` follows the same streams)."""
+    ids = [str(c) for c in loaded.bundle.data.clients.ids[chosen]]
+    seen = dict(zip(ids, generations(client, ids), strict=True))
+    state = _purchases_since(client, settings, loaded)
+    cooldown = timedelta(days=settings.outcome_cooldown_days)
+    outcomes = OutcomeState(settings.outcomes_path, None, cooldown)
+    outcomes.replay(_entries(client, OUTCOMES_STREAM, "0-0"))  # the whole stream, as replicas
+    return Now(chosen, seen, state, outcomes, catalogue, _profiles(settings))
+
+
+def _purchases_since(
+    client: redis.Redis, settings: ServingSettings, loaded: Loaded
+) -> ServiceState:
+    """Purchases and deletions after the events the bundle was trained on (the
+    follower's start and handling in ``serving.app``)."""
+    state = ServiceState(settings)
+    state.forgotten |= _tombstones(client, settings)
+    start = start_after(loaded.bundle.events_position, loaded.bundle.created_at)
+    for event in _entries(client, settings.events_stream, start):
+        if event.get("type") == FORGET:
+            state.forget(str(event["client_hash"]))
+        elif event.get("type", "purchase") == "purchase":
+            state.remember(str(event["client_id"]), str(event["item_id"]))
+    return state
+
+
+def _entries(client: redis.Redis, stream: str, start: str) -> Iterator[dict[str, Any]]:
+    """Every record of ``stream`` after the id ``start``, oldest first."""
+    while True:
+        got: Any = client.xrange(stream, min=f"({start}", max="+", count=_CHUNK)
+        yield from (orjson.loads(fields[FIELD]) for _, fields in got)
+        if len(got) < _CHUNK:
+            return
+        start = got[-1][0].decode()
+
+
+def _one_by_one(
+    settings: ServingSettings, loaded: Loaded, now: Now, k: int, rows: np.ndarray
+) -> Iterator[int]:
+    """Rank and store ``rows`` as requests do (their purchases and held-back offers
+    since training counted), a pipeline per chunk."""
+    client, ids = redis.Redis.from_url(str(settings.redis_url)), loaded.bundle.data.clients.ids
+    store, catalogue = client.register_script(STORE), now.catalogue
+    arrivals = Arrivals(
+        settings.new_arrivals_slots, catalogue.catalogue, now.state.bought_since, catalogue.clock()
+    )
+    for part in np.array_split(rows, range(_CHUNK, len(rows), _CHUNK)):
+        pipe = client.pipeline(transaction=False)
+        for who in (client_now(now.state, now.outcomes, str(ids[r])) for r in part.tolist()):
+            assert who.client_id is not None  # deleted clients are not eventful
+            options = client_options(RequestOptions(), who, now.profiles.get(who.client_id, {}))
+            items = rank_list(loaded.recommender, who, k, options, arrivals)
+            stored = stored_list(catalogue, who.client_id, loaded.version, items, None)[1]
+            key, seen = _key(loaded, who.client_id, k), now.seen[who.client_id]
+            queue_store(store, pipe, key, who.client_id, stored, settings.cache_ttl_seconds, seen)
+        pipe.execute()
+        yield len(part)
     client.close()
-    return read_tombstones(settings.tombstones_path) | shared
 
 
-def _work(task: Task) -> int:
+def _write(task: Task) -> int:
+    """Rank one batch and write its lists in one pipeline; how many."""
     assert _worker is not None
     loaded, client = _worker
-    _write(client, loaded, task.rows, task.k, task.options, task.ttl)
-    return len(task.rows)
-
-
-def _write(
-    client: redis.Redis, loaded: Loaded, rows: np.ndarray, k: int, o: RequestOptions, ttl: int
-) -> None:
-    """Rank one batch and write its lists in one pipeline."""
     ids = loaded.bundle.data.clients.ids
-    pipe = client.pipeline(transaction=False)
-    ranked = loaded.recommender.rank_clients(rows, k, o)
-    for i, row in enumerate(rows.tolist()):
+    pipe, store = client.pipeline(transaction=False), client.register_script(STORE)
+    ranked = loaded.recommender.rank_clients(task.rows, task.k, task.options)
+    for i, (row, seen) in enumerate(zip(task.rows.tolist(), task.seen, strict=True)):
         client_id = str(ids[row])
-        stored = pack_ranking(client_id, ranked.row(i), o)
-        queue_list(pipe, _key(loaded, client_id, k), client_id, stored, ttl)
+        stored = pack_ranking(client_id, ranked.row(i), task.k, task.options)
+        queue_store(store, pipe, _key(loaded, client_id, task.k), client_id, stored, task.ttl, seen)
     pipe.execute()
+    return len(task.rows)
 
 
 def _key(loaded: Loaded, client_id: str, k: int) -> str:
     return cache_key(loaded.cache_version, client_id, f"k={k}".encode())
+
+
+def _tombstones(client: redis.Redis, settings: ServingSettings) -> frozenset[str]:
+    """Deleted clients: the tombstone file and the shared set."""
+    shared = {m.decode() if isinstance(m, bytes) else m for m in client.smembers(TOMBSTONE_SET)}
+    return read_tombstones(settings.tombstones_path) | shared
 
 
 def _most_active(loaded: Loaded, limit: int | None, gone: frozenset[str]) -> np.ndarray:
@@ -175,21 +279,28 @@ def _most_active(loaded: Loaded, limit: int | None, gone: frozenset[str]) -> np.
     return np.sort(order if limit is None else order[:limit])
 
 
-def _groups(settings: ServingSettings, loaded: Loaded, chosen: np.ndarray) -> Iterator[Target]:
-    """``chosen`` rows grouped by (segment, favourite country) from the offline features."""
+def _profiles(settings: ServingSettings) -> dict[str, Profile]:
+    """Each client's segment and favourite country from the offline features, as the
+    feature store gives them to a request (the service materialises the same file)."""
     if settings.features_path is None:
-        yield RequestOptions(), chosen
-        return
-    features = pd.read_parquet(settings.features_path, columns=["segment", "favourite_country"])
-    rows = loaded.bundle.data.clients.index(features.index.astype(str))
-    keep = np.isin(rows, chosen)
-    known = features.assign(row=rows)[keep].fillna("")
-    for (segment, country), group in known.groupby(["segment", "favourite_country"]):
-        options = RequestOptions(segment=str(segment) or None, country=str(country) or None)
-        yield options, group["row"].to_numpy()
-    rest = np.setdiff1d(chosen, known["row"].to_numpy())
-    if rest.size:
-        yield RequestOptions(), rest
+        return {}
+    table = pd.read_parquet(settings.features_path, columns=[*_TARGETING])
+    table = table.fillna("").astype(str).replace({"": None})  # as the online store reads
+    rows: dict[Any, Any] = table.to_dict("index")
+    return {str(c): fields for c, fields in rows.items()}
+
+
+def _groups(loaded: Loaded, profiles: dict[str, Profile], rows: np.ndarray) -> Iterator[Target]:
+    """``rows`` grouped by their targeting (segment, favourite country), with the
+    options each group is ranked with."""
+    ids = loaded.bundle.data.clients.ids
+    grouped: dict[tuple[str | None, ...], list[int]] = {}
+    for row in rows.tolist():
+        profile = profiles.get(str(ids[row]), {})
+        grouped.setdefault(tuple(profile.get(f) for f in _TARGETING), []).append(row)
+    for values, members in grouped.items():
+        profile = dict(zip(_TARGETING, values, strict=True))
+        yield client_options(RequestOptions(), ClientNow(None), profile), np.array(members)
 
 
 def _bytes_per_list(
