@@ -1,8 +1,17 @@
-"""Command-line handling the tuning scripts share: the events file and the time split."""
+"""Command-line handling the tuning scripts share: the events file and the two splits.
+
+Tuning never sees the reported test period: each grid is scored on a validation split
+inside the train part (the same length as the test period, just before the cut-off),
+and only the chosen point is then refitted on the whole train part and scored on the
+test period, once.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
+
+import pandas as pd
 
 from recsys.data import load_events
 from recsys.split import Split, split_by_time
@@ -10,10 +19,25 @@ from recsys.split import Split, split_by_time
 DEFAULT_EVENTS = "../shared/data/online_retail_ii_2009_2010.csv.gz"
 
 
-def shared_time_split(description: str) -> Split:
-    """Parse ``[EVENTS] [--cutoff DATE]`` and split the Online Retail events by time."""
+class Splits(NamedTuple):
+    """The validation split (tune on it) and the test split (report the winner on it)."""
+
+    validation: Split
+    test: Split
+    include_seen: bool
+
+
+def shared_splits(description: str) -> Splits:
+    """Parse ``[EVENTS] [--cutoff DATE] [--include-seen]``; the validation cut-off is as
+    far before the test cut-off as the data's end is after it."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("events", nargs="?", default=DEFAULT_EVENTS)
     parser.add_argument("--cutoff", default="2010-09-09")
+    parser.add_argument("--include-seen", action="store_true")
     args = parser.parse_args()
-    return split_by_time(load_events(args.events, "online-retail").events, args.cutoff)
+    test = split_by_time(load_events(args.events, "online-retail").events, args.cutoff)
+    cut = pd.Timestamp(args.cutoff)
+    period = test.test["timestamp"].max().normalize() - cut
+    validation = split_by_time(test.train, cut - period)
+    print(f"validation: {cut - period:%Y-%m-%d}..{cut:%Y-%m-%d}; test from {cut:%Y-%m-%d}")
+    return Splits(validation, test, args.include_seen)

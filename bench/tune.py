@@ -1,9 +1,11 @@
 """Small hyperparameter grid on the shared data, every point an MLflow run.
 
-    .venv/bin/python bench/tune.py [MODEL ...] [EVENTS] [--cutoff 2010-09-09]
+    .venv/bin/python bench/tune.py [MODEL ...] [EVENTS] [--cutoff 2010-09-09] [--include-seen]
 
-Prints NDCG@10 per point and the winner per model; the defaults in
-``recsys.models.default_models`` and ``MatrixConfig`` come from this run.
+Every point is scored on the validation period inside the train part (``_shared``);
+prints NDCG@10 per point, then each model's winner refitted on the whole train part and
+scored on the test period once. The defaults in ``recsys.models.default_models`` and
+``MatrixConfig`` come from this run.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import itertools
 import sys
 from typing import Any
 
-from _shared import shared_time_split
+from _shared import shared_splits
 
+from recsys.split import Split
 from training import jobs, tracking
 from training.settings import TrainingSettings
 
@@ -24,7 +27,7 @@ GRID: dict[str, dict[str, list[Any]]] = {
     "ease": {
         "regularization": [200.0, 400.0, 600.0],
         "forward_weight": [0.0, 0.15, 0.25, 0.35],
-        "target_half_life_days": [None, 60.0, 120.0, 180.0],
+        "target_half_life_days": [0.0, 60.0, 120.0, 180.0],
     },
     "rp3beta": {"alpha": [0.5, 1.0], "beta": [0.3, 0.6], "neighbours": [50, 100, 200]},
     "forward": {"regularization": [500.0, 2000.0, 5000.0], "window_days": [30, 60, 91]},
@@ -45,25 +48,31 @@ def points(model: str) -> list[dict[str, Any]]:
 
 def main() -> None:
     names = [a for a in sys.argv[1:] if a in GRID]
-    sys.argv = [a for a in sys.argv if a not in GRID]  # the rest is the split's
-    split = shared_time_split(__doc__ or "")
-    settings, best = TrainingSettings(), {}
+    sys.argv = [a for a in sys.argv if a not in GRID]  # the rest is the splits'
+    splits = shared_splits(__doc__ or "")
     wanted = set(names) or set(GRID)
+    best: dict[str, tuple[float, dict[str, Any]]] = {}
     for model, weighting in itertools.product(GRID, WEIGHTINGS):
         if model not in wanted or (model in BINARY_ONLY and weighting != "binary"):
             continue
         for point in points(model):
             tree = {model: point, "matrix": {"weighting": weighting}}
-            chosen = jobs.choose_models([model], tree)
-            report = jobs.evaluate(split, chosen, 10, jobs.matrix_config(tree), True)
-            ndcg = report["models"][model]["ndcg@10"]
-            with tracking.tracked_run("tune", settings, tree, {"models": model, "grid": "tune"}):
-                tracking.log_metrics(report["models"])
-            print(f"{model:8} {weighting:7} {point} ndcg@10={ndcg:.4f}", flush=True)
-            if ndcg > best.get(model, (0.0, None))[0]:
+            ndcg = scored(model, tree, splits.validation, "tune", splits.include_seen)
+            print(f"{model:8} {weighting:7} {point} validation ndcg@10={ndcg:.4f}", flush=True)
+            if ndcg > best.get(model, (-1.0, {}))[0]:
                 best[model] = (ndcg, tree)
-    for model, (ndcg, tree) in best.items():
-        print(f"best {model}: ndcg@10={ndcg:.4f} with {tree}")
+    for model, (ndcg, tree) in best.items():  # the test period, once per model
+        test = scored(model, tree, splits.test, "tune-test", splits.include_seen)
+        print(f"best {model}: validation ndcg@10={ndcg:.4f}, test ndcg@10={test:.4f} with {tree}")
+
+
+def scored(model: str, tree: dict[str, Any], split: Split, grid: str, include_seen: bool) -> float:
+    """NDCG@10 of ``model`` with the settings ``tree`` on ``split``, logged to MLflow."""
+    chosen = jobs.choose_models([model], tree)
+    report = jobs.evaluate(split, chosen, 10, jobs.matrix_config(tree), not include_seen)
+    with tracking.tracked_run("tune", TrainingSettings(), tree, {"models": model, "grid": grid}):
+        tracking.log_metrics(report["models"])
+    return float(report["models"][model]["ndcg@10"])
 
 
 if __name__ == "__main__":

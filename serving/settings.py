@@ -83,7 +83,7 @@ class ServingSettings(BaseSettings):
     blend_weights: dict[str, float] | None = None
     """Weight per source of the served blend (JSON, e.g. ``{"ease": 1, "rules": 0.1,
     "analyst": 1, "popular": 0.1}``); unset: the tuned default. Fewer CF sources cost
-    less per uncached list (README, "Speed")."""
+    less per uncached list (docs/explanation/benchmarks.md, "Serving speed")."""
     reload_interval_seconds: float = Field(default=10.0, ge=0)
     """How often to look for a new bundle (0: never)."""
     today: date | None = None

@@ -198,9 +198,10 @@ class TestEASE(ScorerContract):
     @pytest.mark.parametrize(
         ("fields", "weighting", "forward"),
         [
-            ({}, "first_days", 0.15),
-            ({"forward_weight": 0}, None, 0.0),
-            ({"target_half_life_days": 60}, "last_days", 0.0),
+            ({}, "last_days", 0.0),
+            ({"forward_weight": 0.15}, "first_days", 0.15),
+            ({"target_half_life_days": 0}, None, 0.0),
+            ({"target_half_life_days": 30}, "last_days", 0.0),
         ],
     )
     def test_each_term_picks_its_matrix(self, fields: dict, weighting: str, forward: float) -> None:
@@ -214,7 +215,8 @@ class TestEASE(ScorerContract):
         ("fields", "needle"),
         [
             ({"target_half_life_days": 60, "forward_weight": 0.2}, "not both"),
-            ({"weighting": "binary"}, "forward_weight > 0 needs weighting first_days"),
+            ({"forward_weight": 0.2, "weighting": "binary"}, "forward_weight > 0 needs weighting"),
+            ({"weighting": "binary"}, "target_half_life_days needs weighting last_days"),
             ({"target_half_life_days": 60, "weighting": "bm25"}, "needs weighting last_days"),
         ],
     )

@@ -67,9 +67,10 @@ def test_every_bought_item_and_its_propensity_by_hand(tmp_path: Path) -> None:
     items, days, first, last = index.entries(0)
     assert items.tolist() == [0, 1] and days.tolist() == [2, 1]
     assert first.tolist() == [DAY0, DAY0 + 4] and last.tolist() == [DAY0 + 10, DAY0 + 4]
-    # 2 days, last 120 days ago: 2 × ½ = 1; 1 day, last 364 days ago: ½^(364/120)
-    found = propensity(days, last, DAY0 + 130.0)
-    assert found[0] == pytest.approx(1.0) and found[1] == pytest.approx(0.5 ** (126 / 120))
+    # Half-life 365 days. 2 days, last 365 days ago: 2 × ½ = 1; 1 day, last 371 days
+    # ago: ½^(371/365)
+    found = propensity(days, last, DAY0 + 375.0)
+    assert found[0] == pytest.approx(1.0) and found[1] == pytest.approx(0.5 ** (371 / 365))
     # A first-format file (re-bought pairs and intervals only) still loads.
     np.savez(
         tmp_path / "old.npz",

@@ -33,7 +33,7 @@ MODELS: dict[str, type[Scorer]] = {
 def default_models() -> dict[str, Scorer]:
     """The model line-up that train and evaluate use unless told otherwise.
 
-    Defaults were tuned on Online Retail II (time split at 2010-09-09; see README).
+    Defaults were tuned on Online Retail II (docs/explanation/evaluation.md, "Tuning").
     """
     return {
         "popular": PopularScorer(),

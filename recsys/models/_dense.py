@@ -27,7 +27,7 @@ class DenseConfig(ModelConfig):
     """Above this many items, only the most-bought ones are fitted and proposed (the
     factor models' indexes cover the tail). The dense weights take items² × 4 bytes
     and the fit items³: 10,000 fit in ~25 s and ~2.5 GB here, 20,000 in ~260 s and
-    ~9 GB (README, "Scale")."""
+    ~9 GB (docs/explanation/scale.md)."""
 
 
 class DenseItemScorer(ItemWeightScorer):

@@ -16,9 +16,10 @@ __all__ = ["EASEConfig", "EASEScorer"]
 
 log = logging.getLogger(__name__)
 
-#: The forward term's default weight: the largest of 0.15, 0.25, 0.35 that keeps the
-#: random split's hybrid above 0.28 (README, "Tuning").
-DEFAULT_FORWARD_WEIGHT = 0.15
+#: The targets' default half-life: chosen on the validation period inside the train part
+#: (``bench/tune.py ease``: 60 d 0.1618 against 0.1590 for the forward term 0.15 and 0.1569
+#: for Steck's EASE; docs/explanation/evaluation.md, "Tuning").
+DEFAULT_TARGET_HALF_LIFE_DAYS = 60.0
 #: Rows that set the forward term's scale (a seeded sample: never clients × items).
 _SCALE_ROWS = 10_000
 
@@ -26,31 +27,36 @@ _SCALE_ROWS = 10_000
 class EASEConfig(DenseConfig):
     """Hyperparameters of EASE."""
 
-    forward_weight: float = Field(default=DEFAULT_FORWARD_WEIGHT, ge=0)
+    forward_weight: float = Field(default=0.0, ge=0)
     """Adds this many times the forward model's weights (what clients went on to buy,
     :mod:`recsys.models.forward` with its defaults), scaled to EASE's, to B: one dense
     matrix, so the trend of the newest weeks costs nothing per request. The model is
-    then fitted on the ``first_days`` matrix. 0: Steck's EASE (README, "Tuning")."""
-    target_half_life_days: float | None = Field(default=None, gt=0)
-    """If set, each pair counts as a target ``0.5 ** ((days since its last purchase − 1)
-    / this)`` (inputs stay binary), so the weights learn most from what clients bought
-    lately, and the model is fitted on the ``last_days`` matrix (``forward_weight`` is
-    then 0). It helps time splits and hurts the random one (README, "Tuning")."""
+    then fitted on the ``first_days`` matrix, and the default recency targets are off
+    (one model reads one day matrix). 0: no forward term."""
+    target_half_life_days: float | None = Field(default=DEFAULT_TARGET_HALF_LIFE_DAYS, ge=0)
+    """Each pair counts as a target ``0.5 ** ((days since its last purchase − 1) / this)``
+    (inputs stay binary), so the weights learn most from what clients bought lately, and
+    the model is fitted on the ``last_days`` matrix. It helps time splits and hurts the
+    random one (docs/explanation/evaluation.md, "Tuning"). 0 (or none): binary targets,
+    Steck's EASE."""
 
     @model_validator(mode="after")
     def _days_matrix(self) -> Self:
         """The day matrix the chosen term reads becomes ``weighting`` when unset. One
-        model is fitted on one matrix, so recency targets turn the forward term off.
-        Set here, not in the input: an override of one field starts from the defaults."""
-        recency = self.target_half_life_days is not None
-        if recency and "forward_weight" in self.model_fields_set and self.forward_weight:
-            raise ValueError("set target_half_life_days or forward_weight, not both")
-        forward = 0.0 if recency else self.forward_weight
-        need = "last_days" if recency else "first_days" if forward > 0 else None
+        model is fitted on one matrix: an explicit forward term turns the default recency
+        targets off; both set explicitly is refused. Set here, not in the input: an
+        override of one field starts from the defaults."""
+        recency = bool(self.target_half_life_days)
+        if recency and self.forward_weight:
+            if "target_half_life_days" in self.model_fields_set:
+                raise ValueError("set target_half_life_days or forward_weight, not both")
+            recency = False
+        need = "last_days" if recency else "first_days" if self.forward_weight else None
         if need is not None and self.weighting not in (None, need):
             term = "target_half_life_days" if recency else "forward_weight > 0"
             raise ValueError(f"{term} needs weighting {need} (or unset)")
-        object.__setattr__(self, "forward_weight", forward)  # frozen: set once, here
+        half_life = self.target_half_life_days if recency else 0.0
+        object.__setattr__(self, "target_half_life_days", half_life)  # frozen: set once, here
         object.__setattr__(self, "weighting", need or self.weighting)
         return self
 
@@ -91,7 +97,7 @@ class EASEScorer(DenseItemScorer):
         gram = (binary.T @ binary).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.config.regularization
         p = spd_inverse(gram)
-        if self.config.target_half_life_days is None:
+        if not self.config.target_half_life_days:
             b = p / -np.diag(p)  # column j divided by −P_jj
         else:
             targets = days.copy()

@@ -32,7 +32,7 @@ class _FactorConfig(ModelConfig):
     """Catalogues of at least this many items get approximate candidate indexes
     (faiss IVF, built at fit, saved in the bundle); smaller ones are scanned exactly."""
     ann_probe: int = Field(default=48, ge=1)
-    """Index clusters read per request: recall against time (README, "Scale")."""
+    """Index clusters read per request: recall against time (docs/explanation/scale.md)."""
 
 
 class ALSConfig(_FactorConfig):
@@ -43,8 +43,8 @@ class ALSConfig(_FactorConfig):
     its matrix value (preference 1), every other pair confidence 1 (preference 0), not
     Hu et al.'s 1 + alpha × value. On the default ``binary`` matrix alpha 1.0 thus
     weighs bought and unbought pairs alike (plain least squares on the 0/1 preferences);
-    bench/tune.py chose it from alpha 1, 10 and 40, each meant this way (README,
-    "Tuning")."""
+    bench/tune.py chose it from alpha 1, 10 and 40, each meant this way
+    (docs/explanation/evaluation.md, "Tuning")."""
     iterations: int = Field(default=15, ge=1)
     """Alternating sweeps."""
 

@@ -38,8 +38,9 @@ def serve(
     port: PortOption = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Start the API (settings from RECSYS_* variables; see README). Several workers are
-    several replicas: with RECSYS_REDIS_URL they share events, caches and rate limits."""
+    """Start the API (settings from RECSYS_* variables: docs/reference/configuration.md).
+    Several workers are several replicas: with RECSYS_REDIS_URL they share events,
+    caches and rate limits."""
     if workers > 1 and not os.environ.get("RECSYS_REDIS_URL"):
         typer.echo(
             f"warning: {workers} workers without RECSYS_REDIS_URL do not share fresh "

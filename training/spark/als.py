@@ -24,7 +24,7 @@ class SparkALSScorer(ALSScorer):
     conventions mapped onto our config: Spark's confidence is 1 + α·r where implicit's
     is α·r, so Spark gets α − 1 on binary matrices; Spark scales the L2 penalty by each
     row's count of ratings (ALS-WR), so the same ``regularization`` is a stronger
-    penalty there (README, "Beyond one machine", compares the two).
+    penalty there (docs/explanation/scale.md, compares the two).
     """
 
     engine: ClassVar[str] = "spark"
