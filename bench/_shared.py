@@ -1,7 +1,8 @@
 """Command-line handling the tuning scripts share: the events file and the two splits.
 
 Tuning never sees the reported test period: each grid is scored on a validation split
-inside the train part (the same length as the test period, just before the cut-off),
+inside the train part (as long as the test period, at most half the train part, just
+before the cut-off),
 and only the chosen point is then refitted on the whole train part and scored on the
 test period, once.
 """
@@ -29,7 +30,8 @@ class Splits(NamedTuple):
 
 def shared_splits(description: str) -> Splits:
     """Parse ``[EVENTS] [--cutoff DATE] [--include-seen]``; the validation cut-off is as
-    far before the test cut-off as the data's end is after it."""
+    far before the test cut-off as the data's end is after it, at most half the train
+    part's span."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("events", nargs="?", default=DEFAULT_EVENTS)
     parser.add_argument("--cutoff", default="2010-09-09")
@@ -37,7 +39,12 @@ def shared_splits(description: str) -> Splits:
     args = parser.parse_args()
     test = split_by_time(load_events(args.events, "online-retail").events, args.cutoff)
     cut = pd.Timestamp(args.cutoff)
-    period = test.test["timestamp"].max().normalize() - cut
-    validation = split_by_time(test.train, cut - period)
+    # As long as the test period, but never more than half the train part (an early
+    # cut-off keeps months to train on before its validation period).
+    period = min(
+        test.test["timestamp"].max().normalize() - cut,
+        (cut - test.train["timestamp"].min().normalize()) / 2,
+    )
+    validation = split_by_time(test.train, (cut - period).normalize())
     print(f"validation: {cut - period:%Y-%m-%d}..{cut:%Y-%m-%d}; test from {cut:%Y-%m-%d}")
     return Splits(validation, test, args.include_seen)
