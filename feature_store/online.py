@@ -92,6 +92,30 @@ class OnlineStore:
         pairs = zip(flat[0::2], flat[1::2], strict=True)
         return {_text(k): orjson.loads(v) for k, v in pairs} or None
 
+    def fields_of(
+        self, clients: list[str], fields: tuple[str, ...], batch: int = 1000
+    ) -> dict[str, dict[str, Any]]:
+        """``fields`` of many clients' current features (precompute reads what each
+        request would): one pipelined HMGET per client, ``batch`` per round trip;
+        clients without features are left out."""
+        if self.redis is None:
+            rows = ((c, self.get(c)) for c in clients)
+            return {c: {f: row.get(f) for f in fields} for c, row in rows if row}
+        version = self.redis.get(_CURRENT)
+        if version is None:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(clients), batch):
+            chunk = clients[start : start + batch]
+            pipe = self.redis.pipeline(transaction=False)
+            for client in chunk:
+                pipe.hmget(f"features:{_text(version)}:{client}", list(fields))
+            for client, values in zip(chunk, pipe.execute(), strict=True):
+                if any(v is not None for v in values):
+                    pairs = zip(fields, values, strict=True)
+                    found[client] = {f: None if v is None else orjson.loads(v) for f, v in pairs}
+        return found
+
     def forget(self, client: str) -> int:
         """Remove ``client``'s features from every materialised version; how many."""
         if self.redis is None:

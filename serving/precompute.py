@@ -27,6 +27,7 @@ import orjson
 import pandas as pd
 import redis
 
+from feature_store.online import OnlineStore
 from recsys.errors import ConfigError
 from recsys.privacy import client_hash, read_tombstones
 from recsys.ranking import RequestOptions
@@ -188,7 +189,7 @@ def _since_training(
     cooldown = timedelta(days=settings.outcome_cooldown_days)
     outcomes = OutcomeState(settings.outcomes_path, None, cooldown)
     outcomes.replay(_entries(client, OUTCOMES_STREAM, "0-0"))  # the whole stream, as replicas
-    return Now(chosen, seen, state, outcomes, catalogue, _profiles(settings))
+    return Now(chosen, seen, state, outcomes, catalogue, _profiles(settings, ids))
 
 
 def _purchases_since(
@@ -279,11 +280,14 @@ def _most_active(loaded: Loaded, limit: int | None, gone: frozenset[str]) -> np.
     return np.sort(order if limit is None else order[:limit])
 
 
-def _profiles(settings: ServingSettings) -> dict[str, Profile]:
-    """Each client's segment and favourite country from the offline features, as the
-    feature store gives them to a request (the service materialises the same file)."""
+def _profiles(settings: ServingSettings, clients: list[str]) -> dict[str, Profile]:
+    """Each client's segment and favourite country as the feature store gives them to a
+    request: from the features file (the service materialises the same file), else from
+    the Redis feature store the service reads (:func:`serving.app.open_features`)."""
     if settings.features_path is None:
-        return {}
+        if settings.redis_url is None:
+            return {}
+        return OnlineStore(settings.redis_url).fields_of(clients, _TARGETING)
     table = pd.read_parquet(settings.features_path, columns=[*_TARGETING])
     table = table.fillna("").astype(str).replace({"": None})  # as the online store reads
     rows: dict[Any, Any] = table.to_dict("index")
