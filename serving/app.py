@@ -203,6 +203,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         settings.outcomes_path,
         stream_client(settings.redis_url) if settings.redis_url else None,
         timedelta(days=settings.outcome_cooldown_days),
+        settings.today,
     )
     context = Context(
         settings, state, cache, store, Metrics(), catalogue, shown, outcomes, features, windows

@@ -75,9 +75,13 @@ class EventStore:
 def _checked_offset(path: Path, position: EventsPosition | None) -> int | None:
     """``position``'s offset if the line just before it in ``path`` is the one the
     bundle last read (same ``event_id``), else ``None``."""
-    if position is None or position.log_offset is None or position.log_event_id is None:
+    if position is None or position.log_offset is None:
         return None
     offset = position.log_offset
+    if offset == 0 and position.log_event_id is None:
+        return 0  # the bundle read the log empty: everything in it came after
+    if position.log_event_id is None:
+        return None
     if not 0 < offset <= path.stat().st_size:
         return None
     with open(path, "rb") as log:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -34,11 +34,15 @@ OUTCOMES_STREAM = "recsys:outcomes"
 class OutcomeState:
     """The outcome book of this process, its store, and the clock cool-downs are read by."""
 
-    def __init__(self, path: Path, redis: Any, cooldown: timedelta) -> None:
+    def __init__(
+        self, path: Path, redis: Any, cooldown: timedelta, today: date | None = None
+    ) -> None:
         self.file, self.redis = EventStore(path), redis
         self.book = OutcomeBook(cooldown)
-        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-        """Now; tests set their own."""
+        self.clock: Callable[[], datetime] = lambda: _on(today, datetime.now(UTC))
+        """Now on the service's day (``today``: the pinned ``RECSYS_TODAY``, at the real
+        time of day), so a record's time, its cool-down and a postponement's day are
+        judged on the day every list is; tests set their own."""
         self._seen: set[str] = set()
 
     async def open(self) -> None:
@@ -84,3 +88,8 @@ class OutcomeState:
         if client_id is None:
             return ()
         return self.book.blocked(client_id, self.clock())
+
+
+def _on(day: date | None, now: datetime) -> datetime:
+    """``now`` moved to ``day`` (its time of day kept); ``now`` when no day is pinned."""
+    return now if day is None else datetime.combine(day, now.timetz())

@@ -187,7 +187,7 @@ def _since_training(
     seen = dict(zip(ids, generations(client, ids), strict=True))
     state = _purchases_since(client, settings, loaded)
     cooldown = timedelta(days=settings.outcome_cooldown_days)
-    outcomes = OutcomeState(settings.outcomes_path, None, cooldown)
+    outcomes = OutcomeState(settings.outcomes_path, None, cooldown, settings.today)
     outcomes.replay(_entries(client, OUTCOMES_STREAM, "0-0"))  # the whole stream, as replicas
     return Now(chosen, seen, state, outcomes, catalogue, _profiles(settings, ids))
 

@@ -202,6 +202,7 @@ class TestEASE(ScorerContract):
             ({"forward_weight": 0.15}, "first_days", 0.15),
             ({"target_half_life_days": 0}, None, 0.0),
             ({"target_half_life_days": 30}, "last_days", 0.0),
+            ({"weighting": "binary"}, "binary", 0.0),  # Steck's EASE on binary, as before
         ],
     )
     def test_each_term_picks_its_matrix(self, fields: dict, weighting: str, forward: float) -> None:
@@ -216,7 +217,6 @@ class TestEASE(ScorerContract):
         [
             ({"target_half_life_days": 60, "forward_weight": 0.2}, "not both"),
             ({"forward_weight": 0.2, "weighting": "binary"}, "forward_weight > 0 needs weighting"),
-            ({"weighting": "binary"}, "target_half_life_days needs weighting last_days"),
             ({"target_half_life_days": 60, "weighting": "bm25"}, "needs weighting last_days"),
         ],
     )

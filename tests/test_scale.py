@@ -38,7 +38,8 @@ def _read_whole(model: ALSScorer) -> ALSScorer:
     """The same fitted ALS with indexes whose every cluster is read: exact search."""
     indexed = copy.copy(model)
     factors = np.asarray(model.model.item_factors)
-    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    # Items no client bought (sold only to guests) have zero factors: guarded as ALS does.
+    unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
     indexed.ann = {
         "inner": ItemIndex.build(factors, probe=10**6, seed=0),
         "cosine": ItemIndex.build(unit, probe=10**6, seed=0),
@@ -106,7 +107,8 @@ def test_index_recall_at_100_on_a_synthetic_catalogue(
         got = model.basket_candidates(bought, 100, bought)
         assert got is not None and not set(got[0].tolist()) & set(bought.tolist())
         recalls.append(_recall(got[0], scores, 100))
-    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    # Items no client bought (sold only to guests) have zero factors: guarded as ALS does.
+    unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
     similar = []
     for item in rng.choice(matrix.shape[1], 200, replace=False):
         cosine = unit @ unit[item]

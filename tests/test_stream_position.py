@@ -242,3 +242,18 @@ async def _followed(client: Any, url: str, stream: str) -> list[dict[str, Any]]:
     task.cancel()
     await writer.aclose()
     return seen
+
+
+def test_a_bundle_that_read_an_empty_log_replays_all_of_it(tmp_path: Path) -> None:
+    """Trained while the log was empty (offset 0, no last event): every line written since
+    is new to the bundle, whatever time it carries (here one stamped before training)."""
+    from recsys.bundle import EventsPosition
+    from serving.event_store import EventStore
+
+    log = tmp_path / "events.jsonl"
+    line = '{"event_id":"e1","client_id":"c","item_id":"i","timestamp":"2020-01-01T00:00:00"}\n'
+    log.write_text(line)
+    empty = EventsPosition(log_offset=0, log_event_id=None)
+    replayed = EventStore(log).read_after(empty, "2026-12-06T12:00:00+00:00")
+    assert [e["event_id"] for e in replayed] == ["e1"]
+    assert EventStore(log).read_after(None, "2026-12-06T12:00:00+00:00") == []

@@ -261,6 +261,9 @@ def test_the_served_line_names_the_blend_and_a_better_single_model() -> None:
     (line,) = served(report, 10)
     assert "served: hybrid, NDCG@10 0.1128, 0.0021 below ease (0.1149)" in line
     assert "34% of the catalogue" in line and "(ease: 21%)" in line
+    report["models"]["hybrid"]["coverage@10"] = 0.20  # narrower: not given as a reason
+    (line,) = served(report, 10)
+    assert "0.0021 below ease" in line and "of the catalogue" not in line
     report["models"]["hybrid"]["ndcg@10"] = 0.12
     assert served(report, 10) == [
         "served: hybrid, NDCG@10 0.1200, the best row here (next: ease, 0.1149)"

@@ -322,6 +322,8 @@ def _command_section(name: str, anchor: str, command: Any, context: Any) -> list
         lines += ["| option | description |", "|---|---|"]
         for what, names, text in records:
             shown = f"`{names}`" + (" (argument)" if what == "argument" else "")
+            # Defaults inside the checkout (the sample file) as the repository's paths.
+            text = text.replace(f"{ROOT}/", "")
             lines.append(f"| {shown} | {_one_line(text)} |")
         lines.append("")
     return lines

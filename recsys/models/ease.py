@@ -43,14 +43,15 @@ class EASEConfig(DenseConfig):
     @model_validator(mode="after")
     def _days_matrix(self) -> Self:
         """The day matrix the chosen term reads becomes ``weighting`` when unset. One
-        model is fitted on one matrix: an explicit forward term turns the default recency
-        targets off; both set explicitly is refused. Set here, not in the input: an
-        override of one field starts from the defaults."""
+        model is fitted on one matrix: an explicit forward term or another weighting turns
+        the default recency targets off; contradictions set explicitly are refused. Set
+        here, not in the input: an override of one field starts from the defaults."""
         recency = bool(self.target_half_life_days)
+        other = self.forward_weight or self.weighting not in (None, "last_days")
+        if recency and other and "target_half_life_days" not in self.model_fields_set:
+            recency = False  # an explicit forward term or weighting replaces the default
         if recency and self.forward_weight:
-            if "target_half_life_days" in self.model_fields_set:
-                raise ValueError("set target_half_life_days or forward_weight, not both")
-            recency = False
+            raise ValueError("set target_half_life_days or forward_weight, not both")
         need = "last_days" if recency else "first_days" if self.forward_weight else None
         if need is not None and self.weighting not in (None, need):
             term = "target_half_life_days" if recency else "forward_weight > 0"

@@ -44,7 +44,8 @@ def extra_events_file(
 
         target = workdir / "stream-events.parquet"
         exported = export_stream(source, stream or DEFAULT_STREAM, target)
-        return target, EventsPosition(stream_id=exported.last_id)
+        # An empty stream: every later entry is new to the bundle ("0-0", not unknown).
+        return target, EventsPosition(stream_id=exported.last_id or "0-0")
     from training.events import file_position, snapshot_log
 
     path = Path(source)
