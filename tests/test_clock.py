@@ -210,3 +210,19 @@ def test_demo_serves_as_of_the_day_after_the_last_event(
     assert result.exit_code == 0, result.output
     assert seen["today"] == (last + timedelta(days=1)).isoformat()
     assert f"served as of {seen['today']}" in result.output
+
+
+def test_a_postponement_is_judged_on_the_pinned_day(
+    due: Due, bundles: Path, tmp_path: Path
+) -> None:
+    """Postponed until a week after the service's day: held back on that day (on the real
+    clock, years later, it would be back at once); declined offers count from it too."""
+    week = (due.day + timedelta(days=7)).isoformat()
+    with TestClient(create_app(settings_for(bundles, tmp_path, today=due.day))) as client:
+        assert due.item in offers(client, due.client)
+        said = {"outcome": "postponed", "channel": "call", "until": week}
+        answer = client.post(f"/v1/clients/{due.client}/offers/{due.item}/outcome", json=said)
+        after = offers(client, due.client)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["held_back_until"].startswith(week)
+    assert due.item not in after
