@@ -36,19 +36,25 @@ from serving.routers import outcomes as outcome_routes
 from serving.settings import ServingSettings
 from serving.state import ServiceState
 from serving.stream import StreamEventStore, follow, start_after, stream_client
+from serving.untrained import rebase
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("recsys.serving")
 
 
-async def _watch(state: ServiceState, every: float) -> None:
-    """Hot reload: look for a newly promoted bundle; swap it in when it loads."""
+async def _watch(context: Context, every: float) -> None:
+    """Hot reload: look for a newly promoted bundle; swap it in when it loads, then hold
+    as bought since training what the new bundle did not learn."""
+    state = context.state
     while True:
         await asyncio.sleep(every)
         try:
+            before = state.current
             if await asyncio.to_thread(state.changed):  # may ask MLflow: off the loop
                 await asyncio.to_thread(state.reload)
+            if state.current is not before:
+                await rebase(state, context.events)
         except Exception:  # a failed look must not end the watching: try again next time
             log.exception("looking for a new bundle failed")
 
@@ -62,27 +68,12 @@ async def _replay(store: StreamEventStore, every: float = 1.0) -> None:
             await store.replay()
 
 
-async def _catch_up(context: Context) -> None:
-    """Embedded mode: fold in the purchases of the local event log that the bundle was
-    not trained on (a restart would forget them); with Redis the follower does this."""
-    store, loaded = context.events, context.state.current
-    if isinstance(store, StreamEventStore) or loaded is None:
-        return
-    bundle, state = loaded.bundle, context.state
-    events = await asyncio.to_thread(store.read_after, bundle.events_position, bundle.created_at)
-    for event in events:
-        client, item = event.get("client_id"), event.get("item_id")
-        bought = event.get("type", "purchase") == "purchase" and client and item
-        if bought and not state.is_forgotten(str(client)):
-            state.remember(str(client), str(item))
-
-
 def _background(context: Context) -> list[asyncio.Task[None]]:
     """The tasks a replica runs beside requests: hot reload, and with Redis, following
     every replica's events and replaying events kept locally."""
     settings, state, tasks = context.settings, context.state, []
     if settings.reload_interval_seconds > 0:
-        tasks.append(asyncio.create_task(_watch(state, settings.reload_interval_seconds)))
+        tasks.append(asyncio.create_task(_watch(context, settings.reload_interval_seconds)))
     store = context.events
     if isinstance(store, StreamEventStore):
 
@@ -111,7 +102,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(context.state.reload)  # not ready (503) until a bundle loads
     start = await context.catalogue.open()  # availability holds from the first request
     await load_tombstones(context)
-    await _catch_up(context)
+    if not isinstance(context.events, StreamEventStore):  # Redis: the follower does this
+        await rebase(context.state, context.events)
     gc.collect()  # as after a bundle loads: the catalogue lives long, keep it out of
     gc.freeze()  # the collector's full passes
     tasks = _background(context)

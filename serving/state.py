@@ -205,6 +205,14 @@ class ServiceState:
         for client in [c for c in self.recent if client_hash(c) == digest]:
             del self.recent[client]
 
+    def rebase(self, purchases: list[tuple[str, str]]) -> None:
+        """Purchases since training, for a newly served bundle: ``purchases`` (those it
+        was not trained on, :mod:`serving.untrained`) replace the ones the last one needed."""
+        self.recent, self.bought_since = {}, {}
+        for client, item in purchases:
+            if not self.is_forgotten(client):
+                self.remember(client, item)
+
     def remember(self, client: str, item: str) -> None:
         """A purchase after training: folded in until the next bundle."""
         self.recent.setdefault(client, set()).add(item)

@@ -257,3 +257,41 @@ def test_a_bundle_that_read_an_empty_log_replays_all_of_it(tmp_path: Path) -> No
     replayed = EventStore(log).read_after(empty, "2026-12-06T12:00:00+00:00")
     assert [e["event_id"] for e in replayed] == ["e1"]
     assert EventStore(log).read_after(None, "2026-12-06T12:00:00+00:00") == []
+
+
+def test_a_swapped_bundle_holds_as_bought_since_training_only_what_it_did_not_learn(
+    bundles: Path, tmp_path: Path
+) -> None:
+    """Embedded, hot reload: x is bought, a bundle trained up to x is promoted, y is bought
+    in between. After the swap only y is "since training" (x is the new bundle's own)."""
+    import shutil
+
+    served = tmp_path / "bundles"
+    source = next(p for p in bundles.iterdir() if p.is_dir())
+    shutil.copytree(source, served / "A")
+    (served / "CURRENT").write_text("A")
+    who, bought = a_client(bundles)
+    bundle = Bundle.load(served / "A")
+    x, y = [str(i) for i in bundle.data.items.ids if str(i) not in bought][:2]
+    settings = settings_for(served, tmp_path / "run", reload_interval_seconds=0.05)
+    with TestClient(create_app(settings)) as client:
+        state = client.app.state.context.state  # type: ignore[attr-defined]
+        assert client.post("/v1/events", json={"client_id": who, "item_id": x}).is_success
+        log = settings.events_path.read_bytes()
+        last = orjson.loads(log.splitlines()[-1])
+        assert client.post("/v1/events", json={"client_id": who, "item_id": y}).is_success
+        assert state.recent[who] == {x, y}
+        shutil.copytree(served / "A", served / "B")
+        manifest = json.loads((served / "B" / "manifest.json").read_text())
+        manifest["version"] = "B-trained-up-to-x"
+        manifest["events_position"] = {
+            "stream_id": None,
+            "log_offset": len(log),
+            "log_event_id": str(last["event_id"]),
+        }
+        (served / "B" / "manifest.json").write_text(json.dumps(manifest))
+        (served / "CURRENT").write_text("B")
+        deadline = time.monotonic() + 30
+        while state.version != "B-trained-up-to-x" or state.recent.get(who) != {y}:
+            assert time.monotonic() < deadline, (state.version, state.recent.get(who))
+            time.sleep(0.05)

@@ -1,0 +1,66 @@
+"""Purchases the serving bundle was not trained on: what "bought since training" means.
+
+A replica holds every purchase its bundle did not learn (folded into the client's history,
+and never offered again as "due"). The set depends on the bundle: at start-up in embedded
+mode it is read back from the local event log (with Redis the follower starts at the
+bundle's position), and after every swap to a new bundle it is rebuilt from that bundle's
+recorded events position, so what the new bundle learnt leaves it and what it did not stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from recsys.bundle import Bundle
+from serving.event_store import EventStore
+from serving.state import ServiceState
+from serving.stream import FIELD, StreamEventStore, start_after
+
+__all__ = ["rebase", "untrained_purchases"]
+
+#: Stream entries read per round trip.
+_CHUNK = 5000
+
+
+async def untrained_purchases(
+    store: EventStore | StreamEventStore, bundle: Bundle
+) -> list[tuple[str, str]]:
+    """(client, item) of every accepted purchase after the events ``bundle`` was trained on."""
+    if isinstance(store, StreamEventStore):
+        start = start_after(bundle.events_position, bundle.created_at)
+        records = await _after(store.redis, store.stream, start)
+    else:
+        position, created = bundle.events_position, bundle.created_at
+        records = await asyncio.to_thread(store.read_after, position, created)
+    return [(str(e["client_id"]), str(e["item_id"])) for e in records if _bought(e)]
+
+
+async def rebase(state: ServiceState, store: EventStore | StreamEventStore) -> None:
+    """Rebuild ``state``'s purchases since training for the bundle it serves now. The
+    replacement happens with no await after the read: an event the follower reads later
+    is applied to the new set, one it read earlier is in the read."""
+    loaded = state.current
+    if loaded is None:
+        return
+    purchases = await untrained_purchases(store, loaded.bundle)
+    state.rebase(purchases)
+
+
+def _bought(event: dict[str, Any]) -> bool:
+    kind = event.get("type", "purchase")
+    return kind == "purchase" and bool(event.get("client_id")) and bool(event.get("item_id"))
+
+
+async def _after(redis: Any, stream: str, start: str) -> list[dict[str, Any]]:
+    """Every record of ``stream`` after the id ``start``, oldest first."""
+    found: list[dict[str, Any]] = []
+    while True:
+        got = await redis.xrange(stream, min=f"({start}", max="+", count=_CHUNK)
+        found += [orjson.loads(fields[FIELD]) for _, fields in got]
+        if len(got) < _CHUNK:
+            return found
+        last = got[-1][0]
+        start = last.decode() if isinstance(last, bytes) else str(last)
