@@ -36,7 +36,7 @@ from serving.routers import outcomes as outcome_routes
 from serving.settings import ServingSettings
 from serving.state import ServiceState
 from serving.stream import StreamEventStore, follow, start_after, stream_client
-from serving.untrained import rebase
+from serving.untrained import rebase, reload
 
 __all__ = ["create_app"]
 
@@ -50,11 +50,8 @@ async def _watch(context: Context, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            before = state.current
             if await asyncio.to_thread(state.changed):  # may ask MLflow: off the loop
-                await asyncio.to_thread(state.reload)
-            if state.current is not before:
-                await rebase(state, context.events)
+                await reload(state, context.events)
         except Exception:  # a failed look must not end the watching: try again next time
             log.exception("looking for a new bundle failed")
 

@@ -19,7 +19,7 @@ from serving.event_store import EventStore
 from serving.state import ServiceState
 from serving.stream import FIELD, StreamEventStore, start_after
 
-__all__ = ["rebase", "untrained_purchases"]
+__all__ = ["rebase", "reload", "untrained_purchases"]
 
 #: Stream entries read per round trip.
 _CHUNK = 5000
@@ -47,6 +47,16 @@ async def rebase(state: ServiceState, store: EventStore | StreamEventStore) -> N
         return
     purchases = await untrained_purchases(store, loaded.bundle)
     state.rebase(purchases)
+
+
+async def reload(state: ServiceState, store: EventStore | StreamEventStore) -> bool:
+    """Load the bundle the settings point at now (:meth:`ServiceState.reload`); after a
+    swap, rebuild the purchases since training for it. Every reload path goes here."""
+    before = state.current
+    ok = await asyncio.to_thread(state.reload)
+    if state.current is not before:
+        await rebase(state, store)
+    return ok
 
 
 def _bought(event: dict[str, Any]) -> bool:

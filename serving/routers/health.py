@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from serving.deps import Admin, Context, Ctx
 from serving.schemas import AUTH_RESPONSES, ModelInfo
 from serving.stream import StreamEventStore
+from serving.untrained import reload as reload_bundle
 
 router = APIRouter(tags=["health"])
 
@@ -92,6 +91,6 @@ async def model(ctx: Ctx) -> ModelInfo:
 )
 async def reload(ctx: Ctx) -> JSONResponse:
     """Load the bundle the settings point at now; a broken one is refused (409)."""
-    ok = await asyncio.to_thread(ctx.state.reload)
+    ok = await reload_bundle(ctx.state, ctx.events)
     body = {"model_version": ctx.state.version, "error": ctx.state.last_error}
     return JSONResponse(body, status_code=200 if ok else 409)
