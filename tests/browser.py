@@ -78,7 +78,7 @@ def chromium(profile: Path) -> Iterator[Page]:
             yield Page(socket)
     finally:
         process.kill()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
 
 
 def _first_tab(port: int) -> str:

@@ -186,7 +186,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = start_redis(port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
-    process.wait(timeout=10)
+    process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> N
                 acknowledged.append(body["client_id"])
     finally:
         server.send_signal(signal.SIGKILL)
-        server.wait(timeout=10)
+        server.wait(timeout=30)
     stored = [json.loads(line)["client_id"] for line in events.read_text().splitlines()]
     assert acknowledged == [f"killed-{i}" for i in range(40)]
     assert set(acknowledged) <= set(stored)
@@ -80,7 +80,7 @@ def test_acknowledged_events_survive_sigkill(bundles: Path, tmp_path: Path) -> N
         assert _post(port, {"client_id": "after-restart", "item_id": "85048"}) == 200
     finally:
         again.kill()
-        again.wait(timeout=10)
+        again.wait(timeout=30)
     assert (
         events.read_text()
         .splitlines()[-1]

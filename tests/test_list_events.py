@@ -39,7 +39,7 @@ def own_redis(tmp_path: Path) -> Iterator[str]:
     process = start_redis(port, tmp_path)
     yield f"redis://127.0.0.1:{port}/0"
     process.kill()
-    process.wait(timeout=10)
+    process.wait(timeout=30)
 
 
 def _ids(body: dict[str, Any]) -> list[str]:

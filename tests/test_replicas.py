@@ -60,7 +60,7 @@ def replicas(bundles: Path, tmp_path: Path) -> Iterator[tuple[int, int, str]]:
     finally:
         for process in [*processes, server]:
             process.kill()
-            process.wait(timeout=10)
+            process.wait(timeout=30)
 
 
 def test_a_purchase_on_one_replica_reaches_the_others(
@@ -111,7 +111,7 @@ def test_events_survive_redis_going_away(bundles: Path, tmp_path: Path) -> None:
     try:
         _call(port, "/v1/events", {"client_id": clients[0], "item_id": "X1"}, headers)
         server.kill()
-        server.wait(timeout=10)
+        server.wait(timeout=30)
         for who in clients[1:4]:  # acknowledged while Redis is down: kept locally
             assert _call(port, "/v1/events", {"client_id": who, "item_id": "X2"}, headers)
         assert _call(port, "/readyz", headers=headers)["events"].startswith("local file")
