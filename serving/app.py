@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -114,8 +113,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     for task in tasks:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    # Bounded: a background task that swallowed its cancel must not hold the shutdown.
+    done, stuck = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+    for task in stuck:
+        log.warning("background task did not stop: %r", task)
+    for task in done:  # retrieved, so a task that had failed is said, not lost
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task had failed: %r", task.exception())
     await context.impressions.close()
     if context.outcomes.redis is not None:
         await context.outcomes.redis.aclose()

@@ -163,6 +163,8 @@ async def follow(
         try:
             answer = await redis.xread({stream: last}, block=block_ms, count=500)
         except Exception as error:  # CancelledError is not an Exception: cancel still ends it
+            if _cancelled():  # redis-py may turn a cancel inside a read into another error
+                raise asyncio.CancelledError from error
             failures += 1
             await _back_off(stream, error, failures)
             continue
@@ -173,6 +175,12 @@ async def follow(
             for entry_id, fields in entries:
                 last = entry_id
                 await _apply_one(apply, fields)
+
+
+def _cancelled() -> bool:
+    """Whether this task was asked to stop (the request outlives a swallowed cancel)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _back_off(stream: str, error: Exception, failures: int) -> None:

@@ -5,6 +5,7 @@ embedded mode, those made before a restart. Real Redis, real training, real serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -295,3 +296,39 @@ def test_a_swapped_bundle_holds_as_bought_since_training_only_what_it_did_not_le
         while state.version != "B-trained-up-to-x" or state.recent.get(who) != {y}:
             assert time.monotonic() < deadline, (state.version, state.recent.get(who))
             time.sleep(0.05)
+
+
+def test_the_follower_stops_when_a_cancel_comes_back_as_another_error() -> None:
+    """redis-py can turn a cancel inside a blocking read into a ConnectionError: the
+    follower must still stop (a retrying one held the service's shutdown for ever)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from serving.stream import follow
+
+    class Swallowing:  # the client side of that behaviour, nothing else
+        swallow = True
+
+        async def xread(self, *_: Any, **__: Any) -> Any:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError as error:
+                if not self.swallow:
+                    raise
+                raise RedisConnectionError("read cancelled") from error
+
+    async def apply(event: dict[str, Any]) -> None:
+        raise AssertionError(event)
+
+    async def stopped() -> bool:
+        client = Swallowing()
+        task = asyncio.create_task(follow(client, "s", apply))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        client.swallow = False  # a follower that kept going ends with the test, not never
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return task in done
+
+    assert asyncio.run(stopped()), "the follower went on after its cancel"
