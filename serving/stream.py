@@ -160,6 +160,8 @@ async def follow(
     last: Any = start
     failures = 0
     while True:
+        if _cancelled():  # a cancel the client swallowed whole still ends the follower
+            raise asyncio.CancelledError
         try:
             answer = await redis.xread({stream: last}, block=block_ms, count=500)
         except Exception as error:  # CancelledError is not an Exception: cancel still ends it
