@@ -97,6 +97,13 @@ FEATURES: tuple[Feature, ...] = (
         "Latest orders, newest first",
         "up to 5 of {order_id, date, lines, value}",
     ),
+    Feature(
+        "manager",
+        "str",
+        "The client's sales manager",
+        "manager on the client's latest line naming one (empty when events carry none); "
+        "an assignment made on the CRM screen overrides it online",
+    ),
 )
 
 #: Ordered (segment, R range, F range, M range): the first match names the client.

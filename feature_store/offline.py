@@ -93,7 +93,22 @@ def build_features(
     out["favourite_category"] = mode_by(bought, "client_id", "category").reindex(out.index)
     out = _score(out, as_of, last)
     out["last_orders"] = _last_orders(bought).reindex(out.index)
+    manager = _managers(lines).reindex(out.index).astype(object)
+    out["manager"] = manager.where(manager.notna(), None)  # no manager: None, never NaN
     return out
+
+
+def _managers(lines: pd.DataFrame) -> pd.Series:
+    """Each client's manager: the one on their latest line naming one (the client may
+    have changed hands; a return is handled by the current manager too). Empty when
+    the events carry no ``manager`` column."""
+    if "manager" not in lines:
+        return pd.Series(dtype=object)
+    names = lines["manager"].astype(object).where(lines["manager"].notna(), "")
+    named = lines.assign(manager=names.astype(str).str.strip())
+    named = named[named["manager"] != ""].sort_values("timestamp", kind="stable")
+    latest = named.drop_duplicates("client_id", keep="last")
+    return latest.set_index("client_id")["manager"].astype(object)
 
 
 def _last_orders(bought: pd.DataFrame, keep: int = 5) -> pd.Series:

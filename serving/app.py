@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 
 import pandas as pd
@@ -16,6 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from feature_store import OnlineStore
+from serving.auth.keyring import KeyRing
+from serving.auth.sessions import Sessions
 from serving.cache import ListCache
 from serving.catalogue import CatalogueState
 from serving.deps import Context
@@ -30,11 +33,23 @@ from serving.privacy import FORGET, forgotten_elsewhere, load_tombstones
 from serving.routers import (
     catalogue as catalogue_routes,
 )
-from serving.routers import clients, cross_sell, events, health, items, offers, recommendations, ui
+from serving.routers import (
+    clients,
+    cross_sell,
+    events,
+    health,
+    items,
+    offers,
+    recommendations,
+    sign_in,
+    ui,
+)
 from serving.routers import outcomes as outcome_routes
+from serving.routers.sign_in import PageRefused, refused_page
 from serving.settings import ServingSettings
 from serving.state import ServiceState
 from serving.stream import StreamEventStore, follow, start_after, stream_client
+from serving.trail import AuditTrail
 from serving.untrained import rebase, reload
 
 __all__ = ["create_app"]
@@ -102,7 +117,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await rebase(context.state, context.events)
     gc.collect()  # as after a bundle loads: the catalogue lives long, keep it out of
     gc.freeze()  # the collector's full passes
+    await context.keys.refresh()  # a broken access file stops the start, said at once
+    app.state.sessions = await Sessions(context.settings, context.keys.redis).open()
     tasks = _background(context)
+    tasks.append(asyncio.create_task(context.keys.run(context.settings.access_reload_seconds)))
     if context.catalogue.redis is not None:
         tasks.append(asyncio.create_task(context.catalogue.follow(start)))
     tasks.append(asyncio.create_task(context.impressions.run()))
@@ -126,6 +144,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if context.impressions.redis is not None:
         await context.impressions.redis.aclose()
     await context.cache.close()
+    stream = context.audit.stream
+    for held in (context.keys.redis, stream.client if stream is not None else None):
+        if held is not None:
+            await held.aclose()
     if context.catalogue.redis is not None:
         await context.catalogue.redis.aclose()
     if isinstance(context.events, StreamEventStore):
@@ -160,6 +182,21 @@ def open_events(settings: ServingSettings) -> EventStore | StreamEventStore:
     return StreamEventStore(
         stream_client(settings.redis_url), settings.events_stream, settings.events_path
     )
+
+
+def open_keys(settings: ServingSettings) -> KeyRing:
+    """The keys and users the settings name: the two legacy keys, the access file,
+    and with Redis the shared access hashes."""
+    legacy = {
+        name: (secret.get_secret_value(), scopes)
+        for name, secret, scopes in (
+            ("read_api_key", settings.read_api_key, {"read"}),
+            ("admin_api_key", settings.admin_api_key, {"admin"}),
+        )
+        if secret is not None
+    }
+    redis = stream_client(settings.redis_url) if settings.redis_url else None
+    return KeyRing(legacy, settings.access_path, redis)
 
 
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
@@ -198,9 +235,14 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         timedelta(days=settings.outcome_cooldown_days),
         settings.today,
     )
-    context = Context(
-        settings, state, cache, store, Metrics(), catalogue, shown, outcomes, features, windows
+    keys = open_keys(settings)
+    trail = AuditTrail(
+        settings.audit_path, stream_client(settings.redis_url) if settings.redis_url else None
     )
+    context = Context(
+        settings, state, cache, store, Metrics(), catalogue, shown, outcomes, keys, trail
+    )
+    context = replace(context, features=features, windows=windows)
     app.state.context = context
     app.add_middleware(CachedLists, context=context)
     if windows is not None:
@@ -215,8 +257,9 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
         )
     routers = [recommendations, offers, items, catalogue_routes, clients, events, cross_sell]
-    routers += [outcome_routes, health, ui]
+    routers += [outcome_routes, health, ui, sign_in]
     for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)
+    app.add_exception_handler(PageRefused, refused_page)
     return app

@@ -6,15 +6,18 @@ spends ~10 µs resolving each parameter, which matters on the cached path.
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Query, Request
-from pydantic import SecretStr, StringConstraints
+from pydantic import StringConstraints
 
 from feature_store import OnlineStore
 from recsys.catalogue import ItemFilter
+from serving.auth.access import scoped
+from serving.auth.keyring import KeyRing
+from serving.auth.principal import Principal
 from serving.cache import ListCache
 from serving.catalogue import CatalogueState
 from serving.event_store import EventStore
@@ -26,8 +29,21 @@ from serving.schemas import MAX_ID, MAX_IDS
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState
 from serving.stream import StreamEventStore
+from serving.trail import AuditTrail, Record
 
-__all__ = ["Admin", "Context", "Ctx", "Filters", "Reader", "SurfaceHeader", "authorised"]
+__all__ = [
+    "Admin",
+    "AdminRecord",
+    "Caller",
+    "CatalogueRecord",
+    "CatalogueWriter",
+    "Context",
+    "Ctx",
+    "EventWriter",
+    "Filters",
+    "Reader",
+    "SurfaceHeader",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,8 @@ class Context:
     catalogue: CatalogueState
     impressions: Impressions
     outcomes: OutcomeState
+    keys: KeyRing
+    audit: AuditTrail
     features: OnlineStore | None = None
     windows: Windows | None = None
 
@@ -58,40 +76,6 @@ class Context:
 
 async def _context(request: Request) -> Context:
     return request.app.state.context  # type: ignore[no-any-return]
-
-
-def _matches(given: str, keys: tuple[SecretStr | None, ...]) -> bool:  # constant time
-    return any(k is not None and hmac.compare_digest(given, k.get_secret_value()) for k in keys)
-
-
-def _check(
-    request: Request, needed: SecretStr | None, accepted: tuple[SecretStr | None, ...]
-) -> None:
-    if needed is None:
-        return
-    given = request.headers.get("x-api-key")
-    if given is None:
-        raise HTTPException(401, "X-API-Key header required")
-    if not _matches(given, accepted):
-        raise HTTPException(403, "X-API-Key not valid for this route")
-
-
-def authorised(settings: ServingSettings, given: bytes | None) -> bool:
-    """Whether a raw ``X-API-Key`` value may read (the fast path's check)."""
-    if settings.read_api_key is None:
-        return True
-    keys = (settings.read_api_key, settings.admin_api_key)
-    return given is not None and _matches(given.decode("latin-1"), keys)
-
-
-async def _reader(request: Request) -> None:
-    settings: ServingSettings = request.app.state.context.settings
-    _check(request, settings.read_api_key, (settings.read_api_key, settings.admin_api_key))
-
-
-async def _admin(request: Request) -> None:
-    settings: ServingSettings = request.app.state.context.settings
-    _check(request, settings.admin_api_key, (settings.admin_api_key,))
 
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
@@ -121,5 +105,26 @@ SurfaceHeader = Annotated[
     Surface, Header(description="Where the list is shown (logged with its impression).")
 ]
 Filters = Annotated[ItemFilter, Depends(_filters)]
-Reader = Depends(_reader)
-Admin = Depends(_admin)
+_events = scoped("events")
+Reader = Depends(scoped("read"))
+EventWriter = Depends(_events)
+CatalogueWriter = Depends(scoped("catalogue"))
+Admin = Depends(scoped("admin"))
+Caller = Annotated[Principal, Depends(_events)]
+"""Who records an outcome or sends events (the dependency is shared, so it runs once)."""
+
+
+def _recorder(scope: str) -> Callable[..., Awaitable[Record]]:
+    guard = scoped(scope)
+
+    # A default, not Annotated: the annotation is a string here (``guard`` is local).
+    async def recorder(request: Request, who: Principal = Depends(guard)) -> Record:
+        return request.app.state.context.audit.for_request(who, request)  # type: ignore[no-any-return]
+
+    return recorder
+
+
+AdminRecord = Annotated[Record, Depends(_recorder("admin"))]
+"""Guards an admin route and records its action in the audit log."""
+CatalogueRecord = Annotated[Record, Depends(_recorder("catalogue"))]
+"""Guards a catalogue change and records it in the audit log."""

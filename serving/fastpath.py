@@ -12,14 +12,15 @@ yet - falls through to the router, which validates and answers as usual.
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from fastapi import HTTPException
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsys.catalogue import ItemFilter
 from recsys.ranking import MAX_K, RequestOptions
-from serving.deps import Context, authorised
+from serving.auth.access import check
+from serving.deps import Context
 from serving.impressions import SURFACES
 from serving.lists import cached_list, compute_list, list_key, respond
 from serving.schemas import MAX_ID, MAX_IDS
@@ -119,9 +120,10 @@ class CachedLists:
         client = path[len(_PREFIX) : -len(_SUFFIX)]
         if not 0 < len(client) <= MAX_ID or "/" in client:
             return None  # the router answers 404/422 with its usual body
-        settings = self.context.settings
-        if settings.read_api_key is not None:  # headers are only read when keys are set
-            headers: dict[bytes, Any] = dict(scope["headers"])
-            if not authorised(settings, headers.get(b"x-api-key")):
-                return None  # the router answers 401/403 with its usual body
+        keys = self.context.keys
+        given = dict(scope["headers"]).get(b"x-api-key") if keys.known.keys else None
+        try:  # headers are only read when keys exist
+            check(keys, True, given, None, "read")
+        except HTTPException:
+            return None  # the router answers 401/403 with its usual body
         return client

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from recsys._fields import JsonDate, JsonDateTime, JsonInt, bounded_int
 from recsys.catalogue import MAX_TAGS, CatalogueItem, ItemFilter
@@ -72,9 +72,10 @@ class BasketRequest(BaseModel):
         default=[], max_length=MAX_IDS
     )
     """Only these categories."""
-    price_min: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # strict (here and below): a JSON false or "2" is not a number, true or 1 not a bool
+    price_min: float | None = Field(default=None, ge=0, allow_inf_nan=False, strict=True)
     """Lowest price (items without a known price fail a price filter)."""
-    price_max: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    price_max: float | None = Field(default=None, ge=0, allow_inf_nan=False, strict=True)
     """Highest price."""
     tags: list[Annotated[str, Field(min_length=1, max_length=MAX_ID)]] = Field(
         default=[], max_length=MAX_IDS
@@ -202,9 +203,9 @@ class ItemIn(BaseModel):
     """Display title (wins over the one learnt from events)."""
     category: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
     """Category (wins over the one learnt from events)."""
-    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False, strict=True)
     """Current unit price."""
-    available: bool = True
+    available: bool = Field(default=True, strict=True)
     """False: out of stock; the item leaves every list until set true again."""
     tags: list[Annotated[str, Field(min_length=1, max_length=MAX_ID)]] = Field(
         default=[], max_length=MAX_TAGS
@@ -251,14 +252,10 @@ class Deleted(BaseModel):
     deleted: bool
 
 
-class OutcomeIn(BaseModel):
-    """What the client said to an offer."""
+class _OutcomeFields(BaseModel, extra="forbid", use_attribute_docstrings=True):
+    """Every outcome's fields; one schema per kind, so the OpenAPI schema says what each needs."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    outcome: Literal["accepted", "declined", "postponed"]
-    """accepted: a conversion; declined: not offered again for the cool-down;
-    postponed: offered again from ``until``."""
+    outcome: str  # each kind narrows it to its tags
     channel: str = Field(min_length=1, max_length=32)
     """How the offer was made: ``call``, ``email``, ``visit``…"""
     reason: str | None = Field(default=None, max_length=500)
@@ -268,15 +265,23 @@ class OutcomeIn(BaseModel):
     recommendation_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
     """The list the offer came from, when known."""
 
-    @model_validator(mode="after")
-    def _dated(self) -> OutcomeIn:
-        if self.outcome == "postponed" and self.until is None:
-            raise ValueError("until: required when the outcome is postponed")
-        return self
 
-    def outcome_of(self, client_id: str, item_id: str, at: datetime) -> Outcome:
-        """The stored outcome."""
-        return Outcome(client_id=client_id, item_id=item_id, at=at, **self.model_dump())
+class SettledIn(_OutcomeFields):
+    """An accepted offer (a conversion) or a declined one (held back for the cool-down)."""
+
+    outcome: Literal["accepted", "declined"]
+
+
+class PostponedIn(_OutcomeFields):
+    """A postponed offer: held back until ``until``, which it requires."""
+
+    outcome: Literal["postponed"]
+    until: JsonDate = Field(description="The day the offer comes back.")
+
+
+# A RootModel: the body is the union itself; its fields are on ``.root``.
+class OutcomeIn(RootModel[Annotated[SettledIn | PostponedIn, Field(discriminator="outcome")]]):
+    """What the client said to an offer: ``postponed`` requires ``until``."""
 
 
 class Recorded(BaseModel):

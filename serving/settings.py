@@ -63,9 +63,36 @@ class ServingSettings(BaseSettings):
     events_stream: str = DEFAULT_STREAM
     """Redis Stream of accepted events that every replica follows (with ``redis_url``)."""
     read_api_key: SecretStr | None = None
-    """Key required on recommendation endpoints (header ``X-API-Key``); open when unset."""
+    """A key named ``read_api_key`` with the ``read`` scope (header ``X-API-Key``): reads
+    then need a key. Kept from before scoped keys; ``recsys keys add`` makes more."""
     admin_api_key: SecretStr | None = None
-    """Key required on event ingestion; open when unset. Also valid for reads."""
+    """A key named ``admin_api_key`` with every scope: writes and admin routes then
+    need a key. Reads stay open unless some key carries ``read``."""
+    access_path: Path = Path("artifacts/access.json")
+    """Scoped API keys (stored as SHA-256 digests) and users (argon2id hashes), as
+    ``recsys keys`` and ``recsys users`` write them; with ``redis_url`` the Redis access
+    hashes are read too."""
+    access_reload_seconds: float = Field(default=5.0, gt=0)
+    """How often keys and users are reread: a rotated or revoked key takes effect on
+    every replica within this."""
+    session_secret: SecretStr | None = None
+    """Key that signs the CRM pages' session cookies (and their CSRF tokens). Unset:
+    with ``redis_url`` one random secret shared by every replica through Redis, else
+    one kept in ``session_secret_path``."""
+    session_secret_path: Path = Path("artifacts/session.key")
+    """Where the generated session secret is kept (mode 0600) without Redis."""
+    session_minutes: float = Field(default=480, gt=0)
+    """A sign-in lasts this long; then the pages ask to sign in again."""
+    cookie_secure: bool | None = None
+    """Mark the session cookie ``Secure``. Unset: when the request came over HTTPS
+    (directly or as the proxy's ``X-Forwarded-Proto`` says)."""
+    audit_path: Path = Path("artifacts/audit.jsonl")
+    """Append-only log of admin actions (who, when, what, from where; never keys or
+    passwords); with ``redis_url`` the ``recsys:audit`` stream instead. Read it with
+    ``recsys audit``."""
+    open_access: bool = False
+    """Without any key, write and admin routes answer loopback clients only (403
+    otherwise). True: anyone who reaches the port may write — closed networks only."""
     max_body_bytes: int = Field(default=4_000_000, ge=1)
     """Largest accepted request body; larger ones get 413."""
     rate_limit_per_minute: int | None = Field(default=None, ge=1)

@@ -151,6 +151,9 @@ def settings_for(bundles: Path, tmp: Path, **extra: object) -> ServingSettings:
         "impressions_path": tmp / "impressions.jsonl",
         "outcomes_path": tmp / "outcomes.jsonl",
         "cross_sell_path": rules,
+        "access_path": tmp / "access.json",
+        "session_secret_path": tmp / "session.key",
+        "audit_path": tmp / "audit.jsonl",
         "reload_interval_seconds": 0,
         **extra,
     }

@@ -15,6 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: The address an in-process ``TestClient`` calls from: the service's protected mode
+#: lets loopback callers write without keys, as a local ``recsys serve`` does.
+LOOPBACK = ("127.0.0.1", 50000)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now."""
     with socket.socket() as sock:
@@ -65,10 +70,17 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
 
 
 def serve(
-    bundles: Path, events: Path, port: int, log: Path | None = None, **env: str
+    bundles: Path,
+    events: Path,
+    port: int,
+    log: Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    **env: str,
 ) -> subprocess.Popen[bytes]:
-    """The service under uvicorn on ``port``, once ``/readyz`` answers; extra ``RECSYS_*``
-    settings as keyword arguments; its output goes to ``log`` when given."""
+    """The service under uvicorn on ``host:port``, once ``/readyz`` answers on loopback;
+    extra ``RECSYS_*`` settings as keyword arguments; its output goes to ``log`` when
+    given."""
     settings = {
         "RECSYS_BUNDLE_PATH": str(bundles),
         "RECSYS_EVENTS_PATH": str(events),
@@ -76,11 +88,14 @@ def serve(
         "RECSYS_TOMBSTONES_PATH": str(events.parent / "tombstones.txt"),
         "RECSYS_IMPRESSIONS_PATH": str(events.parent / "impressions.jsonl"),
         "RECSYS_OUTCOMES_PATH": str(events.parent / "outcomes.jsonl"),
+        "RECSYS_ACCESS_PATH": str(events.parent / "access.json"),
+        "RECSYS_SESSION_SECRET_PATH": str(events.parent / "session.key"),
+        "RECSYS_AUDIT_PATH": str(events.parent / "audit.jsonl"),
         "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
         **{f"RECSYS_{key.upper()}": value for key, value in env.items()},
     }
     command = [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory"]
-    command += ["--port", str(port), "--log-level", "info" if log else "warning"]
+    command += ["--host", host, "--port", str(port), "--log-level", "info" if log else "warning"]
     out = log.open("wb") if log else None
     process = subprocess.Popen(
         command, env={**clean_environ(), **settings}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT

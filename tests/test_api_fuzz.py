@@ -1,9 +1,14 @@
 """schemathesis against the service's own OpenAPI schema: no 5xx, and every response
-conforms to the schema (status, content type, body), with keys and without.
+conforms to the schema, with keys and without, under every check schemathesis has
+(status, content type, headers and body; invalid data refused and valid data
+accepted; 405 with ``Allow`` for undeclared methods; deleted and created resources).
 
-Every operation of the schema gets a bounded number of generated cases (hypothesis
-settings) to keep the suite short. (schemathesis' pytest plugin does not run on
-this pytest; its strategies are driven here directly.)
+Three of its phases are driven here: generated cases (valid and invalid), the
+coverage phase (boundary values, undeclared methods, missing headers, content-type
+probes) and the stateful phase (sequences following the links schemathesis infers
+between operations). Every phase is bounded (hypothesis settings) to keep the suite
+short. (schemathesis' pytest plugin does not run on this pytest; its strategies and
+state machine are driven here directly.)
 """
 
 from __future__ import annotations
@@ -19,7 +24,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis.checks import (
+    CHECKS,
+    allow_header_conformance,
+    is_check_class,
+    load_all_checks,
+    negative_data_rejection,
+    positive_data_acceptance,
+    use_after_free,
+)
 
 from recsys.bundle import Bundle
 from serving.app import create_app
@@ -30,6 +43,12 @@ KEYS = {"admin key": {"X-API-Key": ADMIN}, "read key": {"X-API-Key": READ}, "no 
 EXAMPLES = settings(
     max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
+#: Scenarios of the stateful phase, each a few linked calls.
+SCENARIOS = settings(EXAMPLES, max_examples=40, stateful_step_count=8)
+
+load_all_checks()
+#: Every check schemathesis has, passed explicitly: a config file cannot turn one off.
+ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]
 
 
 @pytest.fixture(scope="module")
@@ -45,29 +64,32 @@ STATUSES: Counter[int] = Counter()
 
 
 def _excluded(operation: Any) -> list[Any]:
-    """Checks not to run on ``operation``.
+    """Checks not to run on ``operation``, each for a reason the schema cannot say.
 
-    Cross-field rules of analyst rules (unique ids, valid_from ≤ valid_to) and of
-    outcomes (``postponed`` needs ``until``) have no JSON-schema form: a schema-valid
-    body may rightly get 422 there. No 5xx, and conformance of every response, are
-    still checked (below too)."""
-    cross_field = operation.label in (
-        "PUT /v1/cross-sell/rules",
-        "POST /v1/clients/{client_id}/offers/{item_id}/outcome",  # postponed needs until
-    )
+    Cross-field rules of analyst rules (unique ids, valid_from ≤ valid_to) have no
+    JSON-schema form: a schema-valid body may rightly get 422 there. (``postponed``
+    needs ``until`` is in the schema: the outcome route gets every check.)"""
     if operation.label == "POST /v1/items/batch":
         # More than 10,000 generated items are also more than max_body_bytes: that body
-        # is refused with 413 before it is read (JSON, documented), not with 422.
-        return [negative_data_rejection]
-    return [positive_data_acceptance] if cross_field else []
+        # is refused with 413 before it is read (JSON, documented), not with 422. And an
+        # item may be called "batch": GET, PUT and DELETE /v1/items/{item_id} answer on
+        # this path too, so its 405 rightly allows them.
+        return [negative_data_rejection, allow_header_conformance]
+    if operation.label == "GET /v1/items/{item_id}":
+        # DELETE discontinues an item (documented): it stays readable, ``deleted`` true.
+        return [use_after_free]
+    return [positive_data_acceptance] if operation.label == "PUT /v1/cross-sell/rules" else []
+
+
+def _check(case: schemathesis.Case, headers: dict[str, str]) -> None:
+    """Send ``case`` and run every check on its response (but the excluded ones)."""
+    excluded = _excluded(case.operation)
+    response = case.call_and_validate(headers=headers, checks=ALL_CHECKS, excluded_checks=excluded)
+    STATUSES[response.status_code] += 1
 
 
 def _fuzz(
-    operation: Any,
-    mode: Any,
-    headers: dict[str, str],
-    excluded: list[Any],
-    ids: st.SearchStrategy[Any] | None = None,
+    operation: Any, mode: Any, headers: dict[str, str], ids: st.SearchStrategy[Any] | None = None
 ) -> None:
     """Generated cases for one operation, each sent and its response validated;
     with ``ids``, path ids and basket items are swapped for the bundle's own."""
@@ -78,10 +100,40 @@ def _fuzz(
     @given(case=cases)
     @EXAMPLES
     def check(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(headers=headers, excluded_checks=excluded)
-        STATUSES[response.status_code] += 1
+        _check(case, headers)
 
     check()
+
+
+def _failures(api: Any, run: Any) -> dict[str, str]:
+    """``run(operation)`` for every operation of the schema; the failures by label
+    (all tried: every failure is reported, not only the first)."""
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert len(operations) >= 10  # the whole API, not an empty schema
+    failures = {}
+    for operation in operations:
+        try:
+            run(operation)
+        except (Exception, BaseExceptionGroup) as error:
+            failures[operation.label] = str(error)[:2000]
+    return failures
+
+
+def _report(failures: dict[str, str]) -> None:
+    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+    print(f"statuses so far: {dict(STATUSES.most_common())}")
+
+
+def test_the_checks_are_schemathesis_whole_set() -> None:
+    """A check renamed or dropped by a schemathesis upgrade is said, not silently lost."""
+    names = {check.__name__ for check in ALL_CHECKS}
+    assert names >= {
+        *("not_a_server_error", "status_code_conformance", "content_type_conformance"),
+        *("response_schema_conformance", "response_headers_conformance"),
+        *("negative_data_rejection", "positive_data_acceptance", "missing_required_header"),
+        *("unsupported_method", "allow_header_conformance", "use_after_free"),
+        *("ensure_resource_availability", "ignored_auth"),
+    }
 
 
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=str)
@@ -90,18 +142,56 @@ def test_every_operation_conforms_and_never_fails(
     api: Any, key: str, mode: schemathesis.GenerationMode
 ) -> None:
     """Valid (positive) and invalid (negative) cases: invalid ones must get a 4xx."""
-    operations = [result.ok() for result in api.get_all_operations()]
-    assert len(operations) >= 10  # the whole API, not an empty schema
-    failures = {}
-    for operation in operations:
+
+    def run(operation: Any) -> None:
         try:
-            _fuzz(operation, mode, KEYS[key], _excluded(operation))
+            _fuzz(operation, mode, KEYS[key])
         except Unsatisfiable:  # no parameters and no body: nothing to make invalid
             assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
-        except (Exception, BaseExceptionGroup) as error:  # try all; report every failure
-            failures[operation.label] = str(error)[:2000]
-    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
-    print(f"{len(operations)} operations; statuses so far: {dict(STATUSES.most_common())}")
+
+    _report(_failures(api, run))
+
+
+def test_coverage_phase(api: Any) -> None:
+    """schemathesis' coverage phase, its deterministic cases for each operation: boundary
+    values, each parameter missing or of the wrong type, undeclared methods (405 with an
+    ``Allow`` naming the path's methods), content-type probes."""
+    modes = list(schemathesis.GenerationMode)
+    api.coverage_unexpected_methods_seen.clear()  # each (path, method) once per run
+
+    def run(operation: Any) -> None:
+        config = api.config.generation_for(operation=operation)
+        for case in api.iter_coverage_cases(
+            operation, generation_modes=modes, generation_config=config
+        ):
+            _check(case, KEYS["admin key"])
+
+    _report(_failures(api, run))
+
+
+def test_stateful_phase(api: Any) -> None:
+    """Sequences of calls along the links schemathesis infers (an item a list names,
+    then read, changed, deleted…), with the checks that need them: a deleted resource
+    is gone, a created one is there."""
+    machine = api.as_state_machine()
+    assert machine.schema.statistic.transitions.selected >= 10  # links were inferred
+
+    class Admin(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"headers": dict(KEYS["admin key"])}
+
+        def validate_response(self, response: Any, case: Any, *_: Any, **kwargs: Any) -> None:
+            STATUSES[response.status_code] += 1
+            case.validate_response(
+                response,
+                checks=ALL_CHECKS,
+                excluded_checks=_excluded(case.operation),
+                headers=kwargs.get("headers"),
+                transport_kwargs=kwargs,
+                recorder=self.recorder,
+            )
+
+    Admin.run(settings=SCENARIOS)
 
 
 def _with_ids(drawn: tuple[Any, tuple[str, str, list[str]]]) -> Any:
@@ -129,11 +219,5 @@ def test_operations_on_the_bundles_own_ids(api: Any, bundle: Bundle) -> None:
     ids = st.tuples(
         st.sampled_from(bundle.data.clients.ids.tolist()), items, st.lists(items, max_size=6)
     )
-    failures = {}
-    for operation in (result.ok() for result in api.get_all_operations()):
-        try:
-            positive = schemathesis.GenerationMode.POSITIVE
-            _fuzz(operation, positive, KEYS["admin key"], _excluded(operation), ids)
-        except (Exception, BaseExceptionGroup) as error:
-            failures[operation.label] = str(error)[:2000]
-    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+    positive = schemathesis.GenerationMode.POSITIVE
+    _report(_failures(api, lambda operation: _fuzz(operation, positive, KEYS["admin key"], ids)))

@@ -17,6 +17,7 @@ from recsys.catalogue import Catalogue, CatalogueItem, ItemFacts, ItemFilter, re
 from recsys.errors import DataError
 from serving.app import create_app
 from tests.conftest import a_client, settings_for, write_csv
+from tests.servers import LOOPBACK
 from training.cli import app as cli
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -131,7 +132,7 @@ def test_import_reads_a_file_and_names_bad_values(tmp_path: Path) -> None:
 
 @pytest.fixture
 def client(bundles: Path, tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(settings_for(bundles, tmp_path))) as test_client:
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as test_client:
         yield test_client
 
 
@@ -209,13 +210,13 @@ def test_window_closing_hides_an_item_from_a_cached_list(client: TestClient, bun
 
 def test_catalogue_titles_win_and_survive_a_restart(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         who, _ = a_client(bundles)
         top = _ids(client.get(f"/v1/clients/{who}/recommendations?k=5").json())[0]
         client.put(f"/v1/items/{top}", json={"title": "Catalogue   title", "category": "Gifts"})
         listed = client.get(f"/v1/clients/{who}/recommendations?k=5").json()
         assert listed["items"][0]["title"] == "Catalogue title"
-    with TestClient(create_app(settings)) as client:  # the change log is read back
+    with TestClient(create_app(settings), client=LOOPBACK) as client:  # the change log is read back
         assert client.get(f"/v1/items/{top}").json()["category"] == "Gifts"
         listed = client.get(f"/v1/clients/{who}/recommendations?k=5").json()
         assert listed["items"][0]["title"] == "Catalogue title"
@@ -315,7 +316,10 @@ def test_catalogue_changes_reach_other_replicas_and_precompute(
     a = settings_for(bundles, tmp_path / "a", redis_url=redis_url)
     b = settings_for(bundles, tmp_path / "b", redis_url=redis_url)
     who, _ = a_client(bundles)
-    with TestClient(create_app(a)) as one, TestClient(create_app(b)) as two:
+    with (
+        TestClient(create_app(a), client=LOOPBACK) as one,
+        TestClient(create_app(b), client=LOOPBACK) as two,
+    ):
         top = _ids(two.get(f"/v1/clients/{who}/recommendations?k=10").json())[0]
         assert two.get(f"/v1/clients/{who}/recommendations?k=10").json()["cached"] is True
         started = time.perf_counter()

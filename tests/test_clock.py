@@ -27,6 +27,7 @@ from recsys.ranking.sources import day_of
 from serving.app import create_app
 from serving.settings import ServingSettings
 from tests.conftest import SAMPLE, settings_for
+from tests.servers import LOOPBACK
 from training.cli import app as cli
 
 
@@ -100,7 +101,9 @@ def test_a_due_item_bought_today_leaves_next_best_offers(
 ) -> None:
     """On its due day the item is offered with its rhythm; bought that day (an event,
     after training), it is not offered again, with or without a reason."""
-    with TestClient(create_app(settings_for(bundles, tmp_path, today=due.day))) as client:
+    with TestClient(
+        create_app(settings_for(bundles, tmp_path, today=due.day)), client=LOOPBACK
+    ) as client:
         before = offers(client, due.client)
         accepted = client.post("/v1/events", json={"client_id": due.client, "item_id": due.item})
         after = offers(client, due.client)
@@ -167,7 +170,7 @@ def served_on(
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": [later, today]}))
     settings = settings_for(bundles, tmp_path, experiments_path=path, today=due.day)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         yield client, offered
 
 
@@ -218,7 +221,9 @@ def test_a_postponement_is_judged_on_the_pinned_day(
     """Postponed until a week after the service's day: held back on that day (on the real
     clock, years later, it would be back at once); declined offers count from it too."""
     week = (due.day + timedelta(days=7)).isoformat()
-    with TestClient(create_app(settings_for(bundles, tmp_path, today=due.day))) as client:
+    with TestClient(
+        create_app(settings_for(bundles, tmp_path, today=due.day)), client=LOOPBACK
+    ) as client:
         assert due.item in offers(client, due.client)
         said = {"outcome": "postponed", "channel": "call", "until": week}
         answer = client.post(f"/v1/clients/{due.client}/offers/{due.item}/outcome", json=said)

@@ -21,6 +21,7 @@ from recsys.data.cleaning import DEFAULT_NON_PRODUCT_PATTERNS
 from serving.app import create_app
 from tests.browser import browser, rows, text_of
 from tests.conftest import features_file, settings_for
+from tests.servers import LOOPBACK
 
 AS_OF = "2009-12-10"
 
@@ -35,7 +36,7 @@ def client(bundles: Path, features: Path, tmp_path: Path) -> Iterator[TestClient
     # Several CF sources, so some offers have two sources saying the same sentence.
     weights = {"ease": 1.0, "als": 0.5, "rp3beta": 0.5, "rules": 0.1, "analyst": 1, "popular": 0.1}
     settings = settings_for(bundles, tmp_path, features_path=features, blend_weights=weights)
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
         yield test_client
 
 
@@ -131,7 +132,7 @@ def test_at_risk_lists_the_flagged_clients_by_net_spend(
     risky = table[table["churn_risk"]].sort_values("monetary", ascending=False).head(50)
     assert len(risky) == 50  # enough flagged clients for the limit to matter
     settings = settings_for(bundles, tmp_path, features_path=sample_features)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         page = c.get("/ui/at-risk").text
     shown = [cells[:4] for _, cells in rows(page)][1:]
     assert shown == [

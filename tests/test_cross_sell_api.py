@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from recsys.rules.cross_sell import load_cross_sell
 from serving.app import create_app
 from tests.conftest import a_client, settings_for
+from tests.servers import LOOPBACK
 
 ADMIN, READ = {"X-API-Key": "admin"}, {"X-API-Key": "read"}
 
@@ -28,7 +29,7 @@ def _campaign(trigger: str, offer: str) -> dict[str, object]:
 def test_new_rules_apply_at_once_and_are_saved(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, admin_api_key="admin", read_api_key="read")
     who, bought = a_client(bundles)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         assert c.get("/v1/cross-sell/rules", headers=READ).json()["version"] == "2026-11-01"
         url = f"/v1/clients/{who}/recommendations?k=5"
         before = c.get(url, headers=READ).json()
@@ -51,7 +52,7 @@ def test_new_rules_apply_at_once_and_are_saved(bundles: Path, tmp_path: Path) ->
 
 def test_rule_changes_need_the_admin_key_and_valid_rules(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, admin_api_key="admin", read_api_key="read")
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         good = _campaign("85048", "22086")
         assert c.put("/v1/cross-sell/rules", json=good, headers=READ).status_code == 403
         assert c.put("/v1/cross-sell/rules", json=good).status_code == 401

@@ -29,6 +29,7 @@ from serving.app import create_app
 from serving.impressions import decode
 from tests.browser import rows, text_of
 from tests.conftest import a_client, settings_for
+from tests.servers import LOOPBACK
 from training.cli import app as cli
 
 THREE = {
@@ -204,7 +205,10 @@ def test_service_serves_each_client_its_arm(bundles: Path, tmp_path: Path) -> No
     settings = settings_for(bundles, tmp_path, experiments_path=path)
     plain = settings_for(bundles, tmp_path / "plain", blend_weights={"popular": 1.0})
     who, _ = a_client(bundles)
-    with TestClient(create_app(settings)) as client, TestClient(create_app(plain)) as popular:
+    with (
+        TestClient(create_app(settings), client=LOOPBACK) as client,
+        TestClient(create_app(plain), client=LOOPBACK) as popular,
+    ):
         clients = [who, *(f"cold-{i}" for i in range(30))]
         served: set[str] = set()
         for name in clients:
@@ -292,7 +296,9 @@ def test_experiments_page_shows_the_arms(bundle: Bundle, bundles: Path, tmp_path
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": [THREE]}))
     known = [str(c) for c in bundle.data.clients.ids[:40]]
-    with TestClient(create_app(settings_for(bundles, tmp_path, experiments_path=path))) as client:
+    with TestClient(
+        create_app(settings_for(bundles, tmp_path, experiments_path=path)), client=LOOPBACK
+    ) as client:
         for i, who in enumerate(known):
             body = client.get(f"/v1/clients/{who}/recommendations?k=3").json()
             if i % 4 == 0:  # some buy the first item they were shown
@@ -338,5 +344,7 @@ def test_experiments_page_shows_the_arms(bundle: Bundle, bundles: Path, tmp_path
     bars = re.findall(r'<rect class="bar" x="120" y="[\d.]+" width="([\d.]+)"', page.text)
     widths = [f"{bought[a] / lists[a] * 370 / top:.1f}" for a in ("a", "b", "c")]
     assert bars == widths
-    with TestClient(create_app(settings_for(bundles, tmp_path / "none"))) as client:
+    with TestClient(
+        create_app(settings_for(bundles, tmp_path / "none")), client=LOOPBACK
+    ) as client:
         assert 'id="none"' in client.get("/ui/experiments").text

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from serving import fastpath
 from serving.app import create_app
 from tests.conftest import a_client, settings_for
+from tests.servers import LOOPBACK
 
 VALUES = {
     "k": ["10", "1", "100", "101", "0", "-1", "abc", "", "05", "10.0", " 7"],
@@ -42,8 +43,8 @@ def services(
 ) -> Iterator[tuple[TestClient, TestClient]]:
     tmp = tmp_path_factory.mktemp("fastpath")
     with (
-        TestClient(create_app(settings_for(bundles, tmp / "a"))) as shipped,
-        TestClient(create_app(settings_for(bundles, tmp / "b"))) as routed,
+        TestClient(create_app(settings_for(bundles, tmp / "a")), client=LOOPBACK) as shipped,
+        TestClient(create_app(settings_for(bundles, tmp / "b")), client=LOOPBACK) as routed,
     ):
         yield shipped, routed
 

@@ -18,14 +18,16 @@ from mlflow import MlflowClient
 from recsys.bundle import Bundle
 from serving.app import create_app
 from tests.conftest import ROOT, a_client, settings_for
-from tests.servers import free_port, serve, start_redis, until
+from tests.servers import LOOPBACK, free_port, serve, start_redis, until
 
 
 def test_mlflow_unreachable_serves_the_local_bundle_and_says_so(
     bundles: Path, tmp_path: Path
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    with TestClient(create_app(settings_for(bundles, tmp_path, mlflow_tracking_uri=dead))) as c:
+    with TestClient(
+        create_app(settings_for(bundles, tmp_path, mlflow_tracking_uri=dead)), client=LOOPBACK
+    ) as c:
         ready = c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
         source = ready.json()["model_source"]
@@ -38,7 +40,9 @@ def test_the_mlflow_alias_chooses_the_bundle(bundles: Path, tmp_path: Path) -> N
     client = MlflowClient(store)
     (version,) = client.search_model_versions("name='recsys'")
     client.set_registered_model_alias("recsys", "production", version.version)
-    with TestClient(create_app(settings_for(bundles, tmp_path, mlflow_tracking_uri=store))) as c:
+    with TestClient(
+        create_app(settings_for(bundles, tmp_path, mlflow_tracking_uri=store)), client=LOOPBACK
+    ) as c:
         ready = c.get("/readyz").json()
         assert ready["model_source"] == "MLflow recsys@production"
         assert ready["model_version"] == Path(version.tags["bundle_dir"]).name
@@ -167,7 +171,7 @@ def test_a_corrupted_rules_file_is_refused_and_the_old_bundle_kept(
     shutil.copy(ROOT / "examples" / "cross_sell.yaml", rules)
     settings = settings_for(served, tmp_path, admin_api_key="a")
     settings = settings.model_copy(update={"cross_sell_path": rules})
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         old = c.get("/v1/model").json()["version"]
         newer = served / "zz-newer"
         shutil.copytree(original, newer)
@@ -191,7 +195,7 @@ def test_a_promoted_bundle_is_picked_up_in_the_background(bundles: Path, tmp_pat
     original = next(p for p in bundles.iterdir() if p.is_dir())
     shutil.copytree(original, served / original.name)
     settings = settings_for(served, tmp_path).model_copy(update={"reload_interval_seconds": 0.2})
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         old = c.get("/v1/model").json()["version"]
         state = c.app.state.context.state  # type: ignore[attr-defined]
         looks: list[float] = []  # when each of the watcher's checks for a new bundle began

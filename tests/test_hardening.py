@@ -13,14 +13,14 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.cache import LocalLRU
 from tests.conftest import settings_for
-from tests.servers import free_port, serve
+from tests.servers import LOOPBACK, free_port, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, max_body_bytes=2_000)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         batch = {"events": [{"client_id": f"c{i}", "item_id": "i"} for i in range(200)]}
         refused = client.post("/v1/events", json=batch)
         assert refused.status_code == 413 and "max_body_bytes" in refused.json()["detail"]
@@ -35,7 +35,7 @@ def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:
 
 def test_rate_limit_per_key(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, rate_limit_per_minute=3)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         codes = [
             client.get("/v1/clients/x/recommendations", headers={"X-API-Key": "a"}).status_code
             for _ in range(4)

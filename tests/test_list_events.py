@@ -25,7 +25,7 @@ from serving.cache import ListCache
 from serving.lists import Served, compute_list, list_key
 from serving.precompute import precompute
 from tests.conftest import a_client, settings_for
-from tests.servers import free_port, start_redis
+from tests.servers import LOOPBACK, free_port, start_redis
 
 URL = "/v1/clients/{}/recommendations?k=10"
 #: The same list under another query string: a cache miss, computed now.
@@ -89,7 +89,7 @@ def test_precompute_honours_a_decline_and_a_purchase_made_before_it(
     # Segments and countries too: a stored list is targeted as a request is.
     settings = settings_for(bundles, tmp_path, redis_url=own_redis, features_path=sample_features)
     who, _ = a_client(bundles)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         declined, bought = _ids(c.get(URL.format(who)).json())[:2]
         outcome = {"outcome": "declined", "channel": "call"}
         assert c.post(f"/v1/clients/{who}/offers/{declined}/outcome", json=outcome).is_success
@@ -109,7 +109,7 @@ def test_precompute_fills_the_new_arrivals_slot(
     # Segments and countries too: a stored list is targeted as a request is.
     settings = settings_for(bundles, tmp_path, redis_url=own_redis, features_path=sample_features)
     who, bought = a_client(bundles)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         mine = [{"item_id": i, "category": "Candles"} for i in sorted(bought)]
         assert c.post("/v1/items/batch", json={"items": mine}).is_success
         new = {"title": "Scented candle in a jar", "category": "Candles"}
@@ -135,7 +135,7 @@ def test_a_purchase_during_a_slow_list_never_appears_later(
     def ask(name: str) -> None:
         answers[name] = c.get(URL.format(who)).json()
 
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         ctx = c.app.state.context  # type: ignore[attr-defined]
         held = ctx.features.get = Held(ctx.features.get)  # the profile read lists wait for
         top = _ids(c.get(FRESH.format(who)).json())[0]
@@ -179,7 +179,7 @@ def test_in_flight_lists_are_not_shared_across_event_loops(
     held = store.get = Held(store.get)  # type: ignore[method-assign]
     served: list[Served] = []
     errors: list[BaseException] = []
-    with TestClient(create_app(settings_for(bundles, tmp_path))) as c:
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as c:
         ctx = replace(c.app.state.context, features=store)  # type: ignore[attr-defined]
         key = list_key(ctx.current, who, b"k=10", None)
 
@@ -243,7 +243,7 @@ def test_precompute_targets_from_the_redis_feature_store(
     clients = [str(c) for c in bundle.data.clients.ids[buyers]]
     assert len(clients) >= 5  # the sample's teacup buyers
     precompute(settings, k=10)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         for who in clients:
             stored, fresh = c.get(URL.format(who)).json(), c.get(FRESH.format(who)).json()
             assert stored["cached"] is True and fresh["cached"] is False

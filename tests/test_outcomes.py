@@ -20,7 +20,7 @@ from serving.app import create_app
 from serving.impressions import decode
 from tests.browser import chromium
 from tests.conftest import a_client, settings_for
-from tests.servers import free_port
+from tests.servers import LOOPBACK, free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -44,7 +44,7 @@ def test_outcome_book_holds_back_by_hand() -> None:
 
 @pytest.fixture
 def client(bundles: Path, tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(settings_for(bundles, tmp_path))) as test_client:
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as test_client:
         yield test_client
 
 
@@ -158,13 +158,13 @@ def test_declined_offer_leaves_for_the_cooldown_and_comes_back(
 def test_outcomes_survive_a_restart(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path)
     who, _ = a_client(bundles)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         top = client.get(f"/v1/clients/{who}/next-best-offers").json()["offers"][0]["item_id"]
         client.post(
             f"/v1/clients/{who}/offers/{top}/outcome",
             json={"outcome": "declined", "channel": "visit"},
         )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         offers = client.get(f"/v1/clients/{who}/next-best-offers").json()
         assert top not in [o["item_id"] for o in offers["offers"]]
         assert offers["offer_history"][0]["item_id"] == top
@@ -174,7 +174,10 @@ def test_outcomes_reach_other_replicas(bundles: Path, tmp_path: Path, redis_url:
     a = settings_for(bundles, tmp_path / "a", redis_url=redis_url)
     b = settings_for(bundles, tmp_path / "b", redis_url=redis_url)
     who, _ = a_client(bundles)
-    with TestClient(create_app(a)) as one, TestClient(create_app(b)) as two:
+    with (
+        TestClient(create_app(a), client=LOOPBACK) as one,
+        TestClient(create_app(b), client=LOOPBACK) as two,
+    ):
         top = two.get(f"/v1/clients/{who}/next-best-offers").json()["offers"][0]["item_id"]
         one.post(
             f"/v1/clients/{who}/offers/{top}/outcome",
@@ -236,6 +239,7 @@ def test_crm_outcome_forms_in_headless_chromium(
     assert not thread.is_alive(), "the server did not stop"
     # declined: gone, the list refilled with what the API offers now
     assert first not in shown and shown == offered and len(shown) == 5
-    ((at, item, outcome, channel, reason, until),) = past  # the one outcome, as recorded
+    ((at, item, outcome, channel, reason, until, by),) = past  # the one outcome, as recorded
     assert (item, outcome, channel, reason, until) == (first, "declined", "email", "too pricey", "")
+    assert by == "local"  # no users: the loopback visitor of the protected mode
     assert before <= datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=UTC) <= after

@@ -15,6 +15,7 @@ from recsys.bundle import Bundle
 from recsys.data import CleaningConfig, load_events
 from serving.app import create_app
 from tests.conftest import a_client, settings_for
+from tests.servers import LOOPBACK
 from training.cli import app as cli
 
 
@@ -43,7 +44,7 @@ def test_deleted_client_gets_cold_start_and_loses_features(
     who, _ = a_client(bundles)
     settings = settings_for(bundles, tmp_path, features_path=sample_features, admin_api_key="adm")
     admin = {"X-API-Key": "adm"}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         assert client.get(f"/v1/clients/{who}/next-best-offers").json()["profile"] is not None
         own = client.get(f"/v1/clients/{who}/recommendations?k=8").json()
         cold = client.get("/v1/clients/never-seen/recommendations?k=8").json()
@@ -60,7 +61,9 @@ def test_deleted_client_gets_cold_start_and_loses_features(
         assert client.app.state.context.features.get(who) is None  # type: ignore[attr-defined]
     tombstones = (tmp_path / "tombstones.txt").read_text()
     assert tombstones.strip() == _sha(who) and who not in tombstones
-    with TestClient(create_app(settings)) as client:  # the tombstone outlives a restart
+    with TestClient(
+        create_app(settings), client=LOOPBACK
+    ) as client:  # the tombstone outlives a restart
         again = client.get(f"/v1/clients/{who}/recommendations?k=8").json()
         assert again["items"] == cold["items"]
 
@@ -72,7 +75,7 @@ def test_training_and_export_leave_a_deleted_client_out(
     who, _ = a_client(bundles)
     settings = settings_for(bundles, tmp_path, redis_url=redis_url, events_stream="forgetting")
     events = [{"client_id": who, "item_id": "85123A"}, {"client_id": "fresh-1", "item_id": "22423"}]
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         client.post("/v1/events", json={"events": events})
         client.delete(f"/v1/clients/{who}")
     exported = tmp_path / "exported.parquet"

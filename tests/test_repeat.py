@@ -17,6 +17,7 @@ from recsys.repeat import RepeatIndex, due_scores, propensity
 from recsys.vocab import IdMap
 from serving.app import create_app
 from tests.conftest import settings_for
+from tests.servers import LOOPBACK
 
 DAY0 = (date(2026, 1, 1) - date(1970, 1, 1)).days
 
@@ -105,7 +106,7 @@ def test_bought_again_is_offered_with_its_rhythm(
     ids = bundle.data.items.ids
     rebought = {str(ids[i]) for i, d in zip(items_, days, strict=True) if d >= 2}
     once = {str(ids[i]) for i, d in zip(items_, days, strict=True) if d == 1}
-    with TestClient(create_app(settings_for(bundles, tmp_path))) as client:
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as client:
         listed = client.get(f"/v1/clients/{who}/recommendations?k=20&exclude_purchased=false")
         items = listed.json()["items"]
         said = [r for i in items for r in i["reasons"] if r["source"] == "repeat"]
@@ -143,7 +144,7 @@ def test_next_best_offers_bring_back_what_is_due(
     who, wanted = str(bundle.data.clients.ids[row]), str(bundle.data.items.ids[item])
     _, interval, _ = bundle.repeats.row(row)  # type: ignore[union-attr]
     late = due + timedelta(days=int(3 * interval.max()))
-    with TestClient(create_app(settings_for(bundles, tmp_path))) as client:
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as client:
         context = client.app.state.context  # type: ignore[attr-defined]
         found = {}
         for day in (due, late):

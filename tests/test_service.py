@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from recsys.bundle import Bundle
 from serving.app import create_app
 from tests.conftest import a_client, settings_for
-from tests.servers import free_port, start_redis
+from tests.servers import LOOPBACK, free_port, start_redis
 from training.cli import app as cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def bundles(request: pytest.FixtureRequest, bundles: Path) -> Path:
 
 @pytest.fixture
 def client(bundles: Path, tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(settings_for(bundles, tmp_path))) as test_client:
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as test_client:
         yield test_client
 
 
@@ -121,7 +121,7 @@ def test_health_ready_metrics_model(client: TestClient) -> None:
 
 def test_api_keys(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, read_api_key="r-key", admin_api_key="a-key")
-    with TestClient(create_app(settings)) as keyed:
+    with TestClient(create_app(settings), client=LOOPBACK) as keyed:
         url = "/v1/clients/x/recommendations"
         assert keyed.get(url).status_code == 401
         assert keyed.get(url, headers={"X-API-Key": "wrong"}).status_code == 403
@@ -140,7 +140,7 @@ def test_hot_reload_and_refusal_of_a_broken_bundle(bundles: Path, tmp_path: Path
     original = next(p for p in bundles.iterdir() if p.is_dir())
     shutil.copytree(original, served / original.name)
     settings = settings_for(served, tmp_path, admin_api_key="a")
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
         old = test_client.get("/v1/model").json()["version"]
         broken = served / "zz-broken"
         shutil.copytree(original, broken)
@@ -166,7 +166,8 @@ def test_with_real_redis_and_redis_killed(bundles: Path, tmp_path: Path) -> None
     try:
         url = f"redis://127.0.0.1:{port}/0"
         with TestClient(
-            create_app(settings_for(bundles, tmp_path, redis_url=url, local_cache_size=0))
+            create_app(settings_for(bundles, tmp_path, redis_url=url, local_cache_size=0)),
+            client=LOOPBACK,
         ) as c:
             who, _ = a_client(bundles)
             assert c.get(f"/v1/clients/{who}/recommendations").json()["cached"] is False
@@ -209,7 +210,10 @@ def test_precompute_fills_redis_for_every_client(
     assert stored_value is not None and stored_value.startswith(b"R") and len(stored_value) < 600
     fresh = settings_for(bundles, tmp_path / "fresh", local_cache_size=0)
     ids = [str(i) for i in bundle.data.clients.ids[:: max(1, len(bundle.data.clients) // 25)]]
-    with TestClient(create_app(settings)) as c, TestClient(create_app(fresh)) as computed:
+    with (
+        TestClient(create_app(settings), client=LOOPBACK) as c,
+        TestClient(create_app(fresh), client=LOOPBACK) as computed,
+    ):
         for who in ids:  # the batched, stored list is the one a request computes
             first = c.get(f"/v1/clients/{who}/recommendations?k=4").json()
             again = computed.get(f"/v1/clients/{who}/recommendations?k=4").json()
@@ -225,7 +229,7 @@ def test_precompute_fills_redis_for_every_client(
 
 def test_blend_weights_are_a_setting(bundles: Path, tmp_path: Path) -> None:
     settings = settings_for(bundles, tmp_path, blend_weights={"ease": 1.0, "popular": 0.1})
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
         who, _ = a_client(bundles)
         body = c.get(f"/v1/clients/{who}/recommendations?k=10").json()
         sources = {r["source"] for item in body["items"] for r in item["reasons"]}

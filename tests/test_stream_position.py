@@ -30,7 +30,7 @@ from serving.app import create_app
 from serving.settings import ServingSettings
 from serving.stream import FIELD, follow, since, stream_client
 from tests.conftest import a_client, settings_for
-from tests.servers import ROOT
+from tests.servers import LOOPBACK, ROOT
 from training import jobs
 from training.cli import _events
 from training.cli import app as cli
@@ -128,16 +128,18 @@ def test_a_purchase_during_training_reaches_the_new_bundles_replicas(
         return settings_for(served, tmp_path / name, redis_url=redis_url, events_stream=stream)
 
     who, _ = a_client(bundles)
-    with TestClient(create_app(on(bundles, "live"))) as live:
+    with TestClient(create_app(on(bundles, "live")), client=LOOPBACK) as live:
         _buy(live, "someone", "85123A")  # an event the bundle is trained on
     export = tmp_path / "export.parquet"
     args = ["events", "export", "--out", str(export), "--redis-url", redis_url, "--stream", stream]
     exported = CliRunner().invoke(cli, args)
     assert exported.exit_code == 0, exported.output
     same = _train_same(sample_data, export, tmp_path / "preview")
-    with TestClient(create_app(settings_for(same, tmp_path / "preview-serve"))) as preview:
+    with TestClient(
+        create_app(settings_for(same, tmp_path / "preview-serve")), client=LOOPBACK
+    ) as preview:
         top = _items(preview, who)[0]  # what the new bundle will offer first
-    with TestClient(create_app(on(bundles, "live"))) as live:
+    with TestClient(create_app(on(bundles, "live")), client=LOOPBACK) as live:
         _buy(live, who, top)  # accepted while the bundle trains
     bought = _last_entry(redis_url, stream)
     _past_the_second_of(bought)
@@ -147,7 +149,9 @@ def test_a_purchase_during_training_reaches_the_new_bundles_replicas(
     assert trained.events_position is not None
     assert trained.events_position.stream_id is not None
     assert _order(trained.events_position.stream_id) < _order(bought)
-    with TestClient(create_app(on(_only_bundle(tmp_path / "bundles"), "replica"))) as replica:
+    with TestClient(
+        create_app(on(_only_bundle(tmp_path / "bundles"), "replica")), client=LOOPBACK
+    ) as replica:
         _until(lambda: top in _recent(replica, who), 10, "the purchase was never applied")
         assert top not in _items(replica, who)
 
@@ -182,11 +186,11 @@ def test_an_embedded_restart_keeps_purchases_made_since_training(
     """No Redis: the local event log is read back at start-up."""
     settings = settings_for(bundles, tmp_path)
     who, _ = a_client(bundles)
-    with TestClient(create_app(settings)) as first:
+    with TestClient(create_app(settings), client=LOOPBACK) as first:
         top = _items(first, who)[0]
         _buy(first, who, top)
         assert top not in _items(first, who)
-    with TestClient(create_app(settings)) as restarted:
+    with TestClient(create_app(settings), client=LOOPBACK) as restarted:
         assert top in _recent(restarted, who)
         assert top not in _items(restarted, who)
 
@@ -204,7 +208,7 @@ def test_embedded_training_on_the_log_replays_what_came_after_it(
     command = [sys.executable, "-c", "from training.cli import app; app()", "train"]
     command += ["--events", str(sample_data), *TRAIN, "--out", str(out)]
     command += ["--extra-events", str(settings.events_path)]
-    with TestClient(create_app(settings)) as live:
+    with TestClient(create_app(settings), client=LOOPBACK) as live:
         _buy(live, who, "TRAINED-ON")
         training = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
         snapshot = out / "service-events.jsonl"
@@ -214,7 +218,9 @@ def test_embedded_training_on_the_log_replays_what_came_after_it(
     trained = Bundle.load(_only_bundle(out))
     assert trained.events_position is not None
     assert trained.events_position.log_offset == snapshot.stat().st_size
-    with TestClient(create_app(settings_for(_only_bundle(out), tmp_path / "serve"))) as restarted:
+    with TestClient(
+        create_app(settings_for(_only_bundle(out), tmp_path / "serve")), client=LOOPBACK
+    ) as restarted:
         assert _recent(restarted, who) == {"DURING"}
 
 
@@ -275,7 +281,7 @@ def test_a_swapped_bundle_holds_as_bought_since_training_only_what_it_did_not_le
     bundle = Bundle.load(served / "A")
     x, y = [str(i) for i in bundle.data.items.ids if str(i) not in bought][:2]
     settings = settings_for(served, tmp_path / "run", reload_interval_seconds=0.05)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         state = client.app.state.context.state  # type: ignore[attr-defined]
         assert client.post("/v1/events", json={"client_id": who, "item_id": x}).is_success
         log = settings.events_path.read_bytes()

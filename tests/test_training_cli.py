@@ -163,13 +163,19 @@ def test_a_cut_memory_mapped_array_is_refused(trained: Path, tmp_path: Path) -> 
         Bundle.load(broken)
 
 
-def test_train_registers_and_promote_sets_the_alias(mlflow_uri: str, trained: Path) -> None:
+def test_train_registers_and_promote_sets_the_alias(
+    mlflow_uri: str, trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = MlflowClient(mlflow_uri)
     versions = client.search_model_versions("name='recsys'")
     assert versions, "train registered no version"
     latest = max(versions, key=lambda v: int(v.version))
+    monkeypatch.setenv("RECSYS_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
     result = runner.invoke(app, ["promote", str(latest.version)])
     assert result.exit_code == 0, result.output
+    (promoted,) = [json.loads(line) for line in (tmp_path / "audit.jsonl").open()]
+    assert promoted["action"] == "model.promote"
+    assert promoted["detail"] == {"version": str(latest.version)}
     assert str(client.get_model_version_by_alias("recsys", "production").version) == str(
         latest.version
     )

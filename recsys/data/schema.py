@@ -27,7 +27,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("client_id", "item_id", "order_id", "timest
 #: price; price-based steps and features skip rows without one.
 DEFAULTED_COLUMNS: dict[str, float] = {"quantity": 1.0, "price": float("nan")}
 #: Columns kept when the input has them.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("title", "category", "country", "event_type")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("title", "category", "country", "event_type", "manager")
 #: Identifier columns: strings, stored as pandas categoricals.
 ID_COLUMNS: tuple[str, ...] = ("client_id", "item_id", "order_id")
 #: Columns that may be empty in a row (a line without a known client).

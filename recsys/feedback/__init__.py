@@ -1,4 +1,4 @@
-"""Learning from what happens to offers: outcomes, attribution, experiments.
+"""Learning from what happens to offers: outcomes, attribution, experiments, the team.
 
 Core library only (no Redis, no web): ``serving`` records, ``training`` reports.
 """
@@ -21,6 +21,7 @@ from recsys.feedback.report import (
     two_proportions,
     wilson,
 )
+from recsys.feedback.team import team_report
 
 __all__ = [
     "Arm",
@@ -37,6 +38,7 @@ __all__ = [
     "public",
     "shown_items",
     "source_report",
+    "team_report",
     "two_proportions",
     "wilson",
 ]

@@ -39,6 +39,9 @@ class Outcome(BaseModel):
     """The list the offer came from, when known (else the last list that showed it)."""
     at: JsonDateTime
     """When the outcome was recorded (UTC)."""
+    by: str | None = Field(default=None, min_length=1, max_length=100)
+    """Who recorded it, as the service names its caller: ``user:ann``, ``key:crm-sync``,
+    ``local`` or ``open``; ``None`` on outcomes recorded before callers were named."""
 
     @model_validator(mode="after")
     def _dated(self) -> Outcome:
@@ -68,7 +71,7 @@ class OutcomeBook:
         self._by_client.setdefault(outcome.client_id, []).append(outcome)
 
     def history(self, client_id: str) -> list[Outcome]:
-        """The client's outcomes, newest first."""
+        """The client's outcomes, newest first, each naming who recorded it (``by``)."""
         return list(reversed(self._by_client.get(client_id, [])))
 
     def blocked(self, client_id: str, now: datetime) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from recsys.errors import NotFoundError
 from recsys.rules.cross_sell import CrossSellRules
-from serving.deps import Admin, Ctx, Reader
+from serving.deps import AdminRecord, Ctx, Reader
 from serving.schemas import AUTH_RESPONSES, BODY_RESPONSES, ErrorOut, RulesAccepted
 
 router = APIRouter(prefix="/v1/cross-sell", tags=["cross-sell"], responses=AUTH_RESPONSES)
@@ -28,11 +28,12 @@ async def rules(ctx: Ctx) -> CrossSellRules:
     return found
 
 
-@router.put("/rules", response_model=RulesAccepted, dependencies=[Admin], responses=BODY_RESPONSES)
-async def replace_rules(rules: CrossSellRules, ctx: Ctx) -> RulesAccepted:
+@router.put("/rules", response_model=RulesAccepted, responses=BODY_RESPONSES)
+async def replace_rules(rules: CrossSellRules, ctx: Ctx, record: AdminRecord) -> RulesAccepted:
     """Validate and apply new analyst rules at once (saved to ``RECSYS_CROSS_SELL_PATH``
     when set); lists cached under the old rules are never served again."""
     loaded = await asyncio.to_thread(ctx.state.use_cross_sell, rules)
+    await record("rules.replace", rules.version or "(no version)", {"rules": len(rules.rules)})
     return RulesAccepted(
         version=rules.version, rules=len(rules.rules), cache_version=loaded.cache_version
     )

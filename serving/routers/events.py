@@ -7,10 +7,12 @@ from uuid import uuid4
 
 from fastapi import APIRouter
 
-from serving.deps import Admin, Ctx
+from serving.deps import Ctx, EventWriter
 from serving.schemas import AUTH_RESPONSES, BODY_RESPONSES, Accepted, EventIn, EventsIn
 
-router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Admin], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/v1", tags=["events"], dependencies=[EventWriter], responses=AUTH_RESPONSES
+)
 
 
 @router.post("/events", response_model=Accepted, responses=BODY_RESPONSES)

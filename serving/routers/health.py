@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving.deps import Admin, Context, Ctx
+from serving.deps import AdminRecord, Context, Ctx
 from serving.schemas import AUTH_RESPONSES, ModelInfo
 from serving.stream import StreamEventStore
 from serving.untrained import reload as reload_bundle
@@ -83,14 +83,14 @@ async def model(ctx: Ctx) -> ModelInfo:
 
 @router.post(
     "/v1/model/reload",
-    dependencies=[Admin],
     responses={
         **AUTH_RESPONSES,
         409: {"description": "the bundle was refused; the old one serves"},
     },
 )
-async def reload(ctx: Ctx) -> JSONResponse:
+async def reload(ctx: Ctx, record: AdminRecord) -> JSONResponse:
     """Load the bundle the settings point at now; a broken one is refused (409)."""
     ok = await reload_bundle(ctx.state, ctx.events)
     body = {"model_version": ctx.state.version, "error": ctx.state.last_error}
+    await record("model.reload", str(ctx.state.version), {"loaded": ok})
     return JSONResponse(body, status_code=200 if ok else 409)

@@ -32,6 +32,7 @@ PROFILE = (
     "favourite_item",
     "favourite_country",
     "favourite_category",
+    "manager",
 )
 
 

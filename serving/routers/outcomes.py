@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from serving.deps import Admin, Ctx, Reader
+from serving.deps import Caller, Ctx, Reader
 from serving.outcomes_api import record_outcome
 from serving.schemas import (
     AUTH_RESPONSES,
@@ -25,14 +25,15 @@ Id = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
 @router.post(
     "/{client_id}/offers/{item_id}/outcome",
     response_model=Recorded,
-    dependencies=[Admin],
     responses=BODY_RESPONSES,
 )
-async def outcome(client_id: Id, item_id: Id, body: OutcomeIn, ctx: Ctx) -> Recorded:
+async def outcome(
+    client_id: Id, item_id: Id, body: OutcomeIn, ctx: Ctx, caller: Caller
+) -> Recorded:
     """Record accepted / declined / postponed: a declined item leaves the client's
     lists for the cool-down, a postponed one until its date; accepted counts as a
     conversion of the list that showed it."""
-    return await record_outcome(ctx, client_id, item_id, body)
+    return await record_outcome(ctx, client_id, item_id, body, caller.author)
 
 
 @router.get("/{client_id}/offers/history", response_model=OfferHistory, dependencies=[Reader])

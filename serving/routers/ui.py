@@ -1,27 +1,32 @@
-"""The client screen for sales managers: server-rendered HTML, readable without JavaScript."""
+"""The client screen for sales managers: server-rendered HTML, readable without JavaScript.
+
+Each page takes the dependency of its role (:mod:`serving.routers.sign_in`): managers
+open clients, their outcome forms and the at-risk list; analysts also experiments;
+admins also the admin page. Every form carries the session's CSRF token.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from serving.crm import item_label, reason_lines, source_names
-from serving.deps import Ctx, Reader
+from serving.deps import Ctx
 from serving.experiments_page import chart, page_report
 from serving.outcomes_api import record_outcome
 from serving.routers.offers import next_best_offers
+from serving.routers.sign_in import AdminPerson, Analyst, Manager, Posted, finish, page, templates
 from serving.schemas import MAX_ID, OutcomeIn
 
-router = APIRouter(prefix="/ui", tags=["ui"], dependencies=[Reader], include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
+__all__ = ["money", "router"]
+
+router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
 
 
 def money(value: float | None) -> str:
@@ -34,50 +39,53 @@ templates.env.filters["money"] = money
 
 @router.get("/clients", response_class=HTMLResponse)
 async def search(
-    request: Request, client_id: Annotated[str, Query(max_length=MAX_ID)] = ""
+    request: Request, person: Manager, client_id: Annotated[str, Query(max_length=MAX_ID)] = ""
 ) -> Response:
     """The search box: a client id leads to its screen."""
     if client_id.strip():
-        return RedirectResponse(f"/ui/clients/{client_id.strip()}", status_code=303)
-    return templates.TemplateResponse(request, "search.html", {})
+        found = RedirectResponse(f"/ui/clients/{client_id.strip()}", status_code=303)
+        return finish(request, found)
+    return page(request, "search.html", {})
 
 
 @router.get("/clients/{client_id}", response_class=HTMLResponse)
-async def client_screen(request: Request, client_id: str, ctx: Ctx) -> HTMLResponse:
+async def client_screen(request: Request, client_id: str, ctx: Ctx, person: Manager) -> Response:
     """Profile card, segment badge, offers with reasons and evidence, purchase history."""
     view = await next_best_offers(ctx, client_id[:MAX_ID], 5, "crm")
     label, names = item_label(ctx.current.recommender), source_names(ctx.current.recommender)
     lines = [reason_lines(item, label, names) for item in view["offers"]]
     context = {"view": view, "offers": list(zip(view["offers"], lines, strict=True))}
-    return templates.TemplateResponse(request, "client.html", context)
+    return page(request, "client.html", context)
 
 
 @router.post("/clients/{client_id}/offers/{item_id}/outcome")
-async def outcome_form(request: Request, client_id: str, item_id: str, ctx: Ctx) -> Response:
-    """The screen's Accepted / Declined / Postponed forms (no JavaScript): record the
-    outcome, then back to the client's screen."""
-    fields = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items() if v[0]}
+async def outcome_form(
+    client_id: str, item_id: str, ctx: Ctx, person: Manager, form: Posted
+) -> Response:
+    """The screen's Accepted / Declined / Postponed forms (no JavaScript), CSRF-checked:
+    record the outcome, then back to the client's screen."""
+    fields = {key: value for key, value in form.items() if value}
     try:
         body = OutcomeIn.model_validate(fields)
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False)) from None
-    await record_outcome(ctx, client_id[:MAX_ID], item_id[:MAX_ID], body)
+    await record_outcome(ctx, client_id[:MAX_ID], item_id[:MAX_ID], body, person.author)
     return RedirectResponse(f"/ui/clients/{quote(client_id, safe='')}", status_code=303)
 
 
 @router.get("/experiments", response_class=HTMLResponse)
-async def experiments(request: Request, ctx: Ctx) -> HTMLResponse:
+async def experiments(request: Request, ctx: Ctx, person: Analyst) -> Response:
     """The running (or latest) experiment: per arm figures with intervals and a chart."""
     experiment, found = await page_report(ctx)
     svg = chart(found) if found else ""
     context = {"experiment": experiment, "report": found, "svg": svg}
-    return templates.TemplateResponse(request, "experiments.html", context)
+    return page(request, "experiments.html", context)
 
 
 @router.get("/at-risk", response_class=HTMLResponse)
 async def at_risk(
-    request: Request, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=200)] = 50
-) -> HTMLResponse:
+    request: Request, ctx: Ctx, person: Manager, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> Response:
     """Clients flagged churn_risk, most valuable first, each with their best offer."""
     rows = []
     if ctx.features is not None:
@@ -87,4 +95,40 @@ async def at_risk(
             rows.append(
                 {"client_id": client_id, "profile": profile, "offer": (view["offers"] or [None])[0]}
             )
-    return templates.TemplateResponse(request, "at_risk.html", {"rows": rows})
+    return page(request, "at_risk.html", {"rows": rows})
+
+
+@router.get("/my-clients", response_class=HTMLResponse)
+async def my_clients(
+    request: Request, ctx: Ctx, person: Manager, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> Response:
+    """The signed-in manager's clients (the features' ``manager`` column or assigned
+    on the screen), those at risk first, each with their best offer."""
+    rows = []
+    if ctx.features is not None:
+        mine = await run_in_threadpool(ctx.features.clients_of, person.name)
+        for client_id in mine[:limit]:
+            view = await next_best_offers(ctx, client_id, 1, "crm")
+            offer = (view["offers"] or [None])[0]
+            rows.append({"client_id": client_id, "profile": view["profile"], "offer": offer})
+    rows.sort(key=lambda row: not (row["profile"] or {}).get("churn_risk"))
+    return page(request, "my_clients.html", {"rows": rows, "name": person.name})
+
+
+@router.post("/clients/{client_id}/manager")
+async def assign_manager(client_id: str, ctx: Ctx, person: Manager, form: Posted) -> Response:
+    """Who works with the client now (empty: nobody), from the screen's form."""
+    name = form.get("manager", "").strip()[:MAX_ID] or None
+    if ctx.features is not None:
+        await run_in_threadpool(ctx.features.assign, client_id[:MAX_ID], name)
+    return RedirectResponse(f"/ui/clients/{quote(client_id, safe='')}", status_code=303)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin(request: Request, ctx: Ctx, person: AdminPerson) -> Response:
+    """Who may do what: the users with their roles, the API keys' names with their
+    scopes (never their digests)."""
+    known = ctx.keys.known
+    users = sorted(known.users.values(), key=lambda user: user.name)
+    keys = sorted((key.name, sorted(key.scopes)) for key in known.keys.values())
+    return page(request, "admin.html", {"users": users, "keys": keys})

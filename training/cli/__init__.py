@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import catalogue, data, events, experiments, features, models, rules, serve
+from training.cli import (
+    access,
+    catalogue,
+    data,
+    events,
+    experiments,
+    features,
+    models,
+    rules,
+    serve,
+    team,
+)
 from training.cli.synth import synth
 
 app = typer.Typer(
@@ -26,5 +37,9 @@ app.add_typer(experiments.app, name="experiments")
 app.command(name="serve")(serve.serve)
 app.command(name="demo")(serve.demo)
 app.command(name="precompute")(serve.precompute)
+app.add_typer(access.keys, name="keys")
+app.add_typer(access.users, name="users")
+app.command(name="audit")(access.audit)
+app.add_typer(team.app, name="report")
 
 __all__ = ["app"]

@@ -194,9 +194,14 @@ def promote(
 ) -> None:
     """Mark one registered bundle version as the one serving loads (MLflow alias)."""
     from training import tracking
+    from training.cli.access import record_action
     from training.settings import TrainingSettings
 
     result = tracking.promote(version, TrainingSettings())
+    try:
+        record_action("model.promote", f"{result['model']}@{result['alias']}", {"version": version})
+    except Exception as error:  # promoted already: say the log missed it, do not undo
+        typer.echo(f"warning: promoted, but the audit log was not written: {error}", err=True)
     typer.echo(f"{result['model']}@{result['alias']} → version {result['version']}")
 
 

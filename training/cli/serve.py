@@ -17,8 +17,28 @@ HostOption = Annotated[str, typer.Option(help="Address to bind.")]
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port.")]
 
 
+def _warn_if_unprotected(host: str) -> None:
+    """Say at start what a non-loopback bind without keys means (protected mode)."""
+    from serving.auth.access import PROTECTED, is_loopback
+    from serving.auth.records import FileAccess
+    from serving.settings import ServingSettings
+
+    settings = ServingSettings()
+    if (
+        is_loopback(host)
+        or host == "localhost"
+        or settings.open_access
+        or settings.admin_api_key is not None
+    ):
+        return
+    if not FileAccess(settings.access_path).keys() and not settings.redis_url:
+        typer.echo(f"warning: listening on {host}, but {PROTECTED}", err=True)
+
+
 def _run(host: str, port: int, workers: int) -> None:
     import uvicorn
+
+    _warn_if_unprotected(host)
 
     uvicorn.run(
         "serving.app:create_app",
