@@ -4,7 +4,9 @@ Relevant items are the distinct items a client bought in the test part,
 including items the train part never saw (they count as misses, honestly).
 With ``exclude_seen`` (the default) items the client already bought in train
 are neither recommended nor counted as relevant: the task is "what new item
-will this client buy", the one a next-best offer answers.
+will this client buy", the one a next-best offer answers. Without it, the task also
+keeps which items each client bought in train, and the metrics split the relevant
+items into repeat and explore parts (:func:`recsys.metrics.repeat_explore`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class EvaluationTask:
     relevant: sp.csr_matrix
     groups: np.ndarray | None
     exclude_seen: bool
+    seen: sp.csr_matrix | None = None
+    """The evaluated clients' train items (``relevant``'s rows and columns), kept where
+    bought items may be recommended (not ``exclude_seen``): the repeat/explore metrics."""
 
 
 def client_groups(
@@ -74,13 +79,14 @@ def make_task(
     items = IdMap(np.concatenate([train.items.ids, new_items]))
     truth = build_matrix(test, MatrixConfig(weighting="binary"), clients=train.clients, items=items)
     relevant = truth.matrix
+    seen = sp.hstack(
+        [
+            (train.matrix > 0).astype(np.float32),
+            sp.csr_matrix((len(train.clients), len(new_items))),
+        ],
+        format="csr",
+    )
     if exclude_seen:
-        seen = sp.hstack(
-            [
-                (train.matrix > 0).astype(np.float32),
-                sp.csr_matrix((len(train.clients), len(new_items))),
-            ]
-        )
         relevant = (relevant - relevant.multiply(seen)).tocsr()
         relevant.eliminate_zeros()
     rows = np.flatnonzero(np.diff(relevant.indptr) > 0)
@@ -90,7 +96,8 @@ def make_task(
             " choose another cut-off or fraction"
         )
     groups = client_groups(split.train, train.clients)
-    return EvaluationTask(train, config, rows, relevant[rows], groups, exclude_seen)
+    kept = None if exclude_seen else seen[rows]
+    return EvaluationTask(train, config, rows, relevant[rows], groups, exclude_seen, kept)
 
 
 def evaluate_model(
@@ -108,7 +115,9 @@ def evaluate_model(
     fitted = time.perf_counter()
     history = task.train.matrix[task.rows]
     ranked = model.recommend(task.rows, history, k=k, exclude_seen=task.exclude_seen)
-    metrics = evaluate_rankings(ranked.items, task.relevant, k, model.popularity, per_client)
+    metrics = evaluate_rankings(
+        ranked.items, task.relevant, k, model.popularity, per_client, task.seen
+    )
     metrics["fit_seconds"] = fitted - started
     metrics["recommend_seconds"] = time.perf_counter() - fitted
     return metrics

@@ -15,6 +15,18 @@ Inputs: ``recommended`` (clients × k item columns, ``-1`` padded) and
                 mean of their ranks); higher = more novel
 
 Per-client metrics are averaged over clients with at least one relevant item.
+
+Repeat and explore (Li et al., "A Next Basket Recommendation Reality Check", TOIS
+2023), where bought items may be recommended: given each client's ``seen`` items (bought
+before the cut-off), its relevant items split into the repeat part (seen) and the
+explore part (not seen), and
+
+- repeat_ratio@k     = recommended items in the top k the client had bought / k
+- truth_repeat_ratio = repeat part / |relevant|
+- recall_repeat@k, NDCG_repeat@k = recall@k and NDCG@k above with the repeat part as
+                the relevant items, over the clients whose repeat part is not empty (the
+                list is the whole top k: explore items in it are misses); likewise
+                recall_explore@k and NDCG_explore@k with the explore part
 """
 
 from __future__ import annotations
@@ -25,9 +37,11 @@ from scipy.stats import rankdata
 
 from recsys._sparse import row_contains
 
-__all__ = ["PerClient", "evaluate_rankings", "hits_matrix"]
+__all__ = ["PerClient", "evaluate_rankings", "hits_matrix", "repeat_explore"]
 
-#: Metric name (``ndcg@10``) → one value per evaluated client, in client order.
+#: Metric name (``ndcg@10``) → one value per evaluated client, in client order; the
+#: metrics of a part of them (``ndcg_repeat@10``: clients with a repeat part) hold one
+#: value per client of that part, in the same order.
 PerClient = dict[str, np.ndarray]
 
 
@@ -60,12 +74,15 @@ def evaluate_rankings(
     k: int,
     popularity: np.ndarray,
     per_client: PerClient | None = None,
+    seen: sp.csr_matrix | None = None,
 ) -> dict[str, float]:
     """All metrics at ``k``; ``popularity`` is the train buyers count per item.
     ``recommended`` may hold fewer than ``k`` columns: the ranks after them are misses.
 
     ``per_client``, when given, receives each averaged metric's per-client values
-    (for intervals and paired comparisons, :mod:`recsys.confidence`).
+    (for intervals and paired comparisons, :mod:`recsys.confidence`). ``seen`` (the
+    clients' items bought before, ``relevant``'s shape) adds the repeat and explore
+    metrics (:func:`repeat_explore`).
     """
     recommended = np.asarray(recommended)[:, :k]
     n_relevant = np.diff(relevant.tocsr().indptr)
@@ -74,6 +91,9 @@ def evaluate_rankings(
     values = {
         f"{name}@{k}": v for name, v in _per_client(hits[scored], n_relevant[scored], k).items()
     }
+    if seen is not None:
+        truth, bought = relevant.tocsr()[scored], seen.tocsr()[scored]
+        values.update(repeat_explore(recommended[scored], truth, bought, k))
     if per_client is not None:
         per_client.update(values)
     result = {name: float(v.mean()) for name, v in values.items()}
@@ -84,3 +104,28 @@ def evaluate_rankings(
     result[f"mean_popularity_rank@{k}"] = float(rank[shown].mean()) if shown.size else 0.0
     result["clients"] = float(scored.sum())
     return result
+
+
+def repeat_explore(
+    recommended: np.ndarray, relevant: sp.csr_matrix, seen: sp.csr_matrix, k: int
+) -> dict[str, np.ndarray]:
+    """The repeat and explore metrics per client (module docstring), for clients with
+    at least one relevant item; a part no client has is left out."""
+    recommended = np.asarray(recommended, dtype=np.int64)[:, :k]
+    relevant, seen = relevant.tocsr(), (seen.tocsr() > 0).astype(np.float32)
+    repeat = relevant.multiply(seen).tocsr()
+    repeat.eliminate_zeros()
+    explore = (relevant - repeat).tocsr()
+    explore.eliminate_zeros()
+    n_relevant, n_repeat = np.diff(relevant.indptr), np.diff(repeat.indptr)
+    values = {
+        f"repeat_ratio@{k}": row_contains(recommended, seen).sum(axis=1) / k,
+        "truth_repeat_ratio": n_repeat / n_relevant,
+    }
+    for part, truth in (("repeat", repeat), ("explore", explore)):
+        n_truth = np.diff(truth.indptr)
+        have = n_truth > 0
+        if have.any():
+            got = _per_client(hits_matrix(recommended[have], truth[have]), n_truth[have], k)
+            values[f"recall_{part}@{k}"], values[f"ndcg_{part}@{k}"] = got["recall"], got["ndcg"]
+    return values

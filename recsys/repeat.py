@@ -22,7 +22,14 @@ from recsys._io import UNREADABLE
 from recsys.errors import ModelError
 from recsys.vocab import IdMap
 
-__all__ = ["HALF_LIFE_DAYS", "RepeatIndex", "due_scores", "intervals", "propensity"]
+__all__ = [
+    "HALF_LIFE_DAYS",
+    "RepeatIndex",
+    "client_item_days",
+    "due_scores",
+    "intervals",
+    "propensity",
+]
 
 _DAY = 86_400
 
@@ -51,19 +58,11 @@ class RepeatIndex:
     @classmethod
     def fit(cls, events: pd.DataFrame, clients: IdMap, items: IdMap) -> RepeatIndex:
         """From purchase lines (``client_id``, ``item_id``, ``timestamp``)."""
-        known = events.dropna(subset=["client_id"])
-        days = pd.to_datetime(known["timestamp"]).to_numpy().astype("datetime64[D]")
-        frame = pd.DataFrame(
-            {
-                "row": clients.index(known["client_id"].astype(str)),
-                "col": items.index(known["item_id"].astype(str)),
-                "day": days.astype(np.int64),
-            }
-        )
-        frame = frame[(frame["row"] >= 0) & (frame["col"] >= 0)].drop_duplicates()
+        frame = client_item_days(events, clients, items)
         stats = frame.groupby(["row", "col"])["day"].agg(["count", "min", "max"]).reset_index()
-        as_of = float(days.astype(np.int64).max()) if len(days) else 0.0
-        return cls.from_day_counts(stats, (len(clients), len(items)), as_of)
+        known = events["timestamp"][events["client_id"].notna()]
+        as_of = _day_number(known).max() if len(known) else 0.0
+        return cls.from_day_counts(stats, (len(clients), len(items)), float(as_of))
 
     @classmethod
     def from_day_counts(
@@ -96,10 +95,26 @@ class RepeatIndex:
 
     def day_matrix(self, weighting: str, newest: float | None = None) -> sp.csr_matrix:
         """The ``first_days`` / ``last_days`` matrix (:mod:`recsys.matrix`): per pair,
-        days from its first / last purchase to ``newest`` (default :attr:`as_of`), plus 1."""
+        days from its first / last purchase to ``newest`` (default :attr:`as_of`), plus 1;
+        or the ``purchase_days`` one (:meth:`purchase_days`)."""
+        if weighting == "purchase_days":
+            return self.purchase_days()
         day = self.first if weighting == "first_days" else self.last
         out = day.copy().astype(np.float32)
         out.data = ((self.as_of if newest is None else newest) - out.data + 1).astype(np.float32)
+        return out
+
+    def purchase_days(self) -> sp.csr_matrix:
+        """Per pair, its distinct purchase days plus its last day as a fraction below 1
+        of the index's span of days: values order pairs by days, then by the later last
+        purchase (P-Pop's order). Two last days stay apart in float32 while days × span
+        is under 2²³ (8.4 M: a pair bought on 1,000 days of 20 years' data is 7.3 M)."""
+        out = self.days.copy().astype(np.float32)
+        if out.nnz == 0:
+            return out
+        oldest, newest = float(self.first.data.min()), float(self.last.data.max())
+        recency = (self.last.data.astype(np.float64) - oldest + 1) / (newest - oldest + 2)
+        out.data = (self.days.data.astype(np.float64) + recency).astype(np.float32)
         return out
 
     def save(self, path: Path) -> None:
@@ -134,6 +149,25 @@ class RepeatIndex:
                 return cls(d, a, b, float(f["as_of"][0]))
         except (*UNREADABLE, KeyError, ValueError) as exc:  # type: ignore[misc]
             raise ModelError(f"{path}: not a readable repeat index ({exc})") from None
+
+
+def client_item_days(events: pd.DataFrame, clients: IdMap, items: IdMap) -> pd.DataFrame:
+    """The distinct (``row``, ``col``, ``day``) of purchase lines whose client and item
+    the maps know (``day``: days since 1970-01-01): one row per item of a client's day."""
+    known = events.dropna(subset=["client_id"])
+    frame = pd.DataFrame(
+        {
+            "row": clients.index(known["client_id"].astype(str)),
+            "col": items.index(known["item_id"].astype(str)),
+            "day": _day_number(known["timestamp"]),
+        }
+    )
+    return frame[(frame["row"] >= 0) & (frame["col"] >= 0)].drop_duplicates()
+
+
+def _day_number(stamps: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of timestamps."""
+    return pd.to_datetime(stamps).to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def intervals(days: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:

@@ -246,7 +246,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.context = context
     app.add_middleware(CachedLists, context=context)
     if windows is not None:
-        app.add_middleware(RateLimit, windows=windows)
+        app.add_middleware(RateLimit, windows=windows, keys=keys)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(_Measured, metrics=context.metrics)  # outermost: times hits too
     if settings.cors_origins:

@@ -18,7 +18,7 @@ from serving.impressions import decode
 from serving.outcomes import OUTCOMES_STREAM
 from serving.stream import FIELD, StreamEventStore
 
-__all__ = ["chart", "page_report"]
+__all__ = ["chart", "page_report", "read_events", "read_outcomes"]
 
 #: The attribution window of the page (the CLI takes ``--window-days``).
 WINDOW = timedelta(days=7)
@@ -34,15 +34,17 @@ async def page_report(ctx: Context) -> tuple[Experiment | None, dict[str, Any] |
         return None, None
     await ctx.impressions.flush()
     impressions = await _read_impressions(ctx)
-    events = await _read(ctx.events)
-    outcomes = await _read_outcomes(ctx)
+    events = await read_events(ctx.events)
+    outcomes = await read_outcomes(ctx)
     found = await asyncio.to_thread(
         experiment_report, impressions, events, outcomes, chosen, WINDOW
     )
     return chosen, found
 
 
-async def _read(store: EventStore | StreamEventStore) -> pd.DataFrame:
+async def read_events(store: EventStore | StreamEventStore) -> pd.DataFrame:
+    """Every event the service accepted (its file, or the stream and what Redis could
+    not take)."""
     rows = await asyncio.to_thread(store.read_all)  # a file, or a stream's pending file
     if isinstance(store, StreamEventStore):
         rows += [orjson.loads(f[FIELD]) for _, f in await store.redis.xrange(store.stream)]
@@ -61,7 +63,8 @@ def _bytes(path: Path) -> bytes:
     return path.read_bytes() if path.exists() else b""
 
 
-async def _read_outcomes(ctx: Context) -> pd.DataFrame:
+async def read_outcomes(ctx: Context) -> pd.DataFrame:
+    """Every stored outcome (the file, or the Redis stream)."""
     if ctx.outcomes.redis is None:
         return pd.DataFrame(await asyncio.to_thread(ctx.outcomes.file.read_all))
     entries = await ctx.outcomes.redis.xrange(OUTCOMES_STREAM)

@@ -15,6 +15,8 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.auth.keyring import KeyRing
+
 __all__ = ["BodyLimit", "RateLimit", "Windows"]
 
 _BODY = b'{"detail":"rate limit exceeded; retry after the Retry-After seconds"}'
@@ -71,13 +73,18 @@ class RateLimit:
     Health and metrics routes are never limited (probes must always get through).
     """
 
-    def __init__(self, app: ASGIApp, windows: Windows) -> None:
-        self.app, self.windows = app, windows
+    def __init__(self, app: ASGIApp, windows: Windows, keys: KeyRing) -> None:
+        self.app, self.windows, self.keys = app, windows, keys
 
     def _key(self, scope: Scope) -> str:
+        """The bucket: a known key's name (never the key itself), else the address
+        (a made-up key per request does not get a fresh bucket)."""
         for name, value in scope["headers"]:
             if name == b"x-api-key":
-                return "key:" + value.decode("latin-1")
+                known = self.keys.principal(value)
+                if known is not None:
+                    return f"key:{known.name}"
+                break
         client = scope.get("client") or ("?", 0)
         return f"addr:{client[0]}"
 

@@ -173,7 +173,13 @@ class ErrorOut(BaseModel):
 #: Documented on every route that checks an API key.
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "X-API-Key header missing (keys configured)"},
-    403: {"model": ErrorOut, "description": "X-API-Key not valid for this route"},
+    403: {
+        "model": ErrorOut,
+        "description": (
+            "X-API-Key not valid for this route, or (no key carries its scope) "
+            "a caller other than loopback"
+        ),
+    },
 }
 
 #: Documented on every route that reads a JSON body.

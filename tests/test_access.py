@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.auth.records import FileAccess
 from tests.conftest import a_client, settings_for
-from tests.servers import LOOPBACK, until
+from tests.servers import LOOPBACK, free_port, until
 
 AWAY = ("203.0.113.9", 4000)  # TEST-NET-3: never loopback
 
@@ -111,3 +111,54 @@ def test_a_broken_access_file_keeps_the_last_keys(bundles: Path, tmp_path: Path)
         time.sleep(0.5)  # a few reloads, each failing
         assert api.get(url, headers={"X-API-Key": key}).status_code == 200
         assert api.get(url).status_code == 401
+
+
+def test_a_key_sent_to_a_service_without_keys_is_ignored(bundles: Path, tmp_path: Path) -> None:
+    client, _ = a_client(bundles)
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=AWAY) as api:
+        for query in ("", "?price_max=1000"):  # the fast path, then the router
+            url = f"/v1/clients/{client}/recommendations{query}"
+            assert api.get(url, headers={"X-API-Key": "anything"}).status_code == 200
+
+
+def test_made_up_keys_share_their_address_bucket(bundles: Path, tmp_path: Path) -> None:
+    FileAccess(tmp_path / "access.json").add_key("ops", ["admin"])
+    settings = settings_for(bundles, tmp_path, rate_limit_per_minute=3)
+    client, _ = a_client(bundles)
+    url = f"/v1/clients/{client}/recommendations"
+    with TestClient(create_app(settings), client=AWAY) as api:
+        answers = [api.get(url, headers={"X-API-Key": f"guess-{n}"}) for n in range(4)]
+    assert [a.status_code for a in answers] == [403, 403, 403, 429]
+
+
+def test_pages_without_users_act_only_with_scopes_no_key_carries(
+    bundles: Path, tmp_path: Path
+) -> None:
+    FileAccess(tmp_path / "access.json").add_key("crm", ["read", "events"])
+    client, _ = a_client(bundles)
+    settings = settings_for(bundles, tmp_path)
+    with TestClient(create_app(settings), client=LOOPBACK) as local:
+        assert local.get(f"/ui/clients/{client}").status_code == 403  # read needs a key
+    FileAccess(tmp_path / "access.json").revoke_key("crm")
+    FileAccess(tmp_path / "access.json").add_key("sync", ["events"])
+    with TestClient(create_app(settings), client=LOOPBACK) as local:
+        screen = local.get(f"/ui/clients/{client}")
+        assert screen.status_code == 200  # reads: no key carries them
+        token = screen.text.split('name="csrf" value="')[1].split('"')[0]
+        item = screen.text.split('data-item="')[1].split('"')[0]
+        form = {"csrf": token, "outcome": "declined", "channel": "call"}
+        sent = local.post(f"/ui/clients/{client}/offers/{item}/outcome", data=form)
+        assert sent.status_code == 403 and "events scope" in sent.text
+    assert not settings.outcomes_path.exists() or not settings.outcomes_path.read_text()
+
+
+def test_redis_down_at_start_fails_closed(bundles: Path, tmp_path: Path) -> None:
+    """Keys in Redis cannot be read: the service starts, and every route needs a key
+    (the settings' keys work) until Redis answers."""
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = settings_for(bundles, tmp_path, redis_url=dead, admin_api_key="a-key")
+    client, _ = a_client(bundles)
+    url = f"/v1/clients/{client}/recommendations"
+    with TestClient(create_app(settings), client=LOOPBACK) as api:
+        assert api.get(url).status_code == 401
+        assert api.get(url, headers={"X-API-Key": "a-key"}).status_code == 200

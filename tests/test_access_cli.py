@@ -106,6 +106,7 @@ def test_settings_come_from_the_environment(here: Path, monkeypatch: pytest.Monk
         (["users", "add", "bob", "--role", "boss", "--password-stdin"], PASSWORD, 4, "'boss'"),
         (["users", "add", "bob", "--role", "admin", "--password-stdin"], "short\n", 4, "12"),
         (["users", "add", "b b", "--role", "admin", "--password-stdin"], PASSWORD, 4, "'b b'"),
+        (["users", "add", "local", "--role", "admin", "--password-stdin"], None, 4, "reserved"),
         (["users", "passwd", "nobody", "--password-stdin"], PASSWORD, 5, "'nobody'"),
         (["users", "remove", "nobody"], None, 5, "'nobody'"),
         (["keys", "add", "web", "--scopes", "read,write"], None, 4, "'write'"),
@@ -131,6 +132,21 @@ def test_a_taken_name_is_refused(here: Path) -> None:
     assert again.exit_code == 4 and "'web' already exists" in again.stderr
     assert again.stdout == ""
     assert len(recsys("audit", "--json").stdout.splitlines()) == 1
+
+
+def test_a_key_whose_audit_entry_fails_is_still_shown(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is stored before its audit line: lost if not printed, so it is, with a
+    warning, and the command succeeds (the key works)."""
+    (here / "not-a-directory").write_text("")
+    monkeypatch.setenv("RECSYS_AUDIT_PATH", str(here / "not-a-directory" / "audit.jsonl"))
+    result = recsys("keys", "add", "web", "--scopes", "read")
+    assert result.exit_code == 0, result.output
+    raw = result.stdout.strip()
+    (stored,) = FileAccess(here / "artifacts" / "access.json").keys().values()
+    assert stored.digest == hashlib.sha256(raw.encode()).hexdigest()
+    assert "warning: key web is stored, its audit entry missing" in result.stderr
 
 
 def test_a_broken_file_is_an_error_not_a_traceback(here: Path) -> None:

@@ -116,6 +116,16 @@ def test_bad_user_records_name_field_and_record() -> None:
         parse_records([], [good, good])
 
 
+def test_names_of_callers_who_are_no_user_are_reserved_for_them() -> None:
+    good = UserRecord.new("ann", "manager", PASSWORD).to_json()
+    for name in ("local", "open", "anonymous", "Local"):
+        with pytest.raises(ConfigError, match=f"user name '{name}' is reserved: outcomes"):
+            UserRecord.new(name, "manager", PASSWORD)
+        with pytest.raises(ConfigError, match="is reserved"):  # nor read back from a store
+            UserRecord.from_json({**good, "name": name})
+        assert KeyRecord.new(name, ["read"])[0].name == name  # keys are named key:NAME
+
+
 # --- both stores --------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
@@ -49,3 +50,23 @@ def test_one_line_per_admin_action(bundles: Path, tmp_path: Path) -> None:
     ]
     assert {e["address"] for e in lines} == {AWAY[0]}
     assert ops not in text and cat not in text and f'"{client}"' not in text
+
+
+def test_the_catalogue_import_is_audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app as cli
+
+    monkeypatch.setenv("RECSYS_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,price\nA1,Mug,3.5\nA2,Cup,2\n")
+    args = ["catalogue", "import", "--items", str(items), "--path", str(tmp_path / "c.jsonl")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    (entry,) = [json.loads(line) for line in (tmp_path / "audit.jsonl").open()]
+    assert (entry["action"], entry["target"], entry["detail"]) == (
+        "catalogue.import",
+        "items.csv",
+        {"items": 2},
+    )
+    assert entry["who"].startswith("cli:")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,3 +90,17 @@ def test_blend_metrics_at_k_beyond_what_a_blend_returns() -> None:
     assert got["recall@150"] == pytest.approx(100 / 120)
     assert got["map@150"] == pytest.approx(100 / 120)  # precision 1 at each of 100 hits
     assert got["ndcg@150"] == pytest.approx(sum(discounts[:100]) / sum(discounts[:120]))
+
+
+def test_the_verdict_says_why_when_cf_does_not_win() -> None:
+    from training.report import verdict
+
+    report: dict[str, Any] = {
+        "models": {"popular": {"ndcg@10": 0.05}, "als": {"ndcg@10": 0.055}},
+        "data": {"evaluated_clients": 12},
+    }
+    lines = verdict(report, 10)
+    assert "als, NDCG@10 0.0550 = 1.10 × popularity (0.0500)" in lines[1]
+    assert "12 evaluated clients" in lines[2] and "--cutoff" in lines[2]
+    report["models"]["als"]["ndcg@10"] = 0.08
+    assert len(verdict(report, 10)) == 2

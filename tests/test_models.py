@@ -22,9 +22,12 @@ from recsys.models import (
     ItemKNNScorer,
     PopularConfig,
     PopularScorer,
+    PPopScorer,
     RP3betaConfig,
     RP3betaScorer,
     Scorer,
+    TIFUKNNConfig,
+    TIFUKNNScorer,
 )
 from tests.model_contract import (
     EMPTY,
@@ -54,6 +57,27 @@ class TestPopularByGroup(ScorerContract):
         model.client_group[1] = -1  # type: ignore[attr-defined]
         got = model.recommend(np.array([1]), EMPTY, k=3)
         assert got.items[0].tolist() == popularity_order()[:3]
+
+
+class TestPPop(ScorerContract):
+    """Without bought items, P-Pop's own items are all excluded: popularity is left
+    (hand-worked ranking: tests/test_next_basket.py)."""
+
+    personalises = scores_baskets = similarity = False
+
+    def make(self) -> Scorer:
+        return PPopScorer()
+
+
+class TestTIFUKNN(ScorerContract):
+    """On the binary contract matrix each client's vector is its row; with 2 neighbours
+    client 0 ({0, 1, 8}) has clients 1 and 3 (cosine 2/3 each, the rest 1/3), whose
+    unseen items are 2 and 3 (hand-worked scores: tests/test_next_basket.py)."""
+
+    scores_baskets = similarity = False
+
+    def make(self) -> Scorer:
+        return TIFUKNNScorer(TIFUKNNConfig(neighbours=2))
 
 
 class TestALS(ScorerContract):

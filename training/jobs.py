@@ -175,13 +175,14 @@ def evaluate(
     if blends:
         index = train_rule_index(split.train, task, rules_config or RulesConfig())
         results.update(evaluate_blends(task, models, index, blends, k, values, repeats))
-    bootstrap = Bootstrap(len(task.rows))
+    resamples: dict[int, Bootstrap] = {}
     for name, per_client in values.items():
         for metric, column in per_client.items():
-            results[name][f"{metric}_ci"] = list(bootstrap.interval(column))  # type: ignore[assignment]
+            interval = resampled(resamples, len(column)).interval(column)
+            results[name][f"{metric}_ci"] = list(interval)  # type: ignore[assignment]
     return {
         "models": results,
-        **({"compare": compared(values, compare, bootstrap)} if compare else {}),
+        **({"compare": compared(values, compare, resamples)} if compare else {}),
         "split": {
             **split.description,
             "train_rows": len(split.train),
@@ -205,9 +206,10 @@ def _own_matrix(
     data: InteractionMatrix,
     repeats: RepeatIndex,
 ) -> sp.csr_matrix:
-    """The matrix ``model`` is fitted on: its own weighting when it sets one (the day
-    weightings from the events' re-purchase index, counted once)."""
-    return model_matrix(events, config, data, model.config.weighting, repeats)
+    """The matrix ``model`` is fitted on: its own weighting (and settings) when it sets
+    one (the day weightings from the events' re-purchase index, counted once)."""
+    weighting, settings = model.config.weighting, model.config.matrix_settings()
+    return model_matrix(events, config, data, weighting, repeats, settings)
 
 
 def compare_pair(text: str | None) -> tuple[str, str] | None:
@@ -220,17 +222,28 @@ def compare_pair(text: str | None) -> tuple[str, str] | None:
     return names[0], names[1]
 
 
+def resampled(resamples: dict[int, Bootstrap], n: int) -> Bootstrap:
+    """The seeded resamples of ``n`` clients, drawn once per report: every model's
+    metrics over the same clients (all, or one part: the repeat/explore metrics) share
+    them, which keeps comparisons paired."""
+    if n not in resamples:
+        resamples[n] = Bootstrap(n)
+    return resamples[n]
+
+
 def compared(
-    values: dict[str, PerClient], pair: tuple[str, str], bootstrap: Bootstrap
+    values: dict[str, PerClient], pair: tuple[str, str], resamples: dict[int, Bootstrap]
 ) -> dict[str, Any]:
-    """Paired A − B on the same clients, per metric: difference, interval, p-value."""
+    """Paired A − B on the same clients, per metric both have: difference, interval,
+    p-value."""
     a, b = pair
     missing = [n for n in pair if n not in values]
     if missing:
         raise ConfigError(f"compare: {', '.join(missing)} not evaluated; add it to --models")
     out: dict[str, Any] = {"a": a, "b": b}
-    for metric in values[a]:
-        d = bootstrap.difference(values[a][metric], values[b][metric])
+    for metric in (m for m in values[a] if m in values[b]):
+        column = values[a][metric]
+        d = resampled(resamples, len(column)).difference(column, values[b][metric])
         out[metric] = {"difference": d.mean, "ci": [d.low, d.high], "p_value": d.p_value}
     return out
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from recsys.models import MODELS
 
-__all__ = ["as_table", "comparison", "served", "verdict"]
+__all__ = ["as_table", "comparison", "repeat_explore", "served", "verdict"]
 
 
 _COLUMNS = {
@@ -30,7 +30,46 @@ def as_table(report: dict[str, Any], k: int) -> str:
         cells = [f"{metrics[f'{c}@{k}']:>12.4f}" for c in _COLUMNS]
         low, high = metrics.get(f"ndcg@{k}_ci", (float("nan"), float("nan")))
         rows.append(f"{name:<16}" + "".join(cells) + f"{f'{low:.4f}–{high:.4f}':>20}")
+    rows += repeat_explore(report, k)
     return "\n".join([*rows, *comparison(report, k), *verdict(report, k), *served(report, k)])
+
+
+#: The repeat/explore columns (:mod:`recsys.metrics`): metric (``{k}`` filled) → header.
+_PARTS = {
+    "repeat_ratio@{k}": "rep@{k}",
+    "truth_repeat_ratio": "truth_rep",
+    "ndcg_repeat@{k}": "ndcg_rep@{k}",
+    "ndcg_explore@{k}": "ndcg_exp@{k}",
+    "recall_repeat@{k}": "rec_rep@{k}",
+    "recall_explore@{k}": "rec_exp@{k}",
+}
+
+
+def repeat_explore(report: dict[str, Any], k: int) -> list[str]:
+    """With bought items allowed: a second table of how each list splits between repeat
+    and explore items, and its NDCG on each part of the truth with intervals; "–" where
+    a row has no such figures (a blend)."""
+    models = report["models"]
+    if not any("truth_repeat_ratio" in m for m in models.values()):
+        return []
+    keys = [key.format(k=k) for key in _PARTS]
+    header = "".join(f"{h.format(k=k):>12}" for h in _PARTS.values())
+    ci = "".join(f"{f'{p}@{k} 95% CI':>20}" for p in ("ndcg_rep", "ndcg_exp"))
+    lines = ["", "repeat (bought before the cut-off) / explore (new to the client):"]
+    lines.append(f"{'model':<16}{header}{ci}")
+    for name, metrics in models.items():
+        cells = "".join(f"{_cell(metrics.get(key)):>12}" for key in keys)
+        spans = "".join(f"{_span(metrics.get(f'{key}_ci')):>20}" for key in keys[2:4])
+        lines.append(f"{name:<16}{cells}{spans}")
+    return lines
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _span(interval: list[float] | None) -> str:
+    return "–" if interval is None else f"{interval[0]:.4f}–{interval[1]:.4f}"
 
 
 def comparison(report: dict[str, Any], k: int) -> list[str]:
@@ -39,7 +78,9 @@ def comparison(report: dict[str, Any], k: int) -> list[str]:
     if not pair:
         return []
     lines = [""]
-    for metric in (f"ndcg@{k}", f"recall@{k}"):
+    for metric in (f"ndcg@{k}", f"recall@{k}", f"ndcg_repeat@{k}", f"ndcg_explore@{k}"):
+        if metric not in pair:  # the repeat/explore parts: bought items allowed, models only
+            continue
         d = pair[metric]
         low, high = d["ci"]
         lines.append(

@@ -13,7 +13,9 @@ from recsys.models.factorization import ALSConfig, ALSScorer, BPRConfig, BPRScor
 from recsys.models.forward import ForwardConfig, ForwardScorer
 from recsys.models.itemknn import ItemKNNConfig, ItemKNNScorer
 from recsys.models.popular import PopularConfig, PopularScorer
+from recsys.models.ppop import PPopConfig, PPopScorer
 from recsys.models.rp3beta import RP3betaConfig, RP3betaScorer
+from recsys.models.tifuknn import TIFUKNNConfig, TIFUKNNScorer
 
 #: Model name → scorer class; the names the CLI and bundles use.
 MODELS: dict[str, type[Scorer]] = {
@@ -26,6 +28,8 @@ MODELS: dict[str, type[Scorer]] = {
         EASEScorer,
         RP3betaScorer,
         ForwardScorer,
+        PPopScorer,
+        TIFUKNNScorer,
     )
 }
 
@@ -44,6 +48,9 @@ def default_models() -> dict[str, Scorer]:
         "ease": EASEScorer(),
         "rp3beta": RP3betaScorer(),
         "forward": ForwardScorer(),
+        # The next-basket baselines (issue 24): ~1 s together on Online Retail II.
+        "ppop": PPopScorer(),
+        "tifuknn": TIFUKNNScorer(),
     }
 
 
@@ -60,12 +67,16 @@ __all__ = [
     "ItemKNNConfig",
     "ItemKNNScorer",
     "ModelConfig",
+    "PPopConfig",
+    "PPopScorer",
     "PopularConfig",
     "PopularScorer",
     "RP3betaConfig",
     "RP3betaScorer",
     "Recommendations",
     "Scorer",
+    "TIFUKNNConfig",
+    "TIFUKNNScorer",
     "default_models",
     "top_candidates",
     "top_k",

@@ -40,10 +40,20 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
-    weighting: Literal["binary", "count", "log1p", "bm25", "first_days", "last_days"] | None = None
+    weighting: (
+        Literal[
+            "binary", "count", "log1p", "bm25", "first_days", "last_days", "purchase_days", "tifu"
+        ]
+        | None
+    ) = None
     """The matrix weighting the training jobs fit this model on (``recsys.matrix``);
     unset: the shared ``matrix.weighting``. Histories keep the shared matrix. ``fit``
     itself takes the matrix it is given."""
+
+    def matrix_settings(self) -> dict[str, Any]:
+        """The ``MatrixConfig`` fields besides ``weighting`` that this model's matrix
+        takes from its config (the jobs build it so); none by default."""
+        return {}
 
 
 class Recommendations(BaseModel):

@@ -7,7 +7,14 @@ import scipy.sparse as sp
 
 from recsys._sparse import found_in, top_per_row
 
-__all__ = ["popular_ranking", "top_candidates", "top_k", "top_of_dense", "top_of_row"]
+__all__ = [
+    "popular_ranking",
+    "top_candidates",
+    "top_k",
+    "top_of_dense",
+    "top_of_row",
+    "top_then_popular",
+]
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,3 +114,20 @@ def top_of_dense(
     top = top_of_row(scores, n)
     top = top[scores[top] > -np.inf]
     return top, scores[top].astype(np.float64)
+
+
+def top_then_popular(
+    scores: np.ndarray, popularity: np.ndarray, k: int, seen: sp.csr_matrix | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top ``k`` of a dense block of non-negative scores, the items scored 0
+    after them by ``popularity`` (ties by index), ``seen`` (rows × items) left out.
+    The scores returned are the block's: 0 for the popular items after."""
+    # Scored items move above 1, the rest keep their popularity share in [0, 1): one
+    # top-k orders both, without a second pass to fill the lists.
+    share = np.asarray(popularity, dtype=np.float64) / (float(np.max(popularity, initial=0)) + 1)
+    ranked = np.where(scores > 0, scores.astype(np.float64) + 1.0, share)
+    if seen is not None:
+        ranked[seen.nonzero()] = -np.inf
+    items, _ = top_k(ranked, k)
+    values = np.take_along_axis(scores, np.maximum(items, 0), axis=1)
+    return items, np.where(items >= 0, values, np.nan).astype(np.float32)

@@ -66,7 +66,7 @@ def evaluate_blends(
         started = time.perf_counter()
         ranked = _rank_all(HybridRecommender(bundle, rules, None, config), task, k)
         values: PerClient | None = None if per_client is None else per_client.setdefault(name, {})
-        metrics = evaluate_rankings(ranked, task.relevant, k, popularity, values)
+        metrics = evaluate_rankings(ranked, task.relevant, k, popularity, values, task.seen)
         results[name] = {
             **metrics,
             "fit_seconds": 0.0,

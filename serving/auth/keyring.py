@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from serving.auth.principal import Principal
 from serving.auth.records import (
     FileAccess,
@@ -37,9 +39,14 @@ class Known:
 
     keys: dict[str, Principal] = field(default_factory=dict)
     users: dict[str, UserRecord] = field(default_factory=dict)
+    complete: bool = True
+    """False while the Redis part could not be read yet: then every scope needs a key
+    (fail closed), the file's and the settings' keys working meanwhile."""
 
     def carried(self, scope: str) -> bool:
         """Whether some key can use routes of ``scope`` (then they need a key)."""
+        if not self.complete:
+            return True
         if scope == "read":  # an admin key alone leaves reads open, as before
             return any("read" in p.scopes for p in self.keys.values())
         return any(p.allows(scope) for p in self.keys.values())
@@ -57,7 +64,7 @@ class KeyRing:
         self.file = FileAccess(path) if path is not None else None
         self.redis = redis
         self.prefix = "recsys:access"
-        self.known = self._build([], [])
+        self.known = self._build([], [], self.redis is None)
 
     def principal(self, raw: str | bytes) -> Principal | None:
         """The key's caller, or None for an unknown key."""
@@ -65,12 +72,21 @@ class KeyRing:
         return self.known.keys.get(key_digest(text))
 
     async def refresh(self) -> None:
-        """Reread the file and Redis; on failure keep the last good snapshot."""
+        """Reread the file and Redis. A broken file raises (the last snapshot holds);
+        Redis not answering before its keys were ever read leaves the snapshot
+        incomplete (every scope needs a key) until a later refresh reads them."""
         keys, users = await asyncio.to_thread(self._from_file)
+        complete = True
         if self.redis is not None:
-            more_keys, more_users = await self._from_redis()
+            try:
+                more_keys, more_users = await self._from_redis()
+            except (RedisError, OSError):
+                if self.known.complete:
+                    raise  # read before: keep that snapshot (run() logs it)
+                log.warning("access records in Redis unreadable: every route needs a key")
+                more_keys, more_users, complete = [], [], False
             keys, users = keys + more_keys, users + more_users
-        self.known = self._build(keys, users)
+        self.known = self._build(keys, users, complete)
 
     async def run(self, every: float) -> None:
         """Refresh every ``every`` seconds until cancelled."""
@@ -92,8 +108,8 @@ class KeyRing:
         by_name, people = parse_records(keys, users)
         return list(by_name.values()), list(people.values())
 
-    def _build(self, keys: list[KeyRecord], users: list[UserRecord]) -> Known:
+    def _build(self, keys: list[KeyRecord], users: list[UserRecord], complete: bool) -> Known:
         by_digest = {r.digest: _principal(r) for r in keys}
         for name, (raw, scopes) in self.legacy.items():
             by_digest[key_digest(raw)] = Principal(name, "key", frozenset(scopes))
-        return Known(by_digest, {u.name: u for u in users})
+        return Known(by_digest, {u.name: u for u in users}, complete)

@@ -6,10 +6,10 @@ includes every other); roles guard the CRM pages (manager < analyst < admin).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
 
-__all__ = ["ALL_SCOPES", "ROLE_RANK", "Principal", "role_scopes"]
+__all__ = ["ALL_SCOPES", "ROLE_RANK", "Principal", "role_scopes", "uncarried"]
 
 ALL_SCOPES = frozenset({"read", "events", "catalogue", "admin"})
 
@@ -36,14 +36,27 @@ class Principal:
 
     def at_least(self, role: str) -> bool:
         """Whether this caller may open a page meant for ``role``."""
-        if self.role is None:
-            return self.kind in ("local", "open")  # no people configured: the demo's access
+        if self.role is None:  # no people configured: loopback or open access
+            needed = "admin" if role == "admin" else "read"
+            return self.kind in ("local", "open") and self.allows(needed)
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
     @property
     def author(self) -> str:
         """How outcomes and the audit log name this caller: ``user:ann``, ``key:crm``."""
         return f"{self.kind}:{self.name}" if self.kind in ("user", "key") else self.kind
+
+
+class _Carried(Protocol):
+    def carried(self, scope: str) -> bool: ...
+
+
+def uncarried(caller: Principal, known: _Carried) -> Principal:
+    """``caller`` with only the scopes no API key carries (those need a key)."""
+    carried = {s for s in ALL_SCOPES if known.carried(s)}
+    if carried:  # admin implies every scope, a carried one too
+        carried.add("admin")
+    return replace(caller, scopes=caller.scopes - carried)
 
 
 def role_scopes(role: str) -> frozenset[str]:

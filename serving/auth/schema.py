@@ -17,6 +17,7 @@ from recsys.errors import ConfigError
 from serving.auth.hashing import hash_password, key_digest, new_key
 
 __all__ = [
+    "RESERVED",
     "ROLES",
     "SCOPES",
     "KeyRecord",
@@ -30,6 +31,9 @@ SCOPES = ("read", "events", "catalogue", "admin")
 ROLES = ("manager", "analyst", "admin")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+#: How outcomes, the audit log and the team report name callers who are no user:
+#: a user of one of these names would be mistaken for them (or they for the user).
+RESERVED = frozenset({"local", "open", "anonymous"})
 
 
 def _now() -> str:
@@ -52,11 +56,18 @@ def _text(d: Mapping[str, Any], field: str, where: str) -> str:
 
 
 def check_name(name: str, kind: str) -> str:
-    """``name`` if it is a valid key or user name, else ConfigError naming it."""
+    """``name`` if it is a valid key or user name, else ConfigError naming it (and
+    why, for a user name in :data:`RESERVED`; keys are named ``key:NAME``, apart)."""
     if not _NAME.fullmatch(name):
         raise ConfigError(
             f"{kind} name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-', "
             "starting with a letter or digit"
+        )
+    if kind == "user" and name.lower() in RESERVED:
+        said = ", ".join(sorted(RESERVED))
+        raise ConfigError(
+            f"user name {name!r} is reserved: outcomes and the team report name the "
+            f"callers of protected and open mode so ({said}); choose another"
         )
     return name
 

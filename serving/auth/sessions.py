@@ -1,4 +1,4 @@
-"""Signed session cookies for the CRM pages, their CSRF tokens, and sign-in throttling.
+"""Signed session cookies for the CRM pages, their CSRF tokens, and sign-in attempts.
 
 A session is a cookie signed with itsdangerous (HMAC-SHA256) holding the person's
 name, role and kind, a random nonce and the time it was issued. Checking one is all
@@ -17,7 +17,7 @@ pre-sign-in cookie (a signed double submit).
 
 The secret: ``session_secret`` when set; else with Redis one random secret that the
 first replica stores (``SET … NX``) and every replica reads; else a file made once
-with mode 0600 at ``session_secret_path``.
+with mode 0600 at ``session_secret_path``. Each must be 32 characters or more.
 """
 
 from __future__ import annotations
@@ -25,25 +25,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import os
+import re
 import secrets
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from recsys.errors import ConfigError
+from serving.auth.attempts import Attempts
 from serving.auth.principal import Principal, role_scopes
 from serving.auth.records import UserRecord, hash_password
 from serving.settings import ServingSettings
 
-__all__ = ["PATH", "PRE_SIGN_IN", "SESSION", "Session", "Sessions", "Throttle"]
+__all__ = ["PATH", "PRE_SIGN_IN", "SESSION", "Session", "Sessions"]
 
 SESSION = "recsys_session"
 """The session cookie's name."""
@@ -52,6 +55,10 @@ PRE_SIGN_IN = "recsys_sign_in"
 PATH = "/ui"
 """Both cookies are sent to the pages only, never to the API."""
 _SALT = "recsys.session"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
+_LOCALLY = "session_secret_path (set RECSYS_SESSION_SECRET to share one without Redis)"
+log = logging.getLogger("recsys.serving")
+_SECRET_MIN = 32  # characters: 192 bits or more of an urlsafe token
 _SECRET_FIELD = "session-secret"  # under the access prefix: recsys:access:session-secret
 
 
@@ -64,38 +71,6 @@ class Session:
     issued: float
 
 
-class Throttle:
-    """Failed sign-ins per user name: after ``limit`` of them within ``window``
-    seconds the name is refused until the oldest is older than the window."""
-
-    def __init__(
-        self, limit: int = 5, window: float = 900.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def refused(self, name: str) -> bool:
-        """Whether ``name`` may not try now."""
-        return len(self._recent(name)) >= self.limit
-
-    def failed(self, name: str) -> None:
-        """Count one failure of ``name``."""
-        if len(self._failures) > 10_000:  # names are the caller's: keep the dict bounded
-            for stale in [n for n in self._failures if not self._recent(n)]:
-                del self._failures[stale]
-        self._failures.setdefault(name, deque()).append(self.clock())
-
-    def succeeded(self, name: str) -> None:
-        """Forget ``name``'s failures."""
-        self._failures.pop(name, None)
-
-    def _recent(self, name: str) -> deque[float]:
-        found = self._failures.get(name, deque())
-        while found and self.clock() - found[0] > self.window:
-            found.popleft()
-        return found
-
-
 class Sessions:
     """Issues and checks session cookies and CSRF tokens; :meth:`open` loads the secret."""
 
@@ -105,7 +80,7 @@ class Sessions:
         self.settings, self.redis = settings, redis
         self.secret_key = f"{prefix}:{_SECRET_FIELD}"
         self.lifetime = settings.session_minutes * 60
-        self.throttle = Throttle()
+        self.attempts = Attempts()  # sign-ins: throttles, argon2 checks at once
         self.decoy = ""
         """A hash checked for unknown names, so they take as long as a wrong password."""
         self._signed_out: dict[str, float] = {}  # nonce → when its session expires anyway
@@ -146,6 +121,11 @@ class Sessions:
         return (
             None if principal is None else Session(principal, payload["nonce"], payload["issued"])
         )
+
+    def pre_sign_in_nonce(self, request: Request) -> str:
+        """The pre-sign-in cookie's nonce, or a new one when it is missing or malformed."""
+        nonce = request.cookies.get(PRE_SIGN_IN, "")
+        return nonce if _NONCE.fullmatch(nonce) else secrets.token_urlsafe(16)
 
     def csrf(self, nonce: str) -> str:
         """The CSRF token of the forms of the session (or pre-sign-in) ``nonce``."""
@@ -197,14 +177,21 @@ class Sessions:
     async def _load_secret(self) -> bytes:
         given = self.settings.session_secret
         if given is not None:
-            return given.get_secret_value().encode()
-        if self.redis is not None:  # the first replica's secret wins; all read the same
-            await self.redis.set(self.secret_key, secrets.token_urlsafe(32), nx=True)
-            found = await self.redis.get(self.secret_key)
-            if found is None:  # deleted between the two calls: never sign with "None"
-                raise ConfigError(f"{self.secret_key} vanished from Redis; start again")
-            return found if isinstance(found, bytes) else str(found).encode()
+            return _long_enough(given.get_secret_value().encode(), "RECSYS_SESSION_SECRET")
+        if self.redis is not None:
+            try:
+                return _long_enough(await self._shared_secret(), f"{self.secret_key} in Redis")
+            except (RedisError, OSError) as error:  # start anyway; sign-ins stay per replica
+                log.warning("session secret not read from Redis (%s): using %s", error, _LOCALLY)
         return await asyncio.to_thread(_secret_file, self.settings.session_secret_path)
+
+    async def _shared_secret(self) -> bytes:
+        """The first replica's secret wins; every replica reads the same one."""
+        await self.redis.set(self.secret_key, secrets.token_urlsafe(32), nx=True)
+        found = await self.redis.get(self.secret_key)
+        if found is None:  # deleted between the two calls: never sign with "None"
+            raise ConfigError(f"{self.secret_key} vanished from Redis; start again")
+        return found if isinstance(found, bytes) else str(found).encode()
 
 
 def user_stamp(record: UserRecord) -> str:
@@ -226,23 +213,38 @@ def _principal(
     return auto if auto is not None and auto.kind == kind else None
 
 
+def _long_enough(secret: bytes, where: str) -> bytes:
+    """``secret`` if it is long enough to sign with, else ConfigError naming ``where``:
+    a short one could be guessed offline from any cookie, then cookies forged."""
+    if len(secret) < _SECRET_MIN:
+        raise ConfigError(f"{where}: at least {_SECRET_MIN} characters expected")
+    return secret
+
+
 def _secret_file(path: Path) -> bytes:
     """The secret kept at ``path``, made once (mode 0600) when missing."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_urlsafe(32))
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(draft, path)  # atomic, and never over a secret another process made
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    secret = path.read_bytes().strip()
-    if len(secret) < 32:
-        raise ConfigError(f"session secret {path}: at least 32 characters expected")
-    return secret
+        _make_secret_file(path)
+    return _long_enough(path.read_bytes().strip(), f"session secret {path}")
+
+
+def _make_secret_file(path: Path) -> None:
+    """Write a new secret to ``path`` unless another process made one meanwhile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    _write_private(draft, secrets.token_urlsafe(32))
+    try:
+        os.link(draft, path)  # atomic, and never over a secret another process made
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` in a new file only its owner may read, on disk before it is linked."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())

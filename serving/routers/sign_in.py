@@ -9,13 +9,14 @@ valid session is sent to ``/ui/sign-in?next=<path>``.
 
 Refusals travel as :class:`PageRefused`, which :func:`refused_page` (registered on
 the app) turns into a 303 to the sign-in page or an HTML error page.
+
+Sign-in attempts are limited (:mod:`serving.auth.attempts`): a busy page (503) while
+other password checks run, a 429 after too many failures. Every answer of a ``/ui``
+route (:class:`Unframed`) forbids framing by other sites.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,11 +24,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from starlette.types import Message, Receive, Scope, Send
 
 from serving.auth.access import is_loopback
-from serving.auth.principal import ALL_SCOPES, Principal, role_scopes
-from serving.auth.records import verify_password
+from serving.auth.attempts import Busy
+from serving.auth.principal import ALL_SCOPES, Principal, role_scopes, uncarried
 from serving.auth.sessions import PRE_SIGN_IN, SESSION, Session, Sessions
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "Manager",
     "PageRefused",
     "Posted",
+    "Unframed",
     "finish",
     "page",
     "posted",
@@ -47,7 +51,26 @@ __all__ = [
     "templates",
 ]
 
-router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
+UNFRAMED = ((b"content-security-policy", b"frame-ancestors 'none'"), (b"x-frame-options", b"DENY"))
+"""Headers of every page answer: no other site may show these pages in a frame."""
+
+
+class Unframed(APIRoute):
+    """A ``/ui`` route whose every answer (page, redirect, refusal, 422) carries
+    :data:`UNFRAMED`: a page framed invisibly by another site could be clicked blind."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the route, adding the headers as its answer starts."""
+
+        async def unframed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *UNFRAMED]}
+            await send(message)
+
+        await super().handle(scope, receive, unframed)
+
+
+router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False, route_class=Unframed)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
 NO_USERS = (
@@ -56,9 +79,11 @@ NO_USERS = (
     "(RECSYS_ACCESS_PATH), or set RECSYS_OPEN_ACCESS=true on a closed network."
 )
 FAILED = "Unknown user name or wrong password."  # the same for both: names stay secret
+EXPIRED = "This form expired or came from another site: reload the page and send it again."
+BUSY = "The service is busy checking other sign-ins: try again in a moment."
+NEEDS_EVENTS = "an API key carries the events scope, so add users (recsys users add) and sign in."
 _LOCAL = Principal("local", "local", ALL_SCOPES)
 _OPEN = Principal("anonymous", "open", ALL_SCOPES)
-_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
 
 
 class PageRefused(Exception):
@@ -91,9 +116,11 @@ async def refused_page(request: Request, error: Exception) -> Response:
     assert isinstance(error, PageRefused)
     if error.location is not None:
         return RedirectResponse(error.location, status_code=error.status)
-    return page(
-        request, "refused.html", {"message": error.message, "status": error.status}, error.status
-    )
+    context = {"message": error.message, "status": error.status}
+    response = page(request, "refused.html", context, error.status)
+    if error.status == 503:  # busy for the length of a password check or two
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def safe_next(target: str) -> str:
@@ -109,10 +136,13 @@ def _sessions(request: Request) -> Sessions:
 
 
 def _auto(request: Request) -> Principal | None:
-    """Who is signed in automatically while no users are known, if anyone."""
-    if request.app.state.context.settings.open_access:
-        return _OPEN
-    return _LOCAL if is_loopback(request.client.host if request.client else None) else None
+    """Who is signed in automatically while no users are known, if anyone: acting
+    only with the scopes no API key carries (those need a key, loopback included)."""
+    context = request.app.state.context
+    if context.settings.open_access:
+        return uncarried(_OPEN, context.keys.known)
+    host = request.client.host if request.client else None
+    return uncarried(_LOCAL, context.keys.known) if is_loopback(host) else None
 
 
 def _to_sign_in(request: Request) -> PageRefused:
@@ -152,6 +182,8 @@ def signed_in(role: str) -> Callable[[Request], Awaitable[Principal]]:
         if not principal.at_least(role):
             said = f"{principal.name} ({principal.role})"
             raise PageRefused(403, f"This page is for the {role} role and above; you are {said}.")
+        if request.method == "POST" and not principal.allows("events"):
+            raise PageRefused(403, f"{principal.name} may not record here: {NEEDS_EVENTS}")
         return principal
 
     person.__name__ = f"signed_in_{role}"
@@ -167,9 +199,7 @@ async def posted(request: Request) -> dict[str, str]:
     """A POSTed form's fields (``csrf`` taken out) once its CSRF token checks."""
     session, fields = await session_of(request), await _form(request)
     if not _sessions(request).csrf_ok(session.nonce, fields.pop("csrf", "")):
-        raise PageRefused(
-            403, "This form expired or came from another site: reload the page and send it again."
-        )
+        raise PageRefused(403, EXPIRED)
     return fields
 
 
@@ -184,11 +214,9 @@ def _sign_in_page(
     request: Request, target: str, status: int = 200, message: str = "", name: str = ""
 ) -> Response:
     """The form, its CSRF token made from the pre-sign-in cookie's nonce."""
-    sessions, nonce = _sessions(request), request.cookies.get(PRE_SIGN_IN, "")
-    if not _NONCE.fullmatch(nonce):
-        nonce = secrets.token_urlsafe(16)
-    fields = {"csrf": sessions.csrf(nonce), "next": safe_next(target), "message": message}
+    sessions, nonce = _sessions(request), _sessions(request).pre_sign_in_nonce(request)
     nobody = not request.app.state.context.keys.known.users  # then say how to add people
+    fields = {"csrf": sessions.csrf(nonce), "next": safe_next(target), "message": message}
     context = {**fields, "name": name, "person": None, "no_users": NO_USERS if nobody else ""}
     response = templates.TemplateResponse(request, "sign_in.html", context, status_code=status)
     sessions.set_cookie(response, request, PRE_SIGN_IN, nonce)
@@ -203,31 +231,49 @@ async def sign_in_form(
     return _sign_in_page(request, target)
 
 
-async def _verified(request: Request, name: str, password: str) -> Principal | None:
-    """The person ``name`` if ``password`` is theirs; argon2 runs off the event loop."""
-    record = request.app.state.context.keys.known.users.get(name)
-    hashed = record.password_hash if record is not None else _sessions(request).decoy
-    matches = await asyncio.to_thread(verify_password, hashed, password)
-    if record is None or not matches:
-        return None
-    return Principal(record.name, "user", role_scopes(record.role), record.role)
-
-
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     """Check the name and password; then a session cookie and back to ``next``."""
-    fields, sessions = await _form(request), _sessions(request)
+    fields = await _form(request)
     name, target = fields.get("username", "").strip()[:64], fields.get("next", "")
-    if not sessions.csrf_ok(request.cookies.get(PRE_SIGN_IN, ""), fields.get("csrf", "")):
+    if not _sessions(request).csrf_ok(request.cookies.get(PRE_SIGN_IN, ""), fields.get("csrf", "")):
         return _sign_in_page(request, target, 403, "The form expired: please sign in again.", name)
-    if sessions.throttle.refused(name):
-        raise PageRefused(429, "Too many failed sign-ins for this name: try again in 15 minutes.")
-    person = await _verified(request, name, fields.get("password", ""))
+    person = await _counted(request, name, fields.get("password", ""))
     if person is None:
-        sessions.throttle.failed(name)
         return _sign_in_page(request, target, 401, FAILED, name)
-    sessions.throttle.succeeded(name)
     return _welcome(request, person, target)
+
+
+async def _counted(request: Request, name: str, password: str) -> Principal | None:
+    """:func:`_verified`, unless the name or the address failed too often lately (429)."""
+    attempts, address = _sessions(request).attempts, _address(request)
+    held = attempts.held(name, address)
+    if held is not None:
+        raise PageRefused(429, held)
+    person = await _verified(request, name, password)
+    attempts.count(name, address, person is not None)
+    return person
+
+
+def _address(request: Request) -> str:
+    """The caller's address (behind a proxy: as uvicorn's --forwarded-allow-ips has it)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _verified(request: Request, name: str, password: str) -> Principal | None:
+    """The person ``name`` if ``password`` is theirs (an unknown name checks the decoy,
+    so it takes as long as a wrong password); a busy page (503) past the checks at once."""
+    sessions = _sessions(request)
+    record = request.app.state.context.keys.known.users.get(name)
+    try:
+        matches = await sessions.attempts.verify(
+            record.password_hash if record else sessions.decoy, password
+        )
+    except Busy:
+        raise PageRefused(503, BUSY) from None
+    if record is None or not matches:
+        return None
+    return Principal(record.name, "user", role_scopes(record.role), record.role)
 
 
 def _welcome(request: Request, person: Principal, target: str) -> Response:

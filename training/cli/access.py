@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import functools
 import getpass
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
@@ -26,6 +24,8 @@ from redis.exceptions import RedisError
 
 from recsys.errors import ConfigError, NotFoundError, RecsysError
 from serving.audit import AuditFile, append_stream, audit_entry, read_stream
+from training.cli._access_print import print_rows
+from training.cli._access_print import since as parse_since
 from training.cli._errors import handle_errors
 
 if TYPE_CHECKING:
@@ -120,6 +120,16 @@ def _log(log: Log, action: str, target: str, detail: dict[str, Any] | None = Non
     log(audit_entry(_who(), action, target, detail))
 
 
+def _logged(log: Log, action: str, target: str, detail: dict[str, Any]) -> str | None:
+    """:func:`_log`, saying why it failed (None once written) instead of raising: for a
+    change already made, whose output must not be lost with the audit line."""
+    try:
+        _log(log, action, target, detail)
+    except (OSError, RedisError) as error:
+        return str(error) or type(error).__name__
+    return None
+
+
 def record_action(action: str, target: str, detail: dict[str, Any] | None = None) -> None:
     """Append another command's admin action (a promotion) to the audit log the
     environment names: the Redis stream with RECSYS_REDIS_URL, else the audit file."""
@@ -129,31 +139,6 @@ def record_action(action: str, target: str, detail: dict[str, Any] | None = None
         return
     with closing(_connect(url)) as client:
         _log(functools.partial(append_stream, client), action, target, detail)
-
-
-def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
-    """``rows`` as JSON Lines, or as a table with a header and aligned columns."""
-    if as_json:
-        for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        return
-    if not rows:
-        typer.echo("(none)", err=True)
-        return
-    cells = [list(rows[0])] + [[_cell(v) for v in row.values()] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
-    for line in cells:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
 
 
 @keys.command("add")
@@ -168,11 +153,13 @@ def add_key(
     given = sorted({s.strip() for s in scopes.split(",") if s.strip()})
     with _records(access, redis_url) as (store, log):
         raw = store.add_key(name, given)
-        _log(log, "key.add", name, {"scopes": given})
-    typer.echo(raw)
+        unlogged = _logged(log, "key.add", name, {"scopes": given})
+    typer.echo(raw)  # stored: shown even without its audit line, else it is lost
     typer.echo(
         "Keep this key now: it is not stored (only its digest) and is not shown again.", err=True
     )
+    if unlogged is not None:  # exit 0 all the same: the key exists and works
+        typer.echo(f"warning: key {name} is stored, its audit entry missing: {unlogged}", err=True)
 
 
 @keys.command("revoke")
@@ -196,7 +183,7 @@ def list_keys(
     with _records(access, redis_url) as (store, _):
         found = sorted(store.keys().values(), key=lambda k: k.name)
     rows = [{"name": k.name, "scopes": sorted(k.scopes), "created": k.created} for k in found]
-    _print(rows, as_json)
+    print_rows(rows, as_json)
 
 
 def _password(from_stdin: bool) -> str:
@@ -267,17 +254,7 @@ def list_users(
     """Name, role and creation time of every person (never password hashes)."""
     with _records(access, redis_url) as (store, _):
         found = sorted(store.users().values(), key=lambda u: u.name)
-    _print([{"name": u.name, "role": u.role, "created": u.created} for u in found], as_json)
-
-
-def _since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        example = "2025-01-31 or 2025-01-31T12:00:00+00:00"
-        raise ConfigError(f"--since {text!r}: not an ISO date or time, e.g. {example}") from None
+    print_rows([{"name": u.name, "role": u.role, "created": u.created} for u in found], as_json)
 
 
 @_guarded
@@ -295,9 +272,9 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """Print the audit log: when, who, what, to what, from where, and details."""
-    start, url = _since(since), _redis_url(path, redis_url, "--path")
+    start, url = parse_since(since), _redis_url(path, redis_url, "--path")
     if url is None:
-        _print(AuditFile(path or _audit_path()).read(start), as_json)
+        print_rows(AuditFile(path or _audit_path()).read(start), as_json)
         return
     with closing(_connect(url)) as client:
-        _print(read_stream(client, since=start), as_json)
+        print_rows(read_stream(client, since=start), as_json)

@@ -36,4 +36,15 @@ def import_(
     found = read_items(items)
     stored = store_items(found, path, redis_url)
     where = (redis_url and "Redis") or str(path)
+    _audit(items, stored)
     typer.echo(f"{stored} items stored in {where} in {time.perf_counter() - started:.1f} s")
+
+
+def _audit(items: Path, stored: int) -> None:
+    """The import in the audit log; stored already, so a failed line is only said."""
+    from training.cli.access import record_action
+
+    try:
+        record_action("catalogue.import", items.name, {"items": stored})
+    except Exception as error:
+        typer.echo(f"warning: imported, but the audit log was not written: {error}", err=True)

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from recsys.bundle import Bundle
 from recsys.data import LoadedEvents
+from recsys.errors import ConfigError
 from recsys.evaluation import groups_of
 from recsys.matrix import DAYS, InteractionMatrix, MatrixConfig, weigh
 from recsys.models import Scorer
@@ -87,6 +88,7 @@ def train(
     rules: RulesConfig,
 ) -> Bundle:
     """Fit every model and mine the rules; the bundle :func:`training.jobs.train` writes."""
+    _refuse_local_only(models, config)
     events = loaded.frame
     started = time.perf_counter()
     lines = index_lines(events)
@@ -132,6 +134,28 @@ def _weighted(
     if weighting in DAYS:
         return repeats.day_matrix(weighting)
     return weigh(counts, shared.model_copy(update={"weighting": weighting}))
+
+
+#: Weightings only the local engine builds: the TIFU vectors need every client's
+#: baskets in time order (one row per client, item and day), which this path does not
+#: bring to the driver (it aggregates per pair; ``purchase_days`` reads those counts).
+LOCAL_ONLY = ("tifu",)
+
+
+def _refuse_local_only(models: dict[str, Scorer], config: MatrixConfig) -> None:
+    """Refuse, before any Spark work, a matrix this path cannot build."""
+    if config.weighting in LOCAL_ONLY:
+        raise ConfigError(
+            f"matrix.weighting={config.weighting}: built by the local engine only "
+            "(each client's baskets in time order); train without --engine spark"
+        )
+    refused = sorted(n for n, m in models.items() if m.config.weighting in LOCAL_ONLY)
+    if refused:
+        raise ConfigError(
+            f"{', '.join(refused)}: fitted on the tifu weighting, which the local engine "
+            "alone builds (each client's baskets in time order); train without --engine "
+            "spark, or leave it out of --models"
+        )
 
 
 def _strength(events: DataFrame, config: MatrixConfig) -> Column:
