@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
+from serving.auth.records import FileAccess
 from serving.cache import LocalLRU
 from tests.conftest import settings_for
 from tests.servers import LOOPBACK, free_port, serve
@@ -34,18 +35,20 @@ def test_oversized_body_is_413(bundles: Path, tmp_path: Path) -> None:
 
 
 def test_rate_limit_per_key(bundles: Path, tmp_path: Path) -> None:
+    access = FileAccess(tmp_path / "access.json")  # known keys: each has its own bucket
+    a, b = access.add_key("a", ["read"]), access.add_key("b", ["read"])
     settings = settings_for(bundles, tmp_path, rate_limit_per_minute=3)
     with TestClient(create_app(settings), client=LOOPBACK) as client:
         codes = [
-            client.get("/v1/clients/x/recommendations", headers={"X-API-Key": "a"}).status_code
+            client.get("/v1/clients/x/recommendations", headers={"X-API-Key": a}).status_code
             for _ in range(4)
         ]
         if time.time() % 60 > 1:  # the window did not roll over mid-test
             assert codes == [200, 200, 200, 429]
-        other = client.get("/v1/clients/x/recommendations", headers={"X-API-Key": "b"})
+        other = client.get("/v1/clients/x/recommendations", headers={"X-API-Key": b})
         assert other.status_code == 200  # keys are limited separately
         assert client.get("/healthz").status_code == 200  # probes are never limited
-        limited = client.get("/v1/clients/x/recommendations", headers={"X-API-Key": "a"})
+        limited = client.get("/v1/clients/x/recommendations", headers={"X-API-Key": a})
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) <= 60
 
 
