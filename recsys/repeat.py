@@ -2,9 +2,9 @@
 
 Fitted from the events at training: for every (client, item), the number of distinct
 purchase days, the first and the last. From them, a request reads two things: how
-likely a bought item is bought again (:func:`propensity`: lists that may offer bought
-items) and, for items bought on two or more days, their rhythm and how due they are
-(:func:`due_scores`: next-best offers). Stored as CSR matrices with the client × item
+likely a bought item is bought again (:mod:`recsys.ranking.rebuy`: lists that may offer
+bought items) and, for items bought on two or more days, their rhythm and how due they
+are (:func:`due_scores`: next-best offers). Stored as CSR matrices with the client × item
 layout of the bundle's history (one row per client), so a request reads its client's
 row like any other.
 """
@@ -22,23 +22,7 @@ from recsys._io import UNREADABLE
 from recsys.errors import ModelError
 from recsys.vocab import IdMap
 
-__all__ = [
-    "HALF_LIFE_DAYS",
-    "RepeatIndex",
-    "client_item_days",
-    "due_scores",
-    "intervals",
-    "propensity",
-]
-
-_DAY = 86_400
-
-
-#: Half-life of buy-again propensity: a purchase day counts half after this many days.
-#: Chosen with the repeat weight on the validation period inside the train part
-#: (bench/tune_blend.py --include-seen: 30 d 0.4197, 60 d 0.4225, 120 d 0.4237, 365 d
-#: 0.4252 at weight 2.0; docs/explanation/evaluation.md, "Tuning").
-HALF_LIFE_DAYS = 365.0
+__all__ = ["RepeatIndex", "client_item_days", "due_scores", "intervals"]
 
 
 @dataclass(frozen=True)
@@ -173,13 +157,6 @@ def _day_number(stamps: pd.Series) -> np.ndarray:
 def intervals(days: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """Mean days between distinct purchase days (≥ 1; pairs bought on two or more days)."""
     return np.maximum((last - first) / np.maximum(days - 1, 1), 1.0).astype(np.float32)
-
-
-def propensity(days: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:
-    """How likely a bought item is bought again: its distinct purchase days, each
-    halving every :data:`HALF_LIFE_DAYS` since the last one."""
-    age = np.maximum(today - last, 0.0)
-    return (days * np.power(0.5, age / HALF_LIFE_DAYS)).astype(np.float32)
 
 
 def due_scores(interval: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:

@@ -33,7 +33,7 @@ _K = re.compile(r"[1-9][0-9]{0,2}")
 _BOOL = {"true": True, "1": True, "false": False, "0": False}
 _SCALARS = ("k", "exclude_purchased")
 #: Parameters left to the router (parsed numbers, rarer filters).
-_ROUTER_ONLY = ("price_min", "price_max", "tags")
+_ROUTER_ONLY = ("price_min", "price_max", "tags", "mode")
 
 
 def _surface(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -1,4 +1,5 @@
-"""Re-purchases: the rhythm fitted by hand, how due an item is, and the served reason."""
+"""Re-purchases: the rhythm fitted by hand, how due an item is, and the served reason
+(the re-purchase probability itself: tests/test_rebuy.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from recsys.bundle import Bundle
 from recsys.errors import ModelError
-from recsys.repeat import RepeatIndex, due_scores, propensity
+from recsys.repeat import RepeatIndex, due_scores
 from recsys.vocab import IdMap
 from serving.app import create_app
 from tests.conftest import settings_for
@@ -60,7 +61,7 @@ def _most_rebought(repeats: RepeatIndex) -> int:
     return int(np.argmax(np.asarray(again.sum(axis=1)).ravel()))
 
 
-def test_every_bought_item_and_its_propensity_by_hand(tmp_path: Path) -> None:
+def test_every_bought_item_by_hand(tmp_path: Path) -> None:
     events = _events(
         [("c", "mug", "2026-01-01"), ("c", "mug", "2026-01-11"), ("c", "tea", "2026-01-05")]
     )
@@ -68,10 +69,6 @@ def test_every_bought_item_and_its_propensity_by_hand(tmp_path: Path) -> None:
     items, days, first, last = index.entries(0)
     assert items.tolist() == [0, 1] and days.tolist() == [2, 1]
     assert first.tolist() == [DAY0, DAY0 + 4] and last.tolist() == [DAY0 + 10, DAY0 + 4]
-    # Half-life 365 days. 2 days, last 365 days ago: 2 × ½ = 1; 1 day, last 371 days
-    # ago: ½^(371/365)
-    found = propensity(days, last, DAY0 + 375.0)
-    assert found[0] == pytest.approx(1.0) and found[1] == pytest.approx(0.5 ** (371 / 365))
     # A first-format file (re-bought pairs and intervals only) still loads.
     np.savez(
         tmp_path / "old.npz",
@@ -97,7 +94,7 @@ def test_bought_again_is_offered_with_its_rhythm(
     bundle: Bundle, bundles: Path, tmp_path: Path
 ) -> None:
     """Where bought items may be offered, the repeat source speaks for bought items only:
-    a rhythm for items bought on two or more days, the last purchase otherwise."""
+    on how many days and when for items bought on two or more days, when otherwise."""
     repeats = bundle.repeats
     assert repeats is not None
     row = _most_rebought(repeats)  # the client with the most items re-bought
@@ -115,10 +112,13 @@ def test_bought_again_is_offered_with_its_rhythm(
             for reason in item["reasons"]:
                 if reason["source"] != "repeat":
                     continue
+                days = reason["evidence"]["days_bought"]
                 if item["item_id"] in rebought:
-                    assert reason["text"].startswith("You buy ") and "days; last" in reason["text"]
+                    assert reason["text"].startswith("You bought ")
+                    assert f" on {days} days, last " in reason["text"] and days >= 2
                 else:
                     assert item["item_id"] in once and reason["text"].startswith("You bought ")
+                    assert days == 1
         usual = client.get(f"/v1/clients/{who}/recommendations?k=20").json()["items"]
         assert not any(r["source"] == "repeat" for i in usual for r in i["reasons"])
 

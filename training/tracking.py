@@ -17,7 +17,15 @@ from mlflow.tracking import MlflowClient
 from recsys.errors import ConfigError
 from training.settings import TrainingSettings
 
-__all__ = ["flatten", "metric_key", "promote", "publish_bundle", "tracked_run"]
+__all__ = [
+    "aliased_bundles",
+    "flatten",
+    "metric_key",
+    "promote",
+    "publish_bundle",
+    "tag_version",
+    "tracked_run",
+]
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -107,3 +115,29 @@ def promoted_source(settings: TrainingSettings) -> str:
     client = MlflowClient(settings.tracking_uri())
     found = client.get_model_version_by_alias(settings.registered_model, settings.serving_alias)
     return str(found.source)
+
+
+def tag_version(version: str, tags: dict[str, str], settings: TrainingSettings) -> None:
+    """Set ``tags`` on a registered version (and on the run that made it): a retrain's
+    decision and its reasons, beside the bundle they judge."""
+    client = MlflowClient(settings.tracking_uri())
+    found = client.get_model_version(settings.registered_model, version)
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.registered_model, version, key, value[:5000])
+        if found.run_id:
+            client.set_tag(found.run_id, key, value[:5000])
+
+
+def aliased_bundles(settings: TrainingSettings) -> dict[str, Path]:
+    """Alias → local bundle directory of every alias of the registered model ({} when
+    the model is not registered yet)."""
+    client = MlflowClient(settings.tracking_uri())
+    try:
+        model = client.get_registered_model(settings.registered_model)
+    except MlflowException:
+        return {}
+    found = {}
+    for alias, version in (model.aliases or {}).items():
+        tags = client.get_model_version(settings.registered_model, str(version)).tags
+        found[alias] = Path(tags.get("bundle_dir", ""))
+    return found

@@ -111,7 +111,7 @@ class BlendCore:
         if self.analyst is not None:
             found.append(self.analyst)
         if self.bundle.repeats is not None:
-            found.append(RepeatSource(self.bundle.repeats, self.labels))
+            found.append(RepeatSource(self.bundle.repeats, self.labels, self.config.rebuy))
         found.append(self.popular)
         return {s.name: s for s in found if self.config.weights.get(s.name, 0) > 0}
 
@@ -145,7 +145,7 @@ class BlendCore:
             history = _binary(history + recent)
         everything = _binary(history + basket)
         fired = self.rules.fired(everything) if self.rules is not None else None
-        batch = Batch(rows, history, everything, options, fired)
+        batch = Batch(rows, history, everything, options, fired, recent)
         n = self.config.candidates
         found = {name: source.batch(batch, n) for name, source in self.sources.items()}
         keys = self._blocked(history, basket, found, options, recent)
@@ -188,7 +188,10 @@ class BlendCore:
         pinned = None
         if "analyst" in self.sources and self.analyst is not None:
             pinned = self.analyst.pinned_one(query)
-        ranked = blend(found, self.config.weights, self.n_items, k, self._blocking(keys, o), pinned)
+        blocking = self._blocking(keys, o)
+        if o.bought_only and not o.exclude_purchased:
+            blocking = _bought_only(blocking, query.history)
+        ranked = blend(found, self.config.weights, self.n_items, k, blocking, pinned)
         return OneRanked(ranked, query)
 
     def _fired(self, query: Query) -> Query:
@@ -242,3 +245,14 @@ def as_row(candidates: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.nd
     """One request's compact candidates as a batch of one row."""
     items, scores = candidates
     return items[None, :], scores[None, :]
+
+
+def _bought_only(blocking: Blocking, bought: np.ndarray) -> Blocking:
+    """``blocking`` that also keeps out every item the client has not bought."""
+    earlier = blocking.allowed
+
+    def allowed(items: np.ndarray) -> np.ndarray:
+        mask = np.isin(items, bought)
+        return mask if earlier is None else mask & earlier(items)
+
+    return replace(blocking, allowed=allowed)

@@ -12,7 +12,7 @@ from recsys.models import Scorer
 from recsys.rules.cross_sell import CrossSellRules
 from recsys.rules.index import RuleIndex
 
-__all__ = ["Reason", "because_you_bought", "cf_reason", "popular_reason", "rule_reason"]
+__all__ = ["Reason", "ago", "because_you_bought", "cf_reason", "popular_reason", "rule_reason"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,20 @@ class Reason:
     source: str
     text: str
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def ago(days: int) -> str:
+    """How long ago, as a person says it: "today", "yesterday", "9 days ago", "3 weeks
+    ago", "5 months ago", "2 years ago" (days up to 2 weeks, weeks up to 2 months)."""
+    days = max(0, days)
+    if days < 2:
+        return ("today", "yesterday")[days]
+    for unit, size, below in (("day", 1, 14), ("week", 7, 61), ("month", 30.44, 730)):
+        if days < below:
+            n = round(days / size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    n = round(days / 365.25)
+    return f"{n} years ago"
 
 
 def because_you_bought(

@@ -43,3 +43,6 @@ class RequestOptions:
     ranking core's clock (:class:`~recsys.ranking._core.BlendCore`) fills it in."""
     segment: str | None = None
     country: str | None = None
+    bought_only: bool = False
+    """With ``exclude_purchased`` off, offer only items the client bought before (the
+    storefront's "buy it again" shelf: ``mode=repeat``)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import replace
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Ctx, Filters, Reader, SurfaceHeader
@@ -33,6 +34,28 @@ router = APIRouter(
 
 ClientId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
 
+Mode = Literal["mixed", "repeat", "explore"]
+MODE = (
+    "With exclude_purchased=false: mixed (bought and new items), repeat (bought items "
+    "only: buy it again), explore (new items only)."
+)
+
+
+def _with_mode(options: RequestOptions, mode: Mode) -> RequestOptions:
+    """The options of ``mode``; 422 naming it where it contradicts exclude_purchased."""
+    if mode == "repeat" and options.exclude_purchased:
+        detail = [
+            {
+                "loc": ["query", "mode"],
+                "msg": "mode=repeat lists bought items: set exclude_purchased=false",
+                "type": "value_error",
+            }
+        ]
+        raise HTTPException(422, detail)
+    if mode == "explore":
+        return replace(options, exclude_purchased=True)
+    return replace(options, bought_only=mode == "repeat")
+
 
 @router.get("/clients/{client_id}/recommendations", response_model=Recommendations)
 async def for_client(
@@ -43,14 +66,17 @@ async def for_client(
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     exclude_purchased: bool = True,
     exclude: Annotated[list[str], Query(max_length=MAX_IDS)] = [],  # noqa: B006 (FastAPI copies)
+    mode: Annotated[Mode, Query(description=MODE)] = "mixed",
     x_surface: SurfaceHeader = "api",
 ) -> Response:
     """Ranked, explained items for a client; unknown clients get the cold-start list.
     Items the catalogue marks unavailable never appear; filters keep the listed
-    categories, price range and tags."""
+    categories, price range and tags. With ``exclude_purchased=false``, ``mode``
+    chooses what the list holds: ``mixed`` (bought and new items), ``repeat`` (the
+    "buy it again" shelf: bought items only), ``explore`` (new items only)."""
     # Plain requests are normally answered by serving.fastpath before routing; this
     # is the reference path, and the one for requests it leaves to FastAPI.
-    options = RequestOptions(exclude_purchased, tuple(exclude), (), only)
+    options = _with_mode(RequestOptions(exclude_purchased, tuple(exclude), (), only), mode)
     current = ctx.current
     arm = current.arm_of(client_id)
     key = list_key(current, client_id, request.scope["query_string"], arm)

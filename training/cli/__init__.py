@@ -12,9 +12,11 @@ from training.cli import (
     experiments,
     features,
     models,
+    retrain,
     rules,
     serve,
     team,
+    versions,
 )
 from training.cli.synth import synth
 
@@ -29,6 +31,8 @@ app.command(name="synth")(synth)
 app.command(name="evaluate")(models.evaluate)
 app.command(name="train")(models.train)
 app.command(name="promote")(models.promote)
+app.command(name="retrain")(retrain.retrain)
+app.command(name="diff-versions")(versions.diff_versions)
 app.add_typer(rules.app, name="rules")
 app.add_typer(features.app, name="features")
 app.add_typer(events.app, name="events")

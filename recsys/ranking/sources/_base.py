@@ -76,6 +76,8 @@ class Batch:
     everything: sp.csr_matrix
     options: RequestOptions
     fired_rules: sp.csr_matrix | None = None
+    recent: sp.csr_matrix | None = None
+    """Rows × items bought since the bundle was trained (0/1; in ``history`` too)."""
 
     @property
     def seen(self) -> sp.csr_matrix | None:

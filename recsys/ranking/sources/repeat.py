@@ -1,11 +1,15 @@
 """Re-purchases as a source: items the client bought, offered again.
 
 Only items the client already bought, so it adds something only where bought items
-may be offered again: ``exclude_purchased=false`` (every bought item, by buy-again
-propensity: distinct purchase days, halving with age), or ``due_repeats`` (next-best
-offers: only items re-bought on two or more days, between half and twice their usual
-interval). Read on the request's day (the service's clock in serving, the cut-off in
-evaluation).
+may be offered again: ``exclude_purchased=false`` (every bought item, by the
+probability that the client buys it again: :mod:`recsys.ranking.rebuy`), or
+``due_repeats`` (next-best offers: only items re-bought on two or more days, between
+half and twice their usual interval). Read on the request's day (the service's clock
+in serving, the cut-off in evaluation).
+
+Purchases since training (``recent``) count where bought items may be offered: one
+more purchase day, the last on the request's day (a client the index never saw gets
+them too). They never come back as due: the index does not know they were bought.
 """
 
 from __future__ import annotations
@@ -16,72 +20,96 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.ranking.blend import Candidates
-from recsys.ranking.explain import Reason
+from recsys.ranking.explain import Reason, ago
 from recsys.ranking.options import RequestOptions
-from recsys.ranking.sources._base import Batch, Query, Shown, Source, sparse_top, top_of
-from recsys.repeat import RepeatIndex, due_scores, intervals, propensity
+from recsys.ranking.rebuy import ItemTerms, Rebuy, probability
+from recsys.ranking.sources._base import NONE, Batch, Query, Shown, Source, sparse_top, top_of
+from recsys.repeat import RepeatIndex, due_scores, intervals
 
 __all__ = ["RepeatSource"]
 
 _EPOCH = date(1970, 1, 1)
+_EMPTY = np.zeros(0, dtype=np.float32)
 
 
 class RepeatSource(Source):
-    """Bought items again: by buy-again propensity where bought items may be offered,
-    by how due they are where only due ones may come back (next-best offers)."""
+    """Bought items again: by the probability of buying again where bought items may
+    be offered, by how due they are where only due ones may come back (next-best
+    offers)."""
 
     name = "repeat"
 
-    def __init__(self, index: RepeatIndex, labels: list[str]) -> None:
+    def __init__(self, index: RepeatIndex, labels: list[str], model: Rebuy | None = None) -> None:
         self.index, self.labels = index, labels
+        self.model = model or Rebuy()
+        self.terms = ItemTerms.of(index, self.model)
 
     def batch(self, batch: Batch, n: int) -> Candidates:
-        """Per known row, its scored items (none for unknown rows, none when bought
-        items are excluded, unless due ones may come back)."""
-        index, options = self.index, batch.options
+        """Per row, its scored items (none for unknown rows without recent purchases,
+        none when bought items are excluded, unless due ones may come back)."""
+        index, options, day = self.index, batch.options, _days(batch.day)
         if not _active(options):
             empty = sp.csr_matrix((len(batch.rows), index.days.shape[1]), dtype=np.float32)
             return sparse_top(empty, None, n)
         rows = np.maximum(batch.rows, 0)
-        days, first, last = index.days[rows], index.first[rows], index.last[rows]
-        day = _days(batch.day)
-        scores = _scores(days.data, first.data, last.data, day, options)
+        days, first, last = (
+            _known(m[rows], batch.rows) for m in (index.days, index.first, index.last)
+        )
+        if options.exclude_purchased:  # next-best offers: only what is due
+            scores = _due(days.data, first.data, last.data, day)
+        else:
+            days, last = _with_recent_rows(days.tocsr(), last.tocsr(), batch.recent, day)
+            scores = probability(self.model, self.terms, days.indices, days.data, last.data, day)
         found = sp.csr_matrix((scores, days.indices, days.indptr), shape=days.shape)
-        found = found.multiply((batch.rows >= 0)[:, None].astype(np.float32)).tocsr()
         return sparse_top(found, None, n)  # only bought items: the blend blocks the basket
 
     def one(self, query: Query, n: int) -> Candidates:
         """The client's scored items."""
-        if query.row < 0 or not _active(query.options):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        items, days, first, last = self.index.entries(query.row)
-        scores = _scores(days, first, last, _days(query.day), query.options)
+        if not _active(query.options):
+            return NONE, _EMPTY
+        day = _days(query.day)
+        items, days, first, last = self._entries(query.row)
+        if query.options.exclude_purchased:
+            return top_of(items, _due(days, first, last, day), n, None, positive=True)
+        items, days, last = _with_recent(items, days, last, query.recent, day)
+        scores = probability(self.model, self.terms, items, days, last, day)
         return top_of(items, scores, n, None, positive=True)
 
-    def reasons(self, shown: Shown) -> dict[int, Reason]:
-        """ "You buy X about every 30 days; last 41 days ago", or "You bought X 12 days
-        ago" for an item bought on one day."""
-        row = shown.query.row
+    def _entries(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A row's items, purchase days, first and last days (nothing for ``-1``)."""
         if row < 0:
-            return {}
-        items, days, first, last = self.index.entries(row)
+            return NONE, _EMPTY, _EMPTY, _EMPTY
+        return self.index.entries(row)
+
+    def reasons(self, shown: Shown) -> dict[int, Reason]:
+        """Where bought items may be offered: "You bought X on 9 days, last 3 weeks
+        ago" (or "You bought X 3 weeks ago", "… recently" when bought since training);
+        next-best offers: "You buy X about every 30 days; last 41 days ago"."""
+        query, today = shown.query, _days(shown.query.day)
+        items, days, first, last = self._entries(query.row)
         every = intervals(days, first, last)
-        today = _days(shown.query.day)
+        if not query.options.exclude_purchased:
+            items, days, last = _with_recent(items, days, last, query.recent, today)
+            every = np.zeros(items.size, dtype=np.float32)  # the rhythm: due offers only
         at = {item: i for i, item in enumerate(items.tolist())}
+        fresh = set(query.recent.tolist())
         return {
-            item: self._reason(item, int(days[at[item]]), float(every[at[item]]), ago)
+            item: self._reason(item, int(days[i]), float(every[i]), round(today - last[i]), fresh)
             for item in shown.items.tolist()
-            if item in at
-            for ago in [max(0, round(today - float(last[at[item]])))]
+            if (i := at.get(item, -1)) >= 0
         }
 
-    def _reason(self, item: int, days: int, every: float, ago: int) -> Reason:
-        evidence: dict[str, float | int] = {"days_bought": days, "last_days_ago": ago}
+    def _reason(self, item: int, days: int, every: float, age: int, fresh: set[int]) -> Reason:
+        evidence: dict[str, float | int] = {"days_bought": days, "last_days_ago": max(0, age)}
         label = self.labels[item]
-        if days < 2:
-            return Reason(self.name, f"You bought {label} {ago} days ago", evidence)
-        evidence["every_days"] = round(every, 1)
-        text = f"You buy {label} about every {every:.0f} days; last {ago} days ago"
+        when = "recently" if item in fresh else ago(age)
+        if every > 0 and days >= 2:  # a due offer: its rhythm says why now
+            evidence["every_days"] = round(every, 1)
+            text = f"You buy {label} about every {every:.0f} days; last {max(0, age)} days ago"
+        elif days >= 2:
+            text = f"You bought {label} on {days} days, last {when}"
+        else:
+            text = f"You bought {label} {when}"
         return Reason(self.name, text, evidence)
 
 
@@ -94,16 +122,54 @@ def _active(options: RequestOptions) -> bool:
     return not options.exclude_purchased or options.due_repeats
 
 
-def _scores(
-    days: np.ndarray, first: np.ndarray, last: np.ndarray, today: float, options: RequestOptions
-) -> np.ndarray:
-    """Propensity where bought items may be offered; otherwise the due score of items
-    re-bought on two or more days, only where it reaches :data:`DUE`."""
-    if not options.exclude_purchased:
-        return propensity(days, last, today)
+def _due(days: np.ndarray, first: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:
+    """The due score of items re-bought on two or more days, only where it reaches
+    :data:`DUE` (0 elsewhere)."""
     again = days >= 2
     due = due_scores(intervals(days, first, last), last, today)
     return np.where(again & (due >= DUE), due, 0.0).astype(np.float32)
+
+
+def _with_recent(
+    items: np.ndarray, days: np.ndarray, last: np.ndarray, recent: np.ndarray, today: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row's items, days and last days with the ``recent`` items (sorted, unique)
+    bought once more on ``today``."""
+    if recent.size == 0:
+        return items, days, last
+    merged = np.union1d(items, recent)
+    at, fresh = np.searchsorted(merged, items), np.searchsorted(merged, recent)
+    out_days, out_last = np.zeros(merged.size, np.float32), np.full(merged.size, today, np.float32)
+    out_days[at], out_last[at] = days, last
+    out_days[fresh] += 1
+    out_last[fresh] = today
+    return merged, out_days, out_last
+
+
+def _with_recent_rows(
+    days: sp.csr_matrix, last: sp.csr_matrix, recent: sp.csr_matrix | None, today: float
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """:func:`_with_recent` for rows (``recent``: 0/1 rows × items, or none): the two
+    matrices keep one layout, so their ``data`` arrays line up."""
+    if recent is None or recent.nnz == 0:
+        return days, last
+    days = (days + recent).tocsr()
+    last = (last - last.multiply(recent) + recent * today).tocsr()
+    for m in (days, last):  # both hold every pair once, positive: one sorted layout
+        m.sum_duplicates()
+        m.sort_indices()
+    return days, last
+
+
+def _known(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix`` (a batch's index rows) with the rows of unknown clients (``-1``)
+    emptied; every index matrix keeps one layout, so their ``data`` arrays line up."""
+    if (rows >= 0).all():
+        return matrix
+    keep = np.repeat(rows >= 0, np.diff(matrix.indptr))
+    out = sp.csr_matrix((matrix.data * keep, matrix.indices, matrix.indptr), shape=matrix.shape)
+    out.eliminate_zeros()
+    return out
 
 
 def _days(day: date) -> float:

@@ -1,0 +1,163 @@
+"""The re-purchase probability (issue 24): item terms and probabilities by hand, the fit,
+what the fit may read, and the repeat source with it (reasons, recent purchases, cold
+clients, batch = one)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.bundle import Bundle
+from recsys.matrix import MatrixConfig, build_matrix
+from recsys.ranking import BlendConfig, HybridRecommender, RequestOptions
+from recsys.ranking.explain import ago
+from recsys.ranking.rebuy import ItemTerms, Rebuy, _newton, fit_on_events, probability
+from recsys.repeat import RepeatIndex
+
+DAY0 = date(2026, 1, 1)
+EPOCH0 = (DAY0 - date(1970, 1, 1)).days
+# a: mug on days 0, 50, 90 and tea on 95; b: mug on 60, jam on 10 and 20; c: tea on 100.
+BOUGHT = [
+    ("a", "mug", 0),
+    ("a", "mug", 50),
+    ("a", "mug", 90),
+    ("a", "tea", 95),
+    ("b", "mug", 60),
+    ("b", "jam", 10),
+    ("b", "jam", 20),
+    ("c", "tea", 100),
+]
+#: A model whose coefficients are easy to work by hand.
+HAND = Rebuy(days=1.0, age=-1.0, buyers=0.5, rate=2.0, recent=1.0, season=0.0, intercept=-1.0)
+
+
+def _events(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
+    stamps = [pd.Timestamp(DAY0 + timedelta(days=d)) for _, _, d in rows]
+    return pd.DataFrame(
+        {"client_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "timestamp": stamps}
+    )
+
+
+@pytest.fixture(scope="module")
+def recommender() -> HybridRecommender:
+    events = _events(BOUGHT)
+    data = build_matrix(events, MatrixConfig(weighting="binary"))
+    repeats = RepeatIndex.fit(events, data.clients, data.items)
+    titles = np.array([str(i).upper() for i in data.items.ids])
+    bundle = Bundle(data, {}, MatrixConfig(), "test", titles, repeats=repeats)
+    config = BlendConfig(weights={"repeat": 1.0, "popular": 0.1}, rebuy=HAND)
+    return HybridRecommender(bundle, config=config, today=lambda: DAY0 + timedelta(days=100))
+
+
+def test_item_terms_by_hand(recommender: HybridRecommender) -> None:
+    """Windows 14 and 56 days before day 100 (the last day): last purchases after day
+    86 count as recent, after day 44 as in the season."""
+    index = recommender.bundle.repeats
+    assert index is not None and index.as_of == EPOCH0 + 100
+    terms = ItemTerms.of(index, HAND)
+    jam, mug, tea = (recommender.bundle.data.items.lookup(i) for i in ("jam", "mug", "tea"))
+    expected = {
+        mug: [math.log(2), (1 + 1) / (2 + 2), math.log1p(1), math.log1p(2)],  # a re-bought it
+        tea: [math.log(2), (0 + 1) / (2 + 2), math.log1p(2), math.log1p(2)],
+        jam: [math.log(1), (1 + 1) / (1 + 2), math.log1p(0), math.log1p(0)],  # last day 20
+    }
+    for item, row in expected.items():
+        assert terms.features[item] == pytest.approx(row)
+    # a's mug on day 100: 3 days, last 10 days ago.
+    logit = math.log(3) - math.log1p(10) + 0.5 * math.log(2) + 2 * 0.5 + math.log1p(1) - 1
+    found = probability(HAND, terms, np.array([mug]), np.array([3.0]), np.array([90.0]), 100.0)
+    assert found[0] == pytest.approx(1 / (1 + math.exp(-logit)), rel=1e-5)
+
+
+def test_mixed_list_reasons_and_recent_purchases(recommender: HybridRecommender) -> None:
+    """Logits on day 100 by hand: a jam bought since training (1 day, today) 0 + 1/3;
+    the mug (3 days, 10 days ago) log 3 − log 11 + 1.04 = −0.26; the tea (1 day, 5 days
+    ago) −log 6 + 0.95 = −0.85. Reasons say on how many days and when."""
+    options = RequestOptions(exclude_purchased=False)
+    got = recommender.for_client("a", k=3, options=options, recent=("jam",))
+    reasons = {g.item_id: next(r for r in g.reasons if r.source == "repeat") for g in got}
+    assert [g.item_id for g in got] == ["jam", "mug", "tea"]
+    assert reasons["mug"].text == "You bought MUG on 3 days, last 10 days ago"
+    assert reasons["mug"].evidence == {"days_bought": 3, "last_days_ago": 10}
+    assert reasons["tea"].text == "You bought TEA 5 days ago"
+    assert reasons["jam"].text == "You bought JAM recently"
+    usual = recommender.for_client("a", k=3)  # bought items excluded: no repeat source
+    assert not any(r.source == "repeat" for g in usual for r in g.reasons)
+
+
+def test_unknown_and_cold_clients(recommender: HybridRecommender) -> None:
+    """A client the index never saw gets its purchases since training back; with none
+    (cold), popularity alone."""
+    options = RequestOptions(exclude_purchased=False)
+    fresh = recommender.for_client("stranger", k=3, options=options, recent=("jam",))
+    assert fresh[0].item_id == "jam" and fresh[0].reasons[0].text == "You bought JAM recently"
+    cold = recommender.for_client(None, k=3, options=options)
+    assert cold and all(r.source == "popular" for g in cold for r in g.reasons)
+
+
+def test_batch_equals_one_with_recent_purchases(recommender: HybridRecommender) -> None:
+    options = RequestOptions(exclude_purchased=False, day=DAY0 + timedelta(days=120))
+    rows = np.arange(3)
+    recent = [("jam",), (), ("mug", "tea")]
+    batch = recommender.for_clients(rows, 3, options, recent)
+    ids = recommender.bundle.data.clients.ids
+    for row in rows:
+        one = recommender.for_client(str(ids[row]), 3, options=options, recent=recent[row])
+        assert [(i.item_id, i.reasons) for i in one] == [(i.item_id, i.reasons) for i in batch[row]]
+
+
+def test_newton_recovers_a_known_model() -> None:
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(size=(20_000, 3)), np.ones(20_000)])
+    beta = np.array([1.0, -0.5, 0.25, -1.0])
+    y = (rng.random(20_000) < 1 / (1 + np.exp(-(x @ beta)))).astype(float)
+    np.testing.assert_allclose(_newton(x, y, l2=1.0), beta, atol=0.06)
+
+
+def _rebuying(seed: int) -> list[tuple[str, str, int]]:
+    """60 clients, each with 4 items bought on 1, 2 or 3 days before day 80, each bought
+    again in days 80..119 with a chance of 0.1, 0.5 or 0.9 by those days."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(60):
+        for i in rng.choice(8, 4, replace=False):
+            n = int(rng.integers(1, 4))
+            rows += [(f"c{c}", f"i{i}", int(d)) for d in rng.choice(80, n, replace=False)]
+            if rng.random() < (0.1, 0.5, 0.9)[n - 1]:
+                rows.append((f"c{c}", f"i{i}", int(rng.integers(80, 120))))
+    return rows
+
+
+def test_the_fit_reads_nothing_from_the_end_of_its_period_on() -> None:
+    """Rows on or after the period's end (the test period) change nothing; a purchase
+    inside the period is a label and changes the fit."""
+    rows = _rebuying(1)
+    events = _events(rows)
+    data = build_matrix(events, MatrixConfig(weighting="binary"))
+    period = (str(DAY0 + timedelta(days=80)), str(DAY0 + timedelta(days=120)))
+    fitted = fit_on_events(events, data.clients, data.items, period)
+    assert fitted.days > 0.5  # the more days, the likelier again
+    later = [(c, i, d + 120) for c, i, d in rows if d < 80]  # all again from the end on
+    assert fit_on_events(_events([*rows, *later]), data.clients, data.items, period) == fitted
+    inside = [(c, i, 100) for c, i, d in rows if d < 80]  # all bought again inside
+    assert fit_on_events(_events([*rows, *inside]), data.clients, data.items, period) != fitted
+
+
+def test_ago_by_hand() -> None:
+    days = [0, 1, 9, 13, 14, 21, 60, 61, 400, 730]
+    assert [ago(d) for d in days] == [
+        "today",
+        "yesterday",
+        "9 days ago",
+        "13 days ago",
+        "2 weeks ago",
+        "3 weeks ago",
+        "9 weeks ago",
+        "2 months ago",
+        "13 months ago",
+        "2 years ago",
+    ]
