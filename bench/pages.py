@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
-from bench.serve import SHARED  # noqa: E402
+from bench.serve import SHARED, train_bundle  # noqa: E402
 
 #: Run in a fresh process with ``sys.path[0]`` the tree measured: ms per visit.
 VISITS = r"""
@@ -105,25 +105,12 @@ def main() -> None:
             subprocess.run([*git, "remove", "--force", str(before)], check=False)
 
 
-def _train_before(before: Path, args: argparse.Namespace, out: Path) -> Path:
-    """The serving line-up trained by the older code: a bundle both trees read."""
-    code = (
-        f"import sys; sys.path.insert(0, {str(before)!r}); "
-        "from recsys.data import load_events; from training import jobs; "
-        f"l = load_events({args.events!r}, {args.format!r}); "
-        "b = jobs.train(l, jobs.choose_models(['popular','als','ease','rp3beta'], {}), "
-        "jobs.matrix_config({}), jobs.rules_config({})); "
-        f"b.save(__import__('pathlib').Path({str(out)!r}) / b.version)"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return next(p for p in out.iterdir() if p.is_dir())
-
-
 def _compare(args: argparse.Namespace, tmp: Path, before: Path) -> None:
     from recsys.bundle import Bundle
     from serving.auth.records import FileAccess
 
-    bundle = _train_before(before, args, tmp / "bundles")
+    # Trained by the older code: a bundle both trees read.
+    bundle = train_bundle(args.events, args.format, tmp / "bundles", before)
     ids = [str(c) for c in Bundle.load(bundle).data.clients.ids[: args.visits]]
     people = tmp / "now"
     people.mkdir()

@@ -101,11 +101,12 @@ def trained(args: argparse.Namespace, tmp: Path) -> tuple[Path, Any]:
     return bundles, Bundle.load(train_bundle(args.events, args.format, bundles))
 
 
-def train_bundle(events: str, format_: str, out: Path) -> Path:
+def train_bundle(events: str, format_: str, out: Path, tree: Path | None = None) -> Path:
     """The serving line-up (popular, ALS, EASE, RP3beta, rules) trained into ``out``;
-    the bundle's own directory."""
+    the bundle's own directory. ``tree``: trained by the code checked out there."""
     code = (
-        "from recsys.data import load_events; from training import jobs; "
+        (f"import sys; sys.path.insert(0, {str(tree)!r}); " if tree is not None else "")
+        + "from recsys.data import load_events; from training import jobs; "
         f"l = load_events({events!r}, {format_!r}); "
         "b = jobs.train(l, jobs.choose_models(['popular','als','ease','rp3beta'], {}), "
         "jobs.matrix_config({}), jobs.rules_config({})); "

@@ -111,8 +111,8 @@ def rank_list(
     """A client's list as a request ranks it (``options`` from :func:`client_options`):
     fresh purchases count as history, then the new-arrivals slots are filled."""
     items = recommender.for_client(who.client_id, k, (), options, who.recent)
-    if options.only:  # a filtered list holds what its filters ask for, no more
-        return items
+    if options.only or options.bought_only:  # a filtered list, or the buy-again shelf,
+        return items  # holds what it asks for, no more
     return fill_arrivals(recommender, who, items, k, arrivals)
 
 

@@ -1,6 +1,6 @@
 """The storefront's "buy it again" shelf: ``mode=repeat`` lists only what the client
 bought (bought since training too), ``mode=explore`` only what they did not, checked
-against the bundle's own matrix; contradictory options are refused naming ``mode``."""
+against the bundle's own matrix; a bad mode is refused naming ``mode``."""
 
 from __future__ import annotations
 
@@ -56,13 +56,29 @@ def test_repeat_holds_a_purchase_since_training(bundles: Path, tmp_path: Path) -
     assert after == before | {str(new)}
 
 
-def test_contradictions_and_cold_clients(bundles: Path, tmp_path: Path) -> None:
-    client, _ = a_client(bundles)
+def test_mode_wins_bad_modes_and_cold_clients(bundles: Path, tmp_path: Path) -> None:
+    client, bought = a_client(bundles)
     with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as api:
-        refused = api.get(f"/v1/clients/{client}/recommendations?mode=repeat")
-        assert refused.status_code == 422
-        assert refused.json()["detail"][0]["loc"] == ["query", "mode"]
+        shelf = api.get(f"/v1/clients/{client}/recommendations?mode=repeat&k=20")
+        assert shelf.status_code == 200  # the shelf is bought items, whatever else is said
+        assert {i["item_id"] for i in shelf.json()["items"]} <= bought
         odd = api.get(f"/v1/clients/{client}/recommendations?mode=sometimes")
         assert odd.status_code == 422 and odd.json()["detail"][0]["loc"] == ["query", "mode"]
         cold = api.get("/v1/clients/never-seen/recommendations?exclude_purchased=false&mode=repeat")
         assert cold.status_code == 200 and cold.json()["items"] == []
+
+
+def test_the_shelf_holds_no_new_arrival(bundles: Path, tmp_path: Path) -> None:
+    """A new catalogue item of the client's category takes the last place of a mixed
+    list (the new-arrivals slot), never a place on the buy-again shelf."""
+    client, bought = a_client(bundles)
+    url = f"/v1/clients/{client}/recommendations?k=10&exclude_purchased=false"
+    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as api:
+        mine = [{"item_id": i, "category": "Candles"} for i in sorted(bought)]
+        assert api.post("/v1/items/batch", json={"items": mine}).status_code == 200
+        new = {"title": "Scented candle in a jar", "category": "Candles", "price": 4.0}
+        assert api.put("/v1/items/NEW-1", json=new).status_code == 200
+        mixed = [i["item_id"] for i in api.get(url).json()["items"]]
+        shelf = [i["item_id"] for i in api.get(f"{url}&mode=repeat").json()["items"]]
+    assert mixed[-1] == "NEW-1"  # the slot is filled where it should be
+    assert "NEW-1" not in shelf and set(shelf) <= bought and len(shelf) == 10

@@ -42,7 +42,7 @@ def test_entry_point_command_exists() -> None:
 def test_compose_wires_service_redis_and_mlflow() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"recsys", "haproxy", "redis", "mlflow"}
+    assert set(services) == {"recsys", "haproxy", "redis", "mlflow", "trainer"}
     env = services["recsys"]["environment"]
     assert env["RECSYS_REDIS_URL"].startswith("redis://redis:")
     assert env["RECSYS_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
@@ -55,6 +55,7 @@ def test_compose_wires_service_redis_and_mlflow() -> None:
     assert redis_args[redis_args.index("--maxmemory-policy") + 1] == "volatile-lru"
     mounted = services["haproxy"]["volumes"][0].split(":")[0]
     assert (ROOT / mounted).is_file()
+    assert "recsys retrain" in " ".join(services["trainer"]["command"])  # on a schedule
 
 
 def test_compose_mlflow_server_has_the_client_major() -> None:

@@ -134,7 +134,9 @@ def aliased_bundles(settings: TrainingSettings) -> dict[str, Path]:
     client = MlflowClient(settings.tracking_uri())
     try:
         model = client.get_registered_model(settings.registered_model)
-    except MlflowException:
+    except MlflowException as error:  # only "not registered" means no alias: an
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":  # unreachable registry must
+            raise  # stop retention, never let it delete an aliased bundle
         return {}
     found = {}
     for alias, version in (model.aliases or {}).items():

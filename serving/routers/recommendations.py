@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Ctx, Filters, Reader, SurfaceHeader
@@ -36,25 +36,19 @@ ClientId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
 
 Mode = Literal["mixed", "repeat", "explore"]
 MODE = (
-    "With exclude_purchased=false: mixed (bought and new items), repeat (bought items "
-    "only: buy it again), explore (new items only)."
+    "mixed: as exclude_purchased says; repeat: bought items only (buy it again, whatever "
+    "exclude_purchased says); explore: new items only."
 )
 
 
 def _with_mode(options: RequestOptions, mode: Mode) -> RequestOptions:
-    """The options of ``mode``; 422 naming it where it contradicts exclude_purchased."""
-    if mode == "repeat" and options.exclude_purchased:
-        detail = [
-            {
-                "loc": ["query", "mode"],
-                "msg": "mode=repeat lists bought items: set exclude_purchased=false",
-                "type": "value_error",
-            }
-        ]
-        raise HTTPException(422, detail)
+    """The options of ``mode``: ``repeat`` lists bought items whatever
+    ``exclude_purchased`` says (the shelf is nothing else), ``explore`` new ones."""
     if mode == "explore":
         return replace(options, exclude_purchased=True)
-    return replace(options, bought_only=mode == "repeat")
+    if mode == "repeat":
+        return replace(options, exclude_purchased=False, bought_only=True)
+    return options
 
 
 @router.get("/clients/{client_id}/recommendations", response_model=Recommendations)
@@ -71,9 +65,9 @@ async def for_client(
 ) -> Response:
     """Ranked, explained items for a client; unknown clients get the cold-start list.
     Items the catalogue marks unavailable never appear; filters keep the listed
-    categories, price range and tags. With ``exclude_purchased=false``, ``mode``
-    chooses what the list holds: ``mixed`` (bought and new items), ``repeat`` (the
-    "buy it again" shelf: bought items only), ``explore`` (new items only)."""
+    categories, price range and tags. ``mode`` chooses what the list holds: ``mixed``
+    (as ``exclude_purchased`` says), ``repeat`` (the "buy it again" shelf: bought items
+    only), ``explore`` (new items only)."""
     # Plain requests are normally answered by serving.fastpath before routing; this
     # is the reference path, and the one for requests it leaves to FastAPI.
     options = _with_mode(RequestOptions(exclude_purchased, tuple(exclude), (), only), mode)
