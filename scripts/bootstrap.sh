@@ -30,4 +30,5 @@ if [ "${1:-}" = "--system" ]; then
   command -v chromium >/dev/null 2>&1 || apt_install chromium   # the client-screen browser test
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_install haproxy   # the replicas test
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless   # --engine spark (pyspark 4 needs Java 17+)
+  command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || apt_install iproute2   # protected mode seen from a network namespace
 fi
