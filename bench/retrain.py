@@ -7,11 +7,13 @@ Version 1 is ``recsys train`` on everything before the replayed weeks, promoted.
 for each week w: the history file holds every line before it (the online-retail
 export, as the shop's system writes it) and the week's purchases arrive as the
 service's event log (what ``POST /v1/events`` accepts: a client, quantity > 0); at
-the end of the week ``recsys retrain`` runs. The damaged week loses half its events
-at random and the rest are written twice (a file imported twice): the gate must
-reject it. A dry run with a worse configuration shows the paired comparison at work,
-and one more retrain reads the last week from a real Redis stream (export, train,
-backtest, gate, promote, archive, trim): the time a scheduler would see.
+the end of the week ``recsys retrain`` runs, with ``--as-of`` the end of that week (the
+data is from 2010: the run's own clock would find the feed stopped years ago). The
+damaged week loses half its events at random and the rest are written twice (a file
+imported twice): the gate must reject it. A dry run with a worse configuration shows
+the paired comparison at work, and one more retrain reads the last week from a real
+Redis stream (export, train, backtest, gate, promote, archive, trim): the time a
+scheduler would see.
 
 Every retrain runs as its own ``recsys`` process, so the times include start-up.
 """
@@ -129,7 +131,7 @@ EMPTY = " |" + " |" * 9  # the rest of a reasons row's cells
 def replay(raw: pd.DataFrame, args: argparse.Namespace, work: Path) -> list[float]:
     """Version 1, then one retrain per week; print each row; return the retrain times."""
     stamps = pd.to_datetime(raw["InvoiceDate"])
-    end = stamps.max().normalize() + pd.Timedelta(days=1)
+    end = _end(raw)
     edges = [end - pd.Timedelta(days=7 * k) for k in range(args.weeks, -1, -1)]
     raw[stamps < edges[0]].to_csv(work / "history.csv", index=False)
     base = ["--format", "online-retail", "--out", "bundles"]
@@ -143,7 +145,7 @@ def replay(raw: pd.DataFrame, args: argparse.Namespace, work: Path) -> list[floa
         lines = log_lines(raw[(stamps >= low) & (stamps < high)])
         broken = week == args.damaged
         write_log(work / "week.jsonl", damaged(lines, args.seed) if broken else lines)
-        extra = ["--extra-events", "week.jsonl", "--json"]
+        extra = ["--extra-events", "week.jsonl", "--json", "--as-of", high.isoformat()]
         _, out, seconds = recsys(["retrain", "--events", "history.csv", *base, *extra], work)
         found = json.loads(out)
         label = f"{low:%m-%d}..{high - pd.Timedelta(days=1):%m-%d}" + (" damaged" if broken else "")
@@ -164,7 +166,7 @@ def replay(raw: pd.DataFrame, args: argparse.Namespace, work: Path) -> list[floa
     return times
 
 
-def through_redis(raw: pd.DataFrame, work: Path) -> float | None:
+def through_redis(raw: pd.DataFrame, work: Path, as_of: pd.Timestamp) -> float | None:
     """The last week again, read from a real Redis stream: one retrain's wall time."""
     binary = shutil.which("redis-server")
     if binary is None:
@@ -186,6 +188,7 @@ def through_redis(raw: pd.DataFrame, work: Path) -> float | None:
                 pipe.xadd("recsys:events", {FIELD: orjson.dumps(line)})
             pipe.execute()
         extra = ["--extra-events", f"redis://127.0.0.1:{port}/0", "--json"]
+        extra += ["--as-of", as_of.isoformat()]
         args = ["retrain", "--events", "history.csv", "--format", "online-retail"]
         _, out, seconds = recsys([*args, "--out", "bundles", *extra], work)
         left = client.xlen("recsys:events")
@@ -197,6 +200,11 @@ def through_redis(raw: pd.DataFrame, work: Path) -> float | None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _end(raw: pd.DataFrame) -> pd.Timestamp:
+    """The end of the data's last day: the end of the last replayed week."""
+    return pd.to_datetime(raw["InvoiceDate"]).max().normalize() + pd.Timedelta(days=1)
 
 
 def _free_port() -> int:
@@ -230,7 +238,7 @@ def main() -> None:
         os.environ["RECSYS_AUDIT_PATH"] = str(work / "audit.jsonl")
         times = replay(raw, args, work)
         print(f"\nweekly retrains: median {np.median(times):.0f} s, max {max(times):.0f} s wall")
-        through_redis(raw, work)
+        through_redis(raw, work, _end(raw))
 
 
 if __name__ == "__main__":

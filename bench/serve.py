@@ -1,11 +1,14 @@
-"""Load test on 127.0.0.1 with wrk: (a) a bare FastAPI endpoint returning the same
-bytes, (b) our cached recommendation endpoint, (c) our uncached path; with
-``--catalogue``, also (d) the cached endpoint of a second server holding a
-catalogue of every item (10 % out of stock, 10 % with a closing window), whose
-cached lists are checked against the catalogue on every read.
+"""Load test on 127.0.0.1 with wrk: (r) a plain ASGI app and (a) a bare FastAPI
+endpoint returning the same bytes, (b) our cached recommendation endpoint, (c) our
+uncached path (a new query each request: every one a miss, answered within the
+latency budget or degraded), and the switch scenarios of ``bench/_switch.py``:
+(s) a cached load over 500 clients, (p) the same through a promotion, (x) the same
+through an experiment starting. With ``--catalogue``, also (d) the cached endpoint
+of a second server holding a catalogue of every item (10 % out of stock, 10 % with
+a closing window), whose cached lists are checked against the catalogue on every read.
 
     .venv/bin/python bench/serve.py [--events PATH] [--seconds 8] [--rounds 3]
-                                    [--connections 64] [--workers 1] [--catalogue]
+                                    [--connections 64] [--workers 1] [--catalogue] [--json]
 
 Needs `wrk` (Debian package). Each server is one uvicorn worker (uvloop,
 httptools) sharing the 2 cores with wrk. The three runs are repeated in rounds
@@ -20,7 +23,6 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,9 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import _switch
+from _serve_report import report
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared/data/online_retail_ii_2009_2010.csv.gz"
@@ -74,7 +79,7 @@ def start(target: str, port: int, env: dict[str, str], workers: int) -> subproce
             urllib.request.urlopen(
                 f"http://127.0.0.1:{port}/healthz"
                 if "create_app" in target
-                else f"http://127.0.0.1:{port}/docs",
+                else f"http://127.0.0.1:{port}/v1/clients/x/recommendations",
                 timeout=1,
             )
             return process
@@ -136,11 +141,14 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50": latency("50"),
         "p99": latency("99"),
-        "errors": int(errors.group(1)) if errors else 0,
+        "errors": (int(errors.group(1)) if errors else 0)
+        + (sum(int(g) for g in failed.groups()) if failed else 0),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
     }
 
 
@@ -155,6 +163,13 @@ def main() -> None:
     parser.add_argument(
         "--impressions", action="store_true", help="also run (e): cached, impressions not logged"
     )
+    parser.add_argument("--json", action="store_true", help="print one JSON object of medians")
+    parser.add_argument(
+        "--stale-seconds",
+        type=float,
+        default=2.0,
+        help="RECSYS_STALE_SECONDS of the served app: short, so runs cross the bound",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -165,6 +180,8 @@ def main() -> None:
             "RECSYS_BUNDLE_PATH": str(bundles),
             "RECSYS_EVENTS_PATH": f"{tmp}/events.jsonl",
             "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
+            "RECSYS_EXPERIMENTS_PATH": str(_switch.no_experiments(Path(tmp))),
+            "RECSYS_STALE_SECONDS": str(args.stale_seconds),
             **({"RECSYS_BLEND_WEIGHTS": args.blend} if args.blend else {}),
         }
         ours_port, bare_port = free_port(), free_port()
@@ -214,8 +231,7 @@ def write_catalogue(bundles: Path, tmp: Path) -> Path:
 def measure(
     args: argparse.Namespace, bundles: Path, tmp: Path, ports: tuple[int, int, dict[str, int]]
 ) -> tuple[list[dict[str, dict[str, float]]], bytes]:
-    """Rounds of (a) bare, (b) cached, (c) uncached [(d) cached with a catalogue, (e)
-    cached without impression logging], every server up throughout."""
+    """Rounds of every run (module doc), every server up throughout."""
     from recsys.bundle import Bundle
 
     ours_port, bare_port, others = ports
@@ -225,19 +241,22 @@ def measure(
     urllib.request.urlopen(url).read()
     body = urllib.request.urlopen(url).read()  # the cached bytes
     (tmp / "body.json").write_bytes(body)
-    bare = start("_bare:app", bare_port, {"BARE_BODY_FILE": str(tmp / "body.json")}, args.workers)
+    baseline = {"BARE_BODY_FILE": str(tmp / "body.json")}
+    raw_port = free_port()
+    bare = start("_bare:app", bare_port, baseline, args.workers)
+    raw = start("_bare:raw", raw_port, baseline, args.workers)
     rounds = []
     try:
         for number in range(args.rounds):
             script = tmp / f"uncached{number}.lua"
             script.write_text(UNCACHED % (", ".join(f'"{i}"' for i in ids), number))
             run = {
+                "r": wrk(f"http://127.0.0.1:{raw_port}{path}", args.seconds, args.connections),
                 "a": wrk(f"http://127.0.0.1:{bare_port}{path}", args.seconds, args.connections),
                 "b": wrk(url, args.seconds, args.connections),
-                "c": wrk(
-                    f"http://127.0.0.1:{ours_port}/", args.seconds, args.connections, str(script)
-                ),
+                "c": _uncached(args, ours_port, str(script)),
             }
+            run |= _switches(args, ours_port, bundles, tmp, ids, number)
             for key, port in others.items():
                 other = f"http://127.0.0.1:{port}{path}"
                 urllib.request.urlopen(other).read()
@@ -245,47 +264,52 @@ def measure(
             rounds.append(run)
     finally:
         stop(bare)
+        stop(raw)
     return rounds, body
 
 
-def report(args: argparse.Namespace, rounds: list[dict[str, dict[str, float]]], size: int) -> None:
-    """Each round, then the medians and the target ratios."""
-    print(
-        f"\nresponse body: {size:,} bytes; {args.connections} connections, {args.seconds}s per "
-        f"run, {args.rounds} rounds, {args.workers} worker(s) per server"
-    )
-    names = {"a": "(a) bare FastAPI", "b": "(b) ours, cached", "c": "(c) ours, uncached"}
-    if "d" in rounds[0]:
-        names["d"] = "(d) cached, catalogue"
-    if "e" in rounds[0]:
-        names["e"] = "(e) cached, no impressions"
-    print(f"{'':<28}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-    for number, run in enumerate(rounds, 1):
-        for key, r in run.items():
-            label = f"{names[key]} #{number}"
-            print(
-                f"{label:<28}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['errors']:>10.0f}"
-            )
-    median = {
-        key: {m: statistics.median(run[key][m] for run in rounds) for m in ("rps", "p50", "p99")}
-        for key in names
-    }
-    for key, r in median.items():
-        print(f"{names[key] + ' median':<28}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
-    a, b, c = median["a"], median["b"], median["c"]
-    print(
-        f"medians: b/a rps {b['rps'] / a['rps']:.2f} (target ≥ 0.8), b/a p99 "
-        f"{b['p99'] / a['p99']:.2f} (target ≤ 1.5); c/a rps {c['rps'] / a['rps']:.2f} "
-        "(target ≥ 0.1)"
-    )
-    if "d" in median:
-        d = median["d"]
-        print(f"catalogue check on cached reads: d/b rps {d['rps'] / b['rps']:.2f} (target ≥ 0.95)")
-    if "e" in median:
-        e = median["e"]
-        print(
-            f"impression logging on cached reads: b/e rps {b['rps'] / e['rps']:.2f} (target ≥ 0.95)"
-        )
+def _degraded(port: int) -> float:
+    """The app's count of degraded answers (``/metrics``)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    found = re.search(r'recsys_miss_answers_total\{answer="degraded"\} ([\d.e+]+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def _uncached(args: argparse.Namespace, port: int, script: str) -> dict[str, float]:
+    """(c): wrk's figures and the share of its answers that were degraded."""
+    before = _degraded(port)
+    found = wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections, script)
+    found["degraded_share"] = (_degraded(port) - before) / max(found["requests"], 1)
+    return found
+
+
+def _switches(
+    args: argparse.Namespace, port: int, bundles: Path, tmp: Path, ids: list[str], number: int
+) -> dict[str, dict[str, float]]:
+    """(s) steady, (p) through a promotion, (x) through an experiment starting."""
+    many = _switch.many_script(tmp, ids)
+
+    def load() -> dict[str, float]:
+        return wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections, many)
+
+    _switch.prime(port, ids)
+    found = {"s": load()}
+    version = f"v-round{number}"
+    _switch.new_version(bundles, version)
+    bound = args.stale_seconds
+
+    def promote() -> None:
+        _switch.promote(port, bundles, version)
+
+    found["p"] = _switch.switch_run(load, args.seconds, port, ids, promote, bound)
+    experiments = tmp / "experiments.json"
+
+    def begin() -> None:
+        _switch.experiment(port, experiments, f"e{number}")
+
+    found["x"] = _switch.switch_run(load, args.seconds, port, ids, begin, bound)
+    _switch.experiment(port, experiments, None)
+    return found
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 import pandas as pd
 from fastapi import FastAPI
@@ -51,6 +52,7 @@ from serving.state import ServiceState
 from serving.stream import StreamEventStore, follow, start_after, stream_client
 from serving.trail import AuditTrail
 from serving.untrained import rebase, reload
+from serving.warm import warm
 
 __all__ = ["create_app"]
 
@@ -58,14 +60,17 @@ log = logging.getLogger("recsys.serving")
 
 
 async def _watch(context: Context, every: float) -> None:
-    """Hot reload: look for a newly promoted bundle; swap it in when it loads, then hold
-    as bought since training what the new bundle did not learn."""
-    state = context.state
+    """Hot reload: look for a newly promoted bundle; warm it and swap it in when it
+    loads, then hold as bought since training what the new bundle did not learn. Reread
+    the experiments file when it changed."""
+    state, prepare = context.state, partial(warm, context)
     while True:
         await asyncio.sleep(every)
         try:
             if await asyncio.to_thread(state.changed):  # may ask MLflow: off the loop
-                await reload(state, context.events)
+                await reload(state, context.events, prepare)
+            else:
+                await asyncio.to_thread(state.reread_experiments)
         except Exception:  # a failed look must not end the watching: try again next time
             log.exception("looking for a new bundle failed")
 
@@ -211,7 +216,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         # the global providers (and the environment) on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    cache = ListCache(settings.redis_url, settings.cache_ttl_seconds, settings.local_cache_size)
+    cache = ListCache(
+        settings.redis_url,
+        settings.cache_ttl_seconds,
+        settings.local_cache_size,
+        settings.compute_backlog,
+    )
     store = open_events(settings)
     features = open_features(settings)
     windows = None

@@ -1,6 +1,7 @@
 """Ranked lists cached as the exact response bytes: in-process LRU, then Redis.
 
-Keys carry the model version, so a new model never serves stale lists. Each
+Keys carry the model version, so a new model never serves an earlier list as
+its own (:mod:`serving.misses` may answer one, marked stale, for a bounded time). Each
 client's keys are listed in a Redis set (and a local index) so an event drops
 exactly that client's lists. When Redis fails the service keeps answering from
 the in-process path; ``healthy`` says so until a command succeeds again.
@@ -23,6 +24,8 @@ from weakref import WeakKeyDictionary
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from serving.computing import ListQueue
 
 __all__ = [
     "DROP",
@@ -188,7 +191,7 @@ class ListCache:
     """Two levels: the local LRU, then Redis when configured; and the lists being
     computed now (:class:`InFlight`)."""
 
-    def __init__(self, redis_url: str | None, ttl: int, local_size: int) -> None:
+    def __init__(self, redis_url: str | None, ttl: int, local_size: int, backlog: int = 32) -> None:
         self.ttl = ttl
         self.local = LocalLRU(local_size if redis_url else max(local_size, 1000), ttl)
         self.redis: Any = (
@@ -198,6 +201,7 @@ class ListCache:
         )
         self.healthy = self.redis is None
         self.inflight = InFlight()
+        self.queue = ListQueue(backlog)
         if self.redis is not None:
             self._store = self.redis.register_script(STORE)
             self._drop = self.redis.register_script(DROP)

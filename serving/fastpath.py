@@ -21,8 +21,10 @@ from recsys.catalogue import ItemFilter
 from recsys.ranking import MAX_K, RequestOptions
 from serving.auth.access import check
 from serving.deps import Context
+from serving.drift import count_client
 from serving.impressions import SURFACES
-from serving.lists import cached_list, compute_list, list_key, respond
+from serving.lists import FLAG_HEADERS, cached_list, list_key, respond
+from serving.misses import answer_miss
 from serving.schemas import MAX_ID, MAX_IDS
 
 __all__ = ["CachedLists", "plain_query"]
@@ -82,14 +84,16 @@ class CachedLists:
         if answer is None:
             await self.app(scope, receive, send)
             return
-        body, recommendation_id = answer
+        body, recommendation_id, flag = answer
         scope["route"] = _ROUTE  # metrics label it as the router would
         headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
         headers.append((b"x-recommendation-id", recommendation_id.encode()))
+        if flag is not None:
+            headers.append(FLAG_HEADERS[flag])
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope) -> tuple[bytes, str] | None:
+    async def _answer(self, scope: Scope) -> tuple[bytes, str, str | None] | None:
         client = self._client(scope)
         if client is None:
             return None
@@ -107,8 +111,9 @@ class CachedLists:
             plain = plain_query(raw)
             if plain is None:
                 return None
-            found = await compute_list(ctx, key, client, *plain, arm)
-        return respond(ctx, found, client, surface)
+            found = await answer_miss(ctx, key, client, raw, *plain, arm)
+        count_client(ctx, current, client)
+        return (*respond(ctx, found, client, surface), found.flag)
 
     def _client(self, scope: Scope) -> str | None:
         """The client id of an authorised GET on the route, once a model is loaded."""

@@ -30,6 +30,7 @@ from serving.ranked import Arrivals, ClientNow, client_now, client_options, fill
 from serving.state import Loaded
 
 __all__ = [
+    "FLAG_HEADERS",
     "Served",
     "arrivals_of",
     "cache_key",
@@ -48,6 +49,11 @@ __all__ = [
 
 #: A list's bytes as a later read answers them (replaced once, where it is stored).
 _AS_CACHED = (b'"cached":false', b'"cached":true', 1)
+#: The response header saying a list is stale or degraded (:mod:`serving.misses`).
+FLAG_HEADERS = {
+    "stale": (b"x-recommendation-stale", b"true"),
+    "degraded": (b"x-recommendation-degraded", b"true"),
+}
 
 
 def cache_key(version: str, client: str, raw_query: bytes) -> str:
@@ -71,12 +77,16 @@ def list_body(
     version: str,
     items: list[RankedItem],
     arm: tuple[str, str] | None = None,
+    degraded: bool = False,
 ) -> bytes:
     """The response bytes of a client's list; with the experiment and arm when one runs."""
     body: dict[str, object] = {"client_id": client_id, "model_version": version}
     if arm is not None:
         body["experiment"], body["arm"] = arm
-    return encode(body | {"cached": False, "items": items})
+    body["cached"] = False
+    if degraded:
+        body["degraded"] = True
+    return encode(body | {"items": items})
 
 
 def list_key(current: Loaded, client: str, raw_query: bytes, arm: Arm) -> str:
@@ -95,6 +105,10 @@ class Served(NamedTuple):
     body: bytes
     listed: bytes
     arm: Arm = None
+    flag: str | None = None
+    """``stale`` or ``degraded`` (:mod:`serving.misses`), else ``None``."""
+    version: str | None = None
+    """The model version that ranked it when not the served one (a stale list)."""
 
 
 def arrivals_of(ctx: Context) -> Arrivals:
@@ -169,13 +183,16 @@ def listed_response(ctx: Context, served: Served, client_id: str | None, surface
     """:func:`respond` as a JSON response with the ``X-Recommendation-Id`` header."""
     body, recommendation_id = respond(ctx, served, client_id, surface)
     headers = {"X-Recommendation-Id": recommendation_id}
+    if served.flag is not None:
+        name, value = FLAG_HEADERS[served.flag]
+        headers[name.decode()] = value.decode()
     return Response(body, media_type="application/json", headers=headers)
 
 
 def respond(ctx: Context, served: Served, client_id: str | None, surface: str) -> tuple[bytes, str]:
     """The response bytes of a served list with a fresh ``recommendation_id`` (also
     returned, for the header), its impression queued."""
-    version = ctx.state.current.version if ctx.state.current is not None else ""
+    version = served.version or (ctx.state.current.version if ctx.state.current else "")
     recommendation_id = ctx.impressions.shown(
         client_id, served.listed, version, surface, served.arm
     )

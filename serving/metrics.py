@@ -1,4 +1,5 @@
-"""Prometheus metrics of one app: requests, latency, cache, model version."""
+"""Prometheus metrics of one app: requests, latency, cache, model version and age, and
+lookups of clients and items the served bundle does (not) know."""
 
 from __future__ import annotations
 
@@ -35,12 +36,34 @@ class Metrics:
         )
         # Children resolved once: labels() costs a lock and a dict lookup per call.
         self.cache_hit, self.cache_miss = self.cache.labels("hit"), self.cache.labels("miss")
+        answers = Counter(
+            "recsys_miss_answers_total",
+            "Misses answered from the list before a switch (stale) or by the fallback "
+            "(degraded: over the latency budget or the compute backlog)",
+            ["answer"],
+            registry=self.registry,
+        )
+        self.stale, self.degraded = answers.labels("stale"), answers.labels("degraded")
         self.model = Gauge(
             "recsys_model_info", "Served bundle", ["version"], registry=self.registry
         )
         self.redis_up = Gauge(
             "recsys_redis_up", "1 when Redis answers (or is not used)", registry=self.registry
         )
+        self.model_age = Gauge(
+            "recsys_model_age_seconds",
+            "Seconds since the served bundle was trained (set at scrape time)",
+            registry=self.registry,
+        )
+        self.lookups = Counter(
+            "recsys_lookups",
+            "Clients and items asked about, by whether the served bundle knows them",
+            ["kind", "known"],
+            registry=self.registry,
+        )
+        # Children resolved once, indexed by ``known`` (False, True): counted per request.
+        self.clients = self.lookups.labels("client", "false"), self.lookups.labels("client", "true")
+        self.items = self.lookups.labels("item", "false"), self.lookups.labels("item", "true")
 
     def asgi(self, app: ASGIApp) -> ASGIApp:
         """Pure ASGI middleware counting and timing requests by route template.

@@ -173,12 +173,19 @@ def unpack(stored: bytes) -> Stored | None:
     return Stored(record["client"], record["k"], record["segment"], record["country"], ranked)
 
 
-def explain(loaded: Loaded, stored: Stored, options: RequestOptions) -> list[RankedItem] | None:
-    """The explained items of a stored ranking, reasons computed now; ``None`` when one
-    of them may no longer be offered (catalogue)."""
-    if contains(loaded.recommender.facts.unavailable, stored.ranked.items[0]).any():
+def explain(
+    loaded: Loaded,
+    stored: Stored,
+    options: RequestOptions,
+    recommender: HybridRecommender | None = None,
+) -> list[RankedItem] | None:
+    """The explained items of a stored ranking, reasons computed now by ``recommender``
+    (the bundle's own unless an arm's); ``None`` when one of them may no longer be
+    offered (catalogue)."""
+    recommender = recommender or loaded.recommender
+    if contains(recommender.facts.unavailable, stored.ranked.items[0]).any():
         return None
     row = loaded.bundle.data.clients.lookup(stored.client)
     if row is None:  # not a client of this bundle: nothing to explain from
         return []
-    return loaded.recommender.explain_row(row, stored.ranked, options)
+    return recommender.explain_row(row, stored.ranked, options)

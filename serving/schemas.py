@@ -48,6 +48,14 @@ class Recommendations(BaseModel):
     client_id: str | None = None
     model_version: str
     cached: bool
+    stale: bool = False
+    """Present and true when the list was computed for what was served before the last
+    switch (model version, analyst rules, experiments; ``RECSYS_STALE_SECONDS``) while
+    the new one is computed; also in the header ``X-Recommendation-Stale``."""
+    degraded: bool = False
+    """Present and true when the list could not be computed within the latency budget
+    (``RECSYS_LIST_BUDGET_MS``): the segment's popular items, with the same filters;
+    also in the header ``X-Recommendation-Degraded``. The real list is cached when ready."""
     items: list[ItemOut]
 
 
@@ -125,17 +133,57 @@ class Accepted(BaseModel):
     accepted: int
 
 
+class GateCheck(BaseModel):
+    """One check of the retrain gate."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    name: str
+    status: str
+    """``pass``, ``FAIL`` or ``skipped``."""
+    detail: str
+
+
+class RetrainInfo(BaseModel):
+    """What ``recsys retrain`` decided about a bundle (its ``retrain.json``); a part
+    the file does not hold is ``null`` (or empty)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    decision: str | None
+    """``promoted``, ``rejected`` or ``dry-run``."""
+    reasons: list[str]
+    """Why it was rejected (or promoted anyway): one line per failed check."""
+    checks: list[GateCheck]
+    backtest: dict[str, Any] | None
+    """Candidate and production on the same held-out days: ``ndcg@10``, ``coverage@10``
+    of each, and the paired ``difference`` with its ``ci95``."""
+    diff: dict[str, Any] | None
+    """What it changed from production (``recsys diff-versions``): clients, items and
+    rules added/removed/changed, ``lists_changed_share``, ``rank_biased_overlap``,
+    ``coverage``."""
+    production: str | None = None
+    """The version it was compared against."""
+    decided_at: str | None = None
+
+
 class ModelInfo(BaseModel):
     """The bundle being served."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     version: str
     created_at: str
+    age_seconds: float
+    """Seconds since ``created_at`` (the real clock)."""
     data_fingerprint: str
     clients: int
     items: int
     models: list[str]
     metrics: dict[str, float]
     notes: dict[str, str] = {}  # model → what its fit left out (EASE above max_items)
+    retrain: RetrainInfo | None = None
+    """The retrain gate's record; ``null`` for a bundle ``recsys retrain`` did not make."""
 
 
 class OrderOut(BaseModel):

@@ -48,7 +48,8 @@ class ServingSettings(BaseSettings):
     and training (``recsys train --tombstones``)."""
     experiments_path: Path | None = None
     """Online experiments (YAML: arms with their blends and shares, dates); none when
-    unset. Read with each bundle (``POST /v1/model/reload`` rereads it)."""
+    unset. Read with each bundle, and again when its content changes (checked every
+    ``reload_interval_seconds`` and on ``POST /v1/model/reload``)."""
     outcomes_path: Path = Path("artifacts/outcomes.jsonl")
     """Manager outcomes in the embedded mode (with ``redis_url``: a Redis stream)."""
     outcome_cooldown_days: float = Field(default=60, ge=0)
@@ -112,7 +113,23 @@ class ServingSettings(BaseSettings):
     "analyst": 1, "popular": 0.1}``); unset: the tuned default. Fewer CF sources cost
     less per uncached list (docs/explanation/benchmarks.md, "Serving speed")."""
     reload_interval_seconds: float = Field(default=10.0, ge=0)
-    """How often to look for a new bundle (0: never)."""
+    """How often to look for a new bundle, and a changed experiments file (0: never)."""
+    warm_clients: int = Field(default=1000, ge=0)
+    """Before requests switch to a new bundle, the ``?k=10`` lists of this many of its
+    most active clients are computed and cached for it (0: switch at once)."""
+    stale_seconds: float = Field(default=300.0, ge=0)
+    """For this long after a switch (a new bundle, analyst rules or experiments file) a
+    list not yet computed for the new one is answered from the one before, marked
+    ``"stale": true``, while the new list is computed in the background (0: never)."""
+    list_budget_ms: float = Field(default=50.0, ge=0)
+    """How long a request waits for its list to be computed; then the fallback (the
+    segment's popular items, same filters) answers, marked ``"degraded": true``, and
+    the list is cached when ready (0: always wait)."""
+    compute_backlog: int = Field(default=64, ge=1)
+    """Lists queued for computing per process beyond which a miss is answered by the
+    fallback at once, its list not queued (computed when asked again). Below it, a
+    miss is also answered so when the lists ahead would not let its own be ready
+    within ``list_budget_ms``."""
     today: date | None = None
     """The service's day (ISO date, UTC): the day repeats are due on, analyst rules'
     dates and experiments are judged on, in every route. Unset: the real UTC date. Set

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -52,6 +54,8 @@ class Loaded:
     """The experiments file in force."""
     arms: dict[tuple[str, str], HybridRecommender] = field(default_factory=dict)
     """The recommender of each (experiment, arm) with its own blend."""
+    experiments_digest: str = ""
+    """SHA-1 of the experiments file read (empty without one): a change is reread."""
 
     def arm_of(self, client_id: str | None) -> tuple[str, str] | None:
         """(experiment, arm) of a client while an experiment runs, else ``None``."""
@@ -72,12 +76,27 @@ class Loaded:
     @cached_property  # read on every request: hashed once per Loaded
     def cache_version(self) -> str:
         """What cached lists are keyed by: the bundle and the analyst rules in force,
-        so neither a new model nor new rules ever meets a stale list."""
+        so neither a new model nor new rules takes an earlier list for its own."""
         rules = self.recommender.cross_sell
         if rules is None:
             return self.bundle.version
         digest = hashlib.sha1(rules.model_dump_json().encode()).hexdigest()[:10]
         return f"{self.bundle.version}.{digest}"
+
+    @cached_property
+    def fallback(self) -> HybridRecommender:
+        """Popularity alone (the client's segment's, same filters): what a list too
+        slow to compute is answered with (:mod:`serving.misses`)."""
+        old = self.recommender
+        only = BlendConfig(weights={"popular": 1.0})
+        found = HybridRecommender(self.bundle, None, None, only, old.today)
+        found.share_segments(old)
+        return found
+
+    def with_experiments(self, experiments: Experiments, digest: str) -> Loaded:
+        """The same bundle and rules under another experiments file."""
+        arms = _arm_recommenders(self.recommender, experiments)
+        return replace(self, experiments=experiments, arms=arms, experiments_digest=digest)
 
     def with_cross_sell(self, rules: CrossSellRules) -> Loaded:
         """The same bundle under other analyst rules (segments carried over)."""
@@ -116,11 +135,18 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
     if settings.features_path is not None:
         segments = pd.read_parquet(settings.features_path, columns=["segment"])["segment"]
         recommender.set_segments({str(c): str(s) for c, s in segments.items()})
-    experiments = Experiments()
-    if settings.experiments_path is not None:
-        experiments = load_experiments(settings.experiments_path)
+    experiments, digest = read_experiments(settings)
     arms = _arm_recommenders(recommender, experiments)
-    return Loaded(bundle, recommender, source, origin, experiments, arms)
+    return Loaded(bundle, recommender, source, origin, experiments, arms, digest)
+
+
+def read_experiments(settings: ServingSettings) -> tuple[Experiments, str]:
+    """The experiments file the settings name, with the SHA-1 of its bytes."""
+    path = settings.experiments_path
+    if path is None:
+        return Experiments(), ""
+    digest = hashlib.sha1(path.read_bytes()).hexdigest() if path.exists() else ""
+    return load_experiments(path), digest
 
 
 def _arm_recommenders(
@@ -153,22 +179,65 @@ class ServiceState:
     today: Today | None = None
     """The service's clock of days for the recommenders it loads (the app passes the
     catalogue's: :meth:`serving.catalogue.CatalogueState.today`); unset: the settings'."""
+    before: Loaded | None = None
+    """What was served before the last switch (its lists may answer while stale)."""
+    switched_at: float = 0.0
+    """When the last switch happened, by :attr:`clock`."""
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, for the staleness bound (tests pass their own)."""
 
     def reload(self) -> bool:
         """Load the bundle the settings point at; keep the old one if it fails."""
+        ok, fresh = self.prepare()
+        if fresh is not None:
+            self.switch(fresh)
+        return ok
+
+    def prepare(self) -> tuple[bool, Loaded | None]:
+        """Load the bundle the settings point at: (loaded, the new one to switch to or
+        ``None`` when it is the one served); a refused one keeps the old one."""
         try:
             fresh = load(self.settings, self.today)
         except Exception as error:  # RecsysError, or a failure nobody foresaw: refuse either
             self.last_error = str(error) if isinstance(error, RecsysError) else repr(error)
             log.warning("bundle refused, keeping %s: %s", self.version, error)
+            return False, None
+        self.last_error = None
+        if self.current is not None and fresh.source == self.current.source:
+            return True, None
+        return True, fresh
+
+    def switch(self, fresh: Loaded) -> None:
+        """Serve ``fresh`` from now on; what it replaces may answer while stale."""
+        self.before, self.switched_at = self.current, self.clock()
+        self.current = fresh  # one reference swap: atomic
+        log.info("serving bundle %s", fresh.version)
+        # The bundle lives until the next swap: keep its objects out of the
+        # collector's full passes (shorter GC pauses, a lower p99).
+        gc.collect()
+        gc.freeze()
+
+    def previous(self) -> Loaded | None:
+        """What was served before the last switch, while within ``stale_seconds`` of it."""
+        if self.before is None or self.clock() - self.switched_at > self.settings.stale_seconds:
+            return None
+        return self.before
+
+    def reread_experiments(self) -> bool:
+        """Serve the experiments file as it is now if its content changed; whether it
+        did (a broken file is refused: the old experiments stay)."""
+        current = self.current
+        if current is None or self.settings.experiments_path is None:
             return False
-        if self.current is None or fresh.source != self.current.source:
-            self.current, self.last_error = fresh, None  # one reference swap: atomic
-            log.info("serving bundle %s", fresh.version)
-            # The bundle lives until the next swap: keep its objects out of the
-            # collector's full passes (shorter GC pauses, a lower p99).
-            gc.collect()
-            gc.freeze()
+        try:
+            experiments, digest = read_experiments(self.settings)
+        except RecsysError as error:
+            self.last_error = str(error)
+            log.warning("experiments file refused, keeping the old one: %s", error)
+            return False
+        if digest == current.experiments_digest:
+            return False
+        self.switch(current.with_experiments(experiments, digest))
         return True
 
     def use_cross_sell(self, rules: CrossSellRules) -> Loaded:
@@ -179,6 +248,7 @@ class ServiceState:
         fresh = self.current.with_cross_sell(rules)
         if self.settings.cross_sell_path is not None:
             save_cross_sell(rules, self.settings.cross_sell_path)
+        self.before, self.switched_at = self.current, self.clock()
         self.current = fresh
         log.info("analyst rules version %s in force", rules.version)
         return fresh

@@ -10,17 +10,20 @@ recorded events position, so what the new bundle learnt leaves it and what it di
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from recsys.bundle import Bundle
 from serving.event_store import EventStore
-from serving.state import ServiceState
+from serving.state import Loaded, ServiceState
 from serving.stream import FIELD, StreamEventStore, start_after
 
 __all__ = ["rebase", "reload", "untrained_purchases"]
 
+Warm = Callable[[Loaded], Awaitable[object]]
+"""Work done for a new bundle before requests switch to it (:func:`serving.warm.warm`)."""
 #: Stream entries read per round trip.
 _CHUNK = 5000
 
@@ -49,13 +52,20 @@ async def rebase(state: ServiceState, store: EventStore | StreamEventStore) -> N
     state.rebase(purchases)
 
 
-async def reload(state: ServiceState, store: EventStore | StreamEventStore) -> bool:
-    """Load the bundle the settings point at now (:meth:`ServiceState.reload`); after a
-    swap, rebuild the purchases since training for it. Every reload path goes here."""
-    before = state.current
-    ok = await asyncio.to_thread(state.reload)
-    if state.current is not before:
+async def reload(
+    state: ServiceState, store: EventStore | StreamEventStore, warm: Warm | None = None
+) -> bool:
+    """Load the bundle the settings point at now (:meth:`ServiceState.prepare`); when it
+    is a new one, ``warm`` it (:mod:`serving.warm`), switch to it, and rebuild the
+    purchases since training for it. Then reread a changed experiments file. Every
+    reload path goes here."""
+    ok, fresh = await asyncio.to_thread(state.prepare)
+    if fresh is not None:
+        if warm is not None and state.current is not None:  # the first load has no traffic
+            await warm(fresh)
+        state.switch(fresh)
         await rebase(state, store)
+    await asyncio.to_thread(state.reread_experiments)
     return ok
 
 

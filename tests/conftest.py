@@ -155,6 +155,9 @@ def settings_for(bundles: Path, tmp: Path, **extra: object) -> ServingSettings:
         "session_secret_path": tmp / "session.key",
         "audit_path": tmp / "audit.jsonl",
         "reload_interval_seconds": 0,
+        # Lists wait to be computed: a slow first list on a busy machine must not turn a
+        # test's answer into the fallback (tests/test_no_cliff*.py set a budget).
+        "list_budget_ms": 0,
         **extra,
     }
     # Every field given: values passed win over RECSYS_* variables, so these settings

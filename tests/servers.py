@@ -92,6 +92,7 @@ def serve(
         "RECSYS_SESSION_SECRET_PATH": str(events.parent / "session.key"),
         "RECSYS_AUDIT_PATH": str(events.parent / "audit.jsonl"),
         "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
+        "RECSYS_LIST_BUDGET_MS": "0",  # as tests.conftest.settings_for: lists wait
         **{f"RECSYS_{key.upper()}": value for key, value in env.items()},
     }
     command = [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory"]

@@ -128,7 +128,10 @@ def test_precompute_fills_the_new_arrivals_slot(
 def test_a_purchase_during_a_slow_list_never_appears_later(
     bundles: Path, tmp_path: Path, own_redis: str, local: int
 ) -> None:
-    settings = settings_for(bundles, tmp_path, redis_url=own_redis, local_cache_size=local)
+    # Waits for every list (no latency budget): the test holds the list in flight.
+    settings = settings_for(
+        bundles, tmp_path, redis_url=own_redis, local_cache_size=local, list_budget_ms=0
+    )
     who, _ = a_client(bundles)
     answers: dict[str, dict[str, Any]] = {}
 

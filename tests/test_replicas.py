@@ -365,6 +365,7 @@ def test_serve_with_two_workers_is_two_coherent_replicas(bundles: Path, tmp_path
         "RECSYS_OUTCOMES_PATH": str(tmp_path / "outcomes.jsonl"),
         "RECSYS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "RECSYS_RELOAD_INTERVAL_SECONDS": "0",
+        "RECSYS_LIST_BUDGET_MS": "0",  # lists wait: the test compares them
         "RECSYS_ADMIN_API_KEY": "admin",
     }
     cli = "from training.cli import app; app()"

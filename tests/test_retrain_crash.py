@@ -4,12 +4,16 @@ The new events come through a real Redis stream; the job runs with a hook that r
 before the chosen step (:data:`training.retrain.job.STEPS`). Afterwards the bundle
 ``CURRENT`` and the alias name still loads, both are unchanged until the ``promote``
 step ran, no stream entry is gone until the ``trim`` step ran, and every event is in
-the stream or the archive. A run after the crash then completes."""
+the stream or the archive. The version registered before the crash is tagged
+``pending`` until the alias moved, never ``promoted``. A run after the crash then
+completes. Production (version 1) is trained and registered once for the module; each
+test works on its own copy of the bundles and the MLflow store."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -19,16 +23,17 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 from mlflow.tracking import MlflowClient
-from typer.testing import CliRunner
 
 from recsys.bundle import Bundle
 from recsys.data import CleaningConfig
 from serving.stream import FIELD
-from training.cli import app
+from tests.test_retrain_retention import build_world, copy_world, enter
 from training.retrain.job import STEPS, Request, retrain
 from training.settings import TrainingSettings
 
 CUT = pd.Timestamp("2010-11-26")
+#: The run's time: the end of the sample's last day.
+AS_OF = datetime(2010, 12, 10)
 
 
 class Crash(Exception):
@@ -57,17 +62,21 @@ def new_events(sample_raw: pd.DataFrame) -> list[dict]:
     return log_lines(sample_raw[pd.to_datetime(sample_raw["InvoiceDate"]) >= CUT])
 
 
+@pytest.fixture(scope="module")
+def production(history: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Version 1 (popularity and rules, on the history) in production, made once."""
+    from tests.test_retrain import train_and_promote
+
+    where = tmp_path_factory.mktemp("production")
+    return build_world(where, lambda: train_and_promote(history))
+
+
 @pytest.fixture
-def world(history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Version 1 (popularity and rules, on the history) in production."""
-    monkeypatch.setenv("RECSYS_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("RECSYS_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
-    monkeypatch.chdir(tmp_path)
-    args = ["train", "--events", str(history), "--format", "online-retail", "--models", "popular"]
-    for command in ([*args, "--out", "bundles"], ["promote", "1"]):
-        result = CliRunner().invoke(app, command)
-        assert result.exit_code == 0, result.output
-    yield tmp_path / "bundles"
+def world(production: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own copy of it: the bundle directory, worked in."""
+    copied = copy_world(production, tmp_path / "world")
+    enter(monkeypatch, copied)
+    return copied / "bundles"
 
 
 @pytest.fixture
@@ -86,7 +95,13 @@ def stream(redis_url: str, new_events: list[dict]) -> Iterator[str]:
 
 def _request(history: Path, out: Path, redis_url: str, stream: str) -> Request:
     return Request(
-        history, "online-retail", out, [redis_url], cleaning=CleaningConfig(), stream=stream
+        history,
+        "online-retail",
+        out,
+        [redis_url],
+        cleaning=CleaningConfig(),
+        stream=stream,
+        as_of=AS_OF,
     )
 
 
@@ -103,6 +118,13 @@ def served(out: Path) -> tuple[str, str]:
 def stream_ids(url: str, stream: str) -> list[str]:
     entries: list[tuple[bytes, dict[bytes, bytes]]] = redis.Redis.from_url(url).xrange(stream)  # type: ignore[assignment]
     return [json.loads(fields[FIELD])["event_id"] for _, fields in entries]
+
+
+def decision(version: str) -> tuple[str, str]:
+    """(the version's ``retrain.decision`` tag, its bundle's ``retrain.json`` decision)."""
+    found = MlflowClient(TrainingSettings().tracking_uri()).get_model_version("recsys", version)
+    record = json.loads((Path(found.tags["bundle_dir"]) / "retrain.json").read_text())
+    return found.tags["retrain.decision"], record["gate"]["decision"]
 
 
 def archived_ids(out: Path) -> list[str]:
@@ -122,6 +144,10 @@ def test_a_crash_at_any_step_keeps_production_and_every_event(
     after = served(world)  # loads either way: production still serves
     if STEPS.index(step) <= STEPS.index("promote"):
         assert after == before
+    if STEPS.index(step) > STEPS.index("register"):  # version 2 registered, judged
+        promoted = STEPS.index(step) > STEPS.index("promote")
+        expected = "promoted" if promoted else "pending"
+        assert decision("2") == (expected, expected)
     if STEPS.index(step) <= STEPS.index("trim"):
         assert stream_ids(redis_url, stream) == entries  # nothing trimmed
     assert set(stream_ids(redis_url, stream)) | set(archived_ids(world)) == everything
@@ -129,6 +155,26 @@ def test_a_crash_at_any_step_keeps_production_and_every_event(
     assert retrain(request, settings).decision == "promoted"
     assert stream_ids(redis_url, stream) == []
     assert sorted(archived_ids(world)) == sorted(everything)
+    latest = served(world)[1]
+    assert decision(latest) == ("promoted", "promoted")
+
+
+def test_a_crash_inside_promote_leaves_the_version_pending(
+    world: Path, history: Path, redis_url: str, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry refuses to move the alias (the promotion itself fails): production
+    stays, and the version the gate passed is tagged pending, not promoted."""
+    from training import tracking
+
+    def refuse(version: str, settings: TrainingSettings) -> dict[str, str]:
+        raise Crash("the registry went away")
+
+    monkeypatch.setattr(tracking, "promote", refuse)
+    before = served(world)
+    with pytest.raises(Crash):
+        retrain(_request(history, world, redis_url, stream), TrainingSettings())
+    assert served(world) == before
+    assert decision("2") == ("pending", "pending")
 
 
 def test_events_accepted_during_the_retrain_are_not_trimmed(

@@ -7,6 +7,13 @@ name, since serving also looks a tagged bundle up by name under its own bundle p
 Only directories holding a ``manifest.json`` count as bundles: one being written (its
 manifest comes last), the events archive and anything else are never touched. When
 the registry cannot be asked, nothing is removed.
+
+``recsys retrain`` writes the candidates it does not promote (rejected, dry run) under
+``OUT/candidates/`` (:data:`CANDIDATES`), never beside the served bundles: serving,
+which takes the newest bundle under ``OUT`` when ``CURRENT`` is missing, does not look
+there, and they do not count toward the served bundles kept. They have a ``keep`` of
+their own (:func:`prune_candidates`). Promoting one later moves it beside the served
+bundles first (:func:`adopt`).
 """
 
 from __future__ import annotations
@@ -16,9 +23,19 @@ import shutil
 from pathlib import Path
 
 from recsys.errors import RecsysError
+from training import tracking
+from training.candidates import CANDIDATES, MARKER, adopt, candidates_dir
 from training.settings import TrainingSettings
 
-__all__ = ["bundles", "protected", "prune"]
+__all__ = [
+    "CANDIDATES",
+    "adopt",
+    "bundles",
+    "candidates_dir",
+    "protected",
+    "prune",
+    "prune_candidates",
+]
 
 
 def bundles(out: Path) -> list[Path]:
@@ -36,8 +53,6 @@ def _created(directory: Path) -> str:
 
 def protected(out: Path, settings: TrainingSettings) -> set[str]:
     """Names of the bundles ``CURRENT`` or an alias points at."""
-    from training import tracking
-
     names = set()
     pointer = out / "CURRENT"
     if pointer.is_file():
@@ -53,7 +68,8 @@ def protected(out: Path, settings: TrainingSettings) -> set[str]:
 
 def prune(out: Path, keep: int, spared: set[str]) -> list[Path]:
     """Remove every bundle but the ``keep`` newest and those named in ``spared``;
-    return the removed directories."""
+    return the removed directories. The candidates under ``out``/candidates are not
+    among them (:func:`prune_candidates`)."""
     if keep < 1:
         raise RecsysError(f"retention: keep must be at least 1, not {keep}")
     found = bundles(out)
@@ -63,3 +79,9 @@ def prune(out: Path, keep: int, spared: set[str]) -> list[Path]:
         (path / "manifest.json").unlink(missing_ok=True)
         shutil.rmtree(path)
     return doomed
+
+
+def prune_candidates(out: Path, keep: int, spared: set[str]) -> list[Path]:
+    """The same for the candidates: the ``keep`` newest stay, and any an alias names."""
+    where = out / CANDIDATES
+    return prune(where, keep, spared) if (where / MARKER).is_file() else []

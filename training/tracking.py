@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from recsys.errors import ConfigError
+from training.candidates import adopt
 from training.settings import TrainingSettings
 
 __all__ = [
@@ -97,8 +98,17 @@ def promote(version: str, settings: TrainingSettings) -> dict[str, str]:
         raise ConfigError(
             f"version: no version {version!r} of registered model {settings.registered_model!r}"
         ) from None
-    client.set_registered_model_alias(settings.registered_model, settings.serving_alias, version)
     local = Path(found.tags.get("bundle_dir", ""))
+    if local.name:
+        # A retrain candidate not promoted then (OUT/candidates/NAME) goes beside the
+        # served bundles first: serving and retention look for it there.
+        moved = adopt(local)
+        if moved != local:
+            client.set_model_version_tag(
+                settings.registered_model, version, "bundle_dir", str(moved.resolve())
+            )
+            local = moved
+    client.set_registered_model_alias(settings.registered_model, settings.serving_alias, version)
     if local.name and (local / "manifest.json").exists():
         # Serving watches this pointer and hot-reloads the promoted bundle.
         (local.parent / "CURRENT").write_text(local.name)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.deps import AdminRecord, Context, Ctx
-from serving.schemas import AUTH_RESPONSES, ModelInfo
+from serving.drift import age_seconds
+from serving.model_page import read_record, retrain_view
+from serving.schemas import AUTH_RESPONSES, ModelInfo, RetrainInfo
 from serving.stream import StreamEventStore
 from serving.untrained import reload as reload_bundle
+from serving.warm import warm
 
 router = APIRouter(tags=["health"])
 
@@ -59,25 +65,35 @@ async def metrics(ctx: Ctx) -> Response:
     """Prometheus text format."""
     state, cache, telemetry = ctx.state, ctx.cache, ctx.metrics
     telemetry.redis_up.set(1 if cache.healthy else 0)
-    if state.version:
+    if state.current is not None:
         telemetry.model.clear()
-        telemetry.model.labels(state.version).set(1)
+        telemetry.model.labels(state.current.version).set(1)
+        telemetry.model_age.set(age_seconds(state.current.bundle.created_at))
+    else:  # no bundle yet: no age (an alert on it stays quiet; /readyz says 503)
+        telemetry.model_age.set(float("nan"))
     return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/model", response_model=ModelInfo)
 async def model(ctx: Ctx) -> ModelInfo:
-    """Version, training time, data fingerprint and metrics of the served bundle."""
-    m = ctx.current.bundle.manifest()
+    """Version, training time and age, data fingerprint and metrics of the served bundle.
+
+    ``retrain``: what ``recsys retrain`` decided about it, with the backtest and what it
+    changed from production (``null`` for a bundle ``recsys train`` made)."""
+    current = ctx.current
+    m = current.bundle.manifest()
+    view = retrain_view(await asyncio.to_thread(read_record, current.source))
     return ModelInfo(
         version=m["version"],
         created_at=m["created_at"],
+        age_seconds=age_seconds(m["created_at"]),
         data_fingerprint=m["data_fingerprint"],
         clients=m["clients"],
         items=m["items"],
         models=sorted(m["models"]),
         metrics=m["metrics"],
-        notes={n: note for n, s in ctx.current.bundle.models.items() if (note := s.fit_note())},
+        notes={n: note for n, s in current.bundle.models.items() if (note := s.fit_note())},
+        retrain=None if view is None else RetrainInfo.model_validate(view),
     )
 
 
@@ -90,7 +106,7 @@ async def model(ctx: Ctx) -> ModelInfo:
 )
 async def reload(ctx: Ctx, record: AdminRecord) -> JSONResponse:
     """Load the bundle the settings point at now; a broken one is refused (409)."""
-    ok = await reload_bundle(ctx.state, ctx.events)
+    ok = await reload_bundle(ctx.state, ctx.events, partial(warm, ctx))
     body = {"model_version": ctx.state.version, "error": ctx.state.last_error}
     await record("model.reload", str(ctx.state.version), {"loaded": ok})
     return JSONResponse(body, status_code=200 if ok else 409)

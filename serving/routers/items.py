@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from recsys.ranking import MAX_K, RankedItem, RequestOptions
 from serving.deps import Ctx, Filters, Reader, SurfaceHeader
+from serving.drift import count_item
 from serving.impressions import listed
 from serving.lists import Served, encode, listed_response
 from serving.schemas import AUTH_RESPONSES, MAX_ID, Related
@@ -33,6 +34,7 @@ async def related(
     to guests: no client bought it, few baskets hold it); an item neither the events
     nor the catalogue know: 404."""
     current = ctx.current
+    count_item(ctx, current, item_id)
     recommender = current.recommender
     content = ctx.catalogue.new_items
     if (

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from recsys.ranking import RequestOptions
 from serving.deps import Context, Ctx, Reader, SurfaceHeader
+from serving.drift import count_client
 from serving.impressions import listed
 from serving.lists import client_profile, encode, known_client, with_arrivals
 from serving.schemas import AUTH_RESPONSES, MAX_ID, NextBestOffers
@@ -79,6 +80,7 @@ async def offers(
     x_surface: SurfaceHeader = "api",
 ) -> Response:
     """Profile, top offers with reasons a manager can say aloud, last orders, next contact."""
+    count_client(ctx, ctx.current, client_id)
     body = await next_best_offers(ctx, client_id, k, x_surface)
     headers = {"X-Recommendation-Id": body["recommendation_id"]}
     return Response(encode(body), media_type="application/json", headers=headers)

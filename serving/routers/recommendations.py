@@ -9,16 +9,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from recsys.ranking import MAX_K, RequestOptions
 from serving.deps import Ctx, Filters, Reader, SurfaceHeader
+from serving.drift import count_client, count_items
 from serving.impressions import listed
 from serving.lists import (
     Served,
     cached_list,
-    compute_list,
     known_client,
     list_body,
     list_key,
     listed_response,
 )
+from serving.misses import answer_miss
 from serving.schemas import (
     AUTH_RESPONSES,
     BODY_RESPONSES,
@@ -72,10 +73,12 @@ async def for_client(
     # is the reference path, and the one for requests it leaves to FastAPI.
     options = _with_mode(RequestOptions(exclude_purchased, tuple(exclude), (), only), mode)
     current = ctx.current
+    count_client(ctx, current, client_id)
     arm = current.arm_of(client_id)
-    key = list_key(current, client_id, request.scope["query_string"], arm)
+    raw = request.scope["query_string"]
+    key = list_key(current, client_id, raw, arm)
     served = await cached_list(ctx, key, arm)
-    served = served or await compute_list(ctx, key, client_id, k, options, arm)
+    served = served or await answer_miss(ctx, key, client_id, raw, k, options, arm)
     return listed_response(ctx, served, client_id, x_surface)
 
 
@@ -85,6 +88,8 @@ async def for_basket(
 ) -> Response:
     """Complete a basket (not cached: baskets change with every click)."""
     current, known = ctx.current, known_client(ctx, request.client_id)
+    count_client(ctx, current, request.client_id)
+    count_items(ctx, current, request.items)
     arm = current.arm_of(known)
     recommender = current.recommender_for(arm)
     ctx.catalogue.facts_for(recommender)

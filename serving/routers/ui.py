@@ -1,12 +1,14 @@
 """The client screen for sales managers: server-rendered HTML, readable without JavaScript.
 
 Each page takes the dependency of its role (:mod:`serving.routers.sign_in`): managers
-open clients, their outcome forms and the at-risk list; analysts also experiments;
-admins also the admin page. Every form carries the session's CSRF token.
+open clients, their outcome forms and the at-risk list; analysts also experiments,
+the team and the served model; admins also the admin page. Every form carries the
+session's CSRF token.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -21,6 +23,7 @@ from recsys.feedback import team_report
 from serving.crm import item_label, reason_lines, source_names
 from serving.deps import Ctx
 from serving.experiments_page import WINDOW, chart, page_report, read_events, read_outcomes
+from serving.model_page import page_context
 from serving.outcomes_api import record_outcome
 from serving.routers.offers import next_best_offers
 from serving.routers.sign_in import (
@@ -96,6 +99,14 @@ async def experiments(request: Request, ctx: Ctx, person: Analyst) -> Response:
     svg = chart(found) if found else ""
     context = {"experiment": experiment, "report": found, "svg": svg}
     return page(request, "experiments.html", context)
+
+
+@router.get("/model", response_class=HTMLResponse)
+async def model(request: Request, ctx: Ctx, person: Analyst) -> Response:
+    """The served version and its age, the retrain gate's decision with each check, the
+    backtest, what it changed from production, and the recent decisions."""
+    context = await run_in_threadpool(page_context, ctx.current, time.time())
+    return page(request, "model.html", context)
 
 
 @router.get("/at-risk", response_class=HTMLResponse)

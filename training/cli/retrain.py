@@ -1,13 +1,15 @@
 """``recsys retrain``: the scheduled job — retrain, backtest, gate, promote only if it passes.
 
 Exit codes: 0 promoted (or ``--dry-run``), 6 rejected (production kept; the candidate
-registered with ``retrain.decision=rejected`` and its reasons), and the usual 3/4/5
-for bad data, bad options and failures (production untouched either way).
+registered with ``retrain.decision=rejected`` and its reasons, its bundle under
+``OUT/candidates/``), and the usual 3/4/5 for bad data, bad options and failures
+(production untouched either way).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -46,7 +48,14 @@ ExtraOption = Annotated[
 @handle_errors
 def retrain(
     events: EventsOption,
-    out: Annotated[Path, typer.Option("--out", help="Directory of bundles (CURRENT's).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Directory of bundles (CURRENT's); candidates not promoted go under "
+            "OUT/candidates.",
+        ),
+    ],
     fmt: FormatOption = "canonical",
     extra_events: ExtraOption = None,
     events_stream: Annotated[
@@ -62,7 +71,9 @@ def retrain(
     keep: Annotated[
         int,
         typer.Option(
-            min=1, help="Bundles kept besides every one CURRENT or an alias names (retention)."
+            min=1,
+            help="Bundles kept besides every one CURRENT or an alias names (retention); "
+            "as many candidates are kept under OUT/candidates.",
         ),
     ] = 5,
     trim: Annotated[
@@ -71,6 +82,14 @@ def retrain(
     archive: Annotated[
         Path | None,
         typer.Option(help="Where trimmed stream events are kept [default: OUT/events-archive]."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The run's time, ISO date or date-time (UTC unless an offset is given): "
+            "the events-per-day check's newest 7 days end there [default: now].",
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report; promote nothing.")] = False,
     force: Annotated[
@@ -107,6 +126,7 @@ def retrain(
         trim,
         archive,
         events_stream,
+        _moment(as_of),
     )
     outcome = run(request, TrainingSettings())
     typer.echo(json.dumps(outcome.as_json(), indent=2) if as_json else describe(outcome))
@@ -114,6 +134,18 @@ def retrain(
         typer.echo(f"warning: {line}", err=True)
     if outcome.decision == "rejected":
         raise typer.Exit(REJECTED)
+
+
+def _moment(text: str | None) -> datetime | None:
+    """``--as-of`` read; a value that is no ISO date or date-time is a ConfigError."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--as-of: {text!r} is not an ISO date or date-time (2010-12-10, 2010-12-10T06:00Z)"
+        ) from None
 
 
 def describe(outcome: Outcome) -> str:

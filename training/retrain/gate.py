@@ -31,13 +31,20 @@ class GateConfig(BaseModel):
     production) must be at least minus this: worse beyond it is refused."""
     coverage_floor: float = Field(default=0.9, ge=0)
     """Candidate's coverage@10 must be at least this share of production's."""
+    min_rows_ratio: float = Field(default=1.0, ge=0, le=1)
+    """The rows before the deleted-clients step (rows kept plus the rows of clients
+    deleted since) must be at least this share of production's: 1 (the history only
+    grows); lower it for one run to rotate the history on purpose (``0.5`` accepts a
+    history cut to half)."""
     min_daily_ratio: float = Field(default=0.5, ge=0)
-    """The newest 7 days' events per day must be at least this share of the median
-    daily rate of the weeks before them."""
+    """The newest 7 days' events per day (the 7 days before ``--as-of``) must be at
+    least this share of the median daily rate of the weeks before them."""
     weeks: int = Field(default=4, ge=1)
     """How many earlier 7-day windows that median is taken over."""
     heavy_step_share: float = Field(default=0.5, gt=0, le=1)
-    """A cleaning step removing at least this share of one input's rows fails."""
+    """A cleaning step removing at least this share of one input's rows fails, and so
+    does an input whose rows kept are at least this share duplicates of an earlier
+    input's."""
     collapse_ratio: float = Field(default=0.8, gt=0, le=1)
     """Clients (items) must be at least this share of production's."""
 

@@ -5,22 +5,31 @@ directory and a new registry version, and ``CURRENT`` and the alias move only th
 The stream's entries are archived and trimmed only after it, and retention runs last;
 so a failure at any step leaves production serving and every event somewhere. Each
 step calls ``on_step`` with its name first (:data:`STEPS`): the crash tests raise there.
+
+A candidate the gate passed is written beside the served bundles (``OUT/<version>``),
+registered tagged ``retrain.decision=pending``, and tagged ``promoted`` (its
+``retrain.json`` too) only once the alias and ``CURRENT`` moved; one rejected or
+from a dry run goes under ``OUT/candidates/`` (:data:`training.retention.CANDIDATES`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from recsys.bundle import Bundle
 from recsys.data import CleaningConfig
 from training import jobs
 from training.diff import diff_bundles
-from training.retention import protected, prune
+from training.retention import candidates_dir, protected, prune, prune_candidates
 from training.retrain import publish
 from training.retrain.backtest import Backtest, Scored, backtest
 from training.retrain.checks import data_checks, facts
@@ -36,10 +45,12 @@ from training.retrain.production import (
 from training.retrain.sources import Sources, keep_batch, read_sources, trim_batch
 from training.settings import TrainingSettings
 
-__all__ = ["STEPS", "Outcome", "Request", "retrain"]
+__all__ = ["PENDING", "STEPS", "Outcome", "Request", "retrain"]
 
 STEPS = ("read", "backtest", "train", "register", "promote", "archive", "trim", "retention")
 Hook = Callable[[str], None]
+#: The decision recorded for a candidate the gate passed until its promotion is done.
+PENDING = "pending"
 
 
 def _quiet(step: str) -> None:
@@ -63,11 +74,19 @@ class Request:
     trim: bool = True
     archive: Path | None = None
     stream: str | None = None
+    as_of: datetime | None = None
+    """The run's time: the newest 7 days of the daily-rate check end there (default:
+    now, UTC; a naive time is UTC)."""
 
     @property
     def archive_dir(self) -> Path:
         """Where exported stream events are kept once trimmed."""
         return self.archive or self.out / "events-archive"
+
+    def moment(self) -> pd.Timestamp:
+        """``as_of`` (else now) in UTC, naive like the events' timestamps."""
+        stamp = pd.Timestamp(self.as_of or datetime.now(UTC))
+        return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
 
 @dataclass
@@ -81,8 +100,11 @@ class Outcome:
     production: Production | None
     rows_kept: int
     forced_by: str | None
+    decided_at: str = ""
+    """When the gate decided (ISO 8601, UTC)."""
     version: str = ""
     bundle: Path | None = None
+    run_id: str = ""
     diff: dict[str, Any] | None = None
     removed: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -148,29 +170,44 @@ def _decide(
     gate: GateConfig,
 ) -> Outcome:
     """The checks and the decision they lead to (``--dry-run`` and ``--force`` applied)."""
-    checks = [*data_checks(sources, production, gate), *backtest_checks(tested, gate)]
+    checks = [
+        *data_checks(sources, production, gate, request.moment()),
+        *backtest_checks(tested, gate),
+    ]
     reasons = failures(checks)
     decision = "rejected" if reasons and not request.force else "promoted"
     decision = "dry-run" if request.dry_run else decision
     forced_by = publish.os_user() if request.force and not request.dry_run else None
     kept = sources.combined.report.rows_kept
-    return Outcome(decision, reasons, checks, tested, production, kept, forced_by)
+    decided_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return Outcome(decision, reasons, checks, tested, production, kept, forced_by, decided_at)
 
 
 def _train(
     request: Request, sources: Sources, config: Configuration, outcome: Outcome, gate: GateConfig
 ) -> Bundle:
-    """Fit the candidate on every event; write it beside production with its record."""
+    """Fit the candidate on every event; write it with its record: beside production
+    when the gate passed it, under ``OUT/candidates/`` when not (rejected, dry run)."""
     bundle = jobs.train(sources.combined, config.models, config.matrix, config.rules)
     bundle.events_position = sources.position
     bundle.metrics.update({**facts(sources), **_figures(outcome.backtest)})
-    directory = request.out / bundle.version
+    if outcome.production is not None:
+        outcome.diff = diff_bundles(Bundle.load(outcome.production.directory), bundle)
+    home = request.out if outcome.decision == "promoted" else candidates_dir(request.out)
+    directory = home / bundle.version
     directory.mkdir(parents=True, exist_ok=True)
     # Beside the manifest, written first: the next retrain reads the rule thresholds.
     record = {"rules": config.rules.model_dump(mode="json"), **_documents(sources, outcome, gate)}
-    (directory / SIDECAR).write_text(json.dumps(record, indent=2, default=str))
+    _write_json(directory / SIDECAR, record)
     outcome.bundle = bundle.save(directory)
     return bundle
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """``document`` into ``path`` whole or not at all (a reader never sees half)."""
+    staged = path.with_name(f".{path.name}.partial")
+    staged.write_text(json.dumps(document, indent=2, default=str))
+    os.replace(staged, path)
 
 
 def _figures(tested: Backtest) -> dict[str, float]:
@@ -183,11 +220,22 @@ def _figures(tested: Backtest) -> dict[str, float]:
 
 
 def _documents(sources: Sources, outcome: Outcome, gate: GateConfig) -> dict[str, Any]:
-    """The gate's record: thresholds, every check, and each input's cleaning report."""
+    """The gate's record (thresholds, every check; its decision ``pending`` until the
+    promotion is done), each input's cleaning report, the production compared with,
+    the backtest of both, the diff from production, and when the gate decided."""
     checks = [{"name": c.name, "status": c.status, "detail": c.detail} for c in outcome.checks]
     reports = {p.name: p.loaded.report.as_dict() for p in sources.parts}
-    gate_record = {"decision": outcome.decision, "reasons": outcome.reasons, "checks": checks}
-    return {"gate": {**gate_record, "config": gate.model_dump()}, "inputs": reports}
+    decision = PENDING if outcome.decision == "promoted" else outcome.decision
+    gate_record = {"decision": decision, "reasons": outcome.reasons, "checks": checks}
+    production = outcome.production
+    return {
+        "gate": {**gate_record, "config": gate.model_dump()},
+        "inputs": reports,
+        "production": None if production is None else production.label,
+        "backtest": _backtest_metrics(outcome.backtest),
+        "diff": outcome.diff,
+        "decided_at": outcome.decided_at,
+    }
 
 
 def _register(
@@ -198,18 +246,18 @@ def _register(
     gate: GateConfig,
     settings: TrainingSettings,
 ) -> None:
-    """Register the candidate with its figures and the diff from production; tag it."""
+    """Register the candidate with its figures and the diff from production; tag it
+    with the gate's decision (``pending`` for one to promote: not promoted yet)."""
     assert outcome.bundle is not None
-    if outcome.production is not None:
-        outcome.diff = diff_bundles(Bundle.load(outcome.production.directory), bundle)
     params = {**describe(config), "retrain": _params(request, outcome), "gate": gate.model_dump()}
     documents = {"gate": json.loads((outcome.bundle / SIDECAR).read_text())["gate"]}
     if outcome.diff is not None:
         documents["diff"] = outcome.diff
     metrics = {"backtest": _backtest_metrics(outcome.backtest), "diff": _diff_metrics(outcome)}
-    version, _ = publish.register(outcome.bundle, bundle, params, metrics, documents, settings)
-    outcome.version = version
-    publish.judge(version, outcome.decision, outcome.reasons, outcome.forced_by, settings)
+    version, run = publish.register(outcome.bundle, bundle, params, metrics, documents, settings)
+    outcome.version, outcome.run_id = version, run
+    decision = PENDING if outcome.decision == "promoted" else outcome.decision
+    publish.judge(version, decision, outcome.reasons, outcome.forced_by, settings)
 
 
 def _params(request: Request, outcome: Outcome) -> dict[str, Any]:
@@ -265,6 +313,7 @@ def _finish(
             detail["forced_by"] = outcome.forced_by
         warning = publish.promote(outcome.version, settings, detail)
         outcome.warnings += [warning] if warning else []
+        _promoted(outcome, settings)
         if sources.batch is not None and request.trim:
             on_step("archive")
             keep_batch(sources.batch)
@@ -272,4 +321,19 @@ def _finish(
             trim_batch(sources.batch)
     if not request.dry_run:
         on_step("retention")
-        outcome.removed = prune(request.out, request.keep, protected(request.out, settings))
+        spared = protected(request.out, settings)
+        outcome.removed = prune(request.out, request.keep, spared)
+        outcome.removed += prune_candidates(request.out, request.keep, spared)
+
+
+def _promoted(outcome: Outcome, settings: TrainingSettings) -> None:
+    """The alias and ``CURRENT`` moved: now the record says ``promoted`` (the bundle's
+    ``retrain.json``, the run's ``gate.json``, then the version's tag)."""
+    assert outcome.bundle is not None
+    sidecar = outcome.bundle / SIDECAR
+    record = json.loads(sidecar.read_text())
+    record["gate"]["decision"] = outcome.decision
+    record["promoted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    _write_json(sidecar, record)
+    publish.log_document(outcome.run_id, "gate", record["gate"], settings)
+    publish.judge(outcome.version, outcome.decision, outcome.reasons, outcome.forced_by, settings)

@@ -2,7 +2,8 @@
 
 Promotion is ``recsys promote``'s own path (:func:`training.tracking.promote`, then
 the ``model.promote`` audit line); a rejected candidate stays registered, tagged
-``retrain.decision=rejected`` with its reasons, so the registry shows why.
+``retrain.decision=rejected`` with its reasons, so the registry shows why. One the
+gate passed is tagged ``pending`` until the promotion is done, then ``promoted``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from recsys.bundle import Bundle
 from training import tracking
 from training.settings import TrainingSettings
 
-__all__ = ["judge", "os_user", "promote", "register"]
+__all__ = ["judge", "log_document", "os_user", "promote", "register"]
 
 
 def os_user() -> str:
@@ -59,6 +60,15 @@ def judge(
     if forced_by is not None:
         tags["retrain.forced_by"] = forced_by
     tracking.tag_version(version, tags, settings)
+
+
+def log_document(
+    run_id: str, name: str, document: dict[str, Any], settings: TrainingSettings
+) -> None:
+    """Replace the run's ``name``.json artifact (the gate's record once promoted)."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(settings.tracking_uri()).log_dict(run_id, document, f"{name}.json")
 
 
 def promote(version: str, settings: TrainingSettings, detail: dict[str, Any]) -> str | None:

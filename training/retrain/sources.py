@@ -6,14 +6,22 @@ directory and trimmed from the stream (:func:`keep_batch`, :func:`trim_batch`), 
 crash at any step loses none: until the trim they are still in the stream, and an
 event both archived and still in the stream (a crash between the two) is read once
 (matched by ``event_id``). Every later retrain reads the archive back.
+
+Each input is cleaned on its own; when they are joined, a row equal to a row of an
+earlier input (history first, then the sources in the order given) is dropped too:
+the cleaning's own definition of a duplicate (every column equal, the first kept),
+on the columns both inputs have. Each input counts its rows found in each earlier
+one (:attr:`Source.duplicates_of`, a data check reads them), the joined report's
+``dropped`` counts them all (:data:`ACROSS_INPUTS`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,11 +31,22 @@ from recsys.data import CleaningConfig, LoadedEvents, combine, write_table
 from recsys.errors import ConfigError, DataError
 from training.cli import _events
 
-__all__ = ["Source", "Sources", "StreamBatch", "keep_batch", "read_sources", "trim_batch"]
+__all__ = [
+    "ACROSS_INPUTS",
+    "Source",
+    "Sources",
+    "StreamBatch",
+    "join",
+    "keep_batch",
+    "read_sources",
+    "trim_batch",
+]
 
 _REDIS = ("redis://", "rediss://", "unix://")
 #: The format the service's events are read in (log, export, archive alike).
 EVENTS_LOG = "events-log"
+#: The joined report's name for rows dropped as duplicates of an earlier input's.
+ACROSS_INPUTS = "duplicates_across_inputs"
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,9 @@ class Source:
 
     name: str
     loaded: LoadedEvents
+    duplicates_of: dict[str, int] = field(default_factory=dict)
+    """Earlier input's name → how many of this input's rows kept equal one of its rows
+    (dropped when the inputs are joined)."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +110,87 @@ def read_sources(
         else:
             path, found = _events.extra_events_file(source, workdir, None)
             loaded = _load(path, cleaning, named=source)
-            parts.append(Source(f"new events ({Path(source).name})", loaded))
+            parts.append(Source(_unique(f"new events ({Path(source).name})", parts), loaded))
         if found is not None and position is not None:
             raise ConfigError("--extra-events: at most one of the service's logs or streams")
         position = found or position
-    combined = parts[0].loaded
-    for part in parts[1:]:
-        combined = combine(combined, part.loaded)
+    parts, combined = join(parts, cleaning.duplicates)
     return Sources(parts, combined, position, batch)
+
+
+def _unique(name: str, parts: list[Source]) -> str:
+    """``name``, numbered when an earlier input has it (the same file given twice)."""
+    taken, found, number = {p.name for p in parts}, name, 1
+    while found in taken:
+        number += 1
+        found = f"{name} #{number}"
+    return found
+
+
+def join(parts: list[Source], across: bool = True) -> tuple[list[Source], LoadedEvents]:
+    """The inputs as one table; with ``across`` (the cleaning's ``duplicates`` step on),
+    without the rows that equal a row of an earlier input. Returns the inputs with
+    their :attr:`Source.duplicates_of` counts, and the joined events."""
+    kept: list[np.ndarray] = []
+    counted: list[Source] = []
+    for part in parts:
+        events = part.loaded.events
+        keep = np.ones(len(events), dtype=bool)
+        found: dict[str, int] = {}
+        for earlier in counted if across else []:
+            hit = _found_in(events, earlier.loaded.events) & keep
+            if hit.any():
+                found[earlier.name] = found.get(earlier.name, 0) + int(hit.sum())
+            keep &= ~hit
+        kept.append(keep)
+        counted.append(replace(part, duplicates_of=found))
+    pieces = [_kept(p.loaded, mask) for p, mask in zip(counted, kept, strict=True)]
+    combined = pieces[0]
+    for piece in pieces[1:]:
+        combined = combine(combined, piece)
+    dropped = sum(sum(p.duplicates_of.values()) for p in counted)
+    report = combined.report
+    if across and len(parts) > 1:
+        report = replace(
+            report,
+            rows_kept=report.rows_kept - dropped,
+            dropped={**report.dropped, ACROSS_INPUTS: dropped},
+        )
+    return counted, LoadedEvents(combined.events, report)
+
+
+def _kept(loaded: LoadedEvents, keep: np.ndarray) -> LoadedEvents:
+    """``loaded``'s rows where ``keep`` (its report as cleaned alone)."""
+    if keep.all():
+        return loaded
+    return LoadedEvents(loaded.events.loc[keep].reset_index(drop=True), loaded.report)
+
+
+def _found_in(rows: pd.DataFrame, earlier: pd.DataFrame) -> np.ndarray:
+    """Which of ``rows`` equal a row of ``earlier`` in every column both have (missing
+    values equal, as :meth:`pandas.DataFrame.duplicated` compares them)."""
+    shared = [c for c in rows.columns if c in earlier.columns]
+    if rows.empty or earlier.empty or not shared:
+        return np.zeros(len(rows), dtype=bool)
+    left, right = _plain(rows[shared]), _plain(earlier[shared]).drop_duplicates()
+    marked = left.merge(right.assign(_found=True), on=shared, how="left", sort=False)
+    return marked["_found"].notna().to_numpy()
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Values two inputs can compare: categories as plain values (each input has its
+    own), numbers as their 15 significant digits. A number written as decimal text
+    keeps those through any reader, but not always its last bit: the JSON-lines reader
+    reads the log's 1.95 as 1.9500000000000002, the CSV reader the shop's as 1.95."""
+    plain = {c: frame[c].astype(object) for c in frame.columns if frame[c].dtype == "category"}
+    plain.update({c: _digits(frame[c]) for c in frame.columns if frame[c].dtype.kind == "f"})
+    return frame.assign(**plain).reset_index(drop=True)
+
+
+def _digits(numbers: pd.Series) -> np.ndarray:
+    """Each number as text with 15 significant digits (``nan`` for a missing one)."""
+    codes, values = pd.factorize(numbers, use_na_sentinel=False)
+    return np.array([f"{v:.15g}" for v in values], dtype=object)[codes]
 
 
 def _load(path: Path, cleaning: CleaningConfig, named: str | None = None) -> LoadedEvents:

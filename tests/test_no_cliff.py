@@ -1,0 +1,239 @@
+"""No cold-cache cliff: stale lists after a switch, warm-up before it, the latency budget.
+
+The switch is a real one: a second bundle directory (the session bundle under another
+version) named in ``CURRENT`` and loaded through ``POST /v1/model/reload``. The
+staleness bound is read on a clock the test moves. Expected lists come from outside
+the code under test: the first list the client got, or the items' buyer counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from recsys.bundle import Bundle
+from serving.app import create_app
+from serving.computing import ListQueue
+from tests.conftest import settings_for
+from tests.servers import LOOPBACK, free_port, start_redis
+from tests.test_list_events import Held
+
+Q = "/v1/clients/{}/recommendations?k=10&exclude=zz"
+WARMED = "/v1/clients/{}/recommendations?k=10"
+
+
+class Clock:
+    """Seconds the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of this test alone."""
+    process = start_redis(port := free_port(), tmp_path)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.kill()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def served(bundles: Path, tmp_path: Path) -> Path:
+    """A directory of two bundles: ``a`` (served first, ``CURRENT``) and ``b``, the same
+    files under the version ``v-b``."""
+    original = next(p for p in bundles.iterdir() if p.is_dir())
+    out = tmp_path / "served"
+    shutil.copytree(original, out / "a")
+    shutil.copytree(original, out / "b")
+    version = Bundle.load(original).version
+    manifest = out / "b" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(version, "v-b"))
+    (out / "CURRENT").write_text("a")
+    return out
+
+
+def _switch(c: TestClient, served: Path) -> None:
+    (served / "CURRENT").write_text("b")
+    assert c.post("/v1/model/reload").status_code == 200
+    assert c.get("/v1/model").json()["version"] == "v-b"
+
+
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [i["item_id"] for i in body["items"]]
+
+
+def _until(get: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 20) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = get()
+        if done(found):
+            return found
+        time.sleep(0.05)
+    raise AssertionError("not reached in time")
+
+
+def _clients(bundles: Path, n: int) -> list[str]:
+    bundle = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir()))
+    sizes = np.diff(bundle.data.matrix.indptr)
+    rows = np.argsort(-sizes, kind="stable")[:n]
+    return [str(bundle.data.clients.ids[r]) for r in rows]
+
+
+def test_after_a_switch_the_old_list_answers_stale_then_the_new_one(
+    bundles: Path, served: Path, tmp_path: Path
+) -> None:
+    settings = settings_for(served, tmp_path, warm_clients=0, list_budget_ms=0, stale_seconds=60)
+    who = _clients(bundles, 1)[0]
+    app = create_app(settings)
+    with TestClient(app, client=LOOPBACK) as c:
+        clock = app.state.context.state.clock = Clock()
+        first = c.get(Q.format(who)).json()
+        other = c.get(Q.format(who) + "&k=5").json()  # another key, read after the bound
+        _switch(c, served)
+        answer = c.get(Q.format(who))
+        stale = answer.json()
+        assert stale["stale"] is True and answer.headers["X-Recommendation-Stale"] == "true"
+        assert stale["model_version"] == first["model_version"] != "v-b"
+        assert _ids(stale) == _ids(first)
+        fresh = _until(lambda: c.get(Q.format(who)).json(), lambda b: "stale" not in b)
+        assert fresh["model_version"] == "v-b" and fresh["cached"] is True  # refreshed
+        clock.now += 61
+        late = c.get(Q.format(who) + "&k=5").json()
+    assert other["cached"] is False and "stale" not in late and late["model_version"] == "v-b"
+
+
+def test_a_stale_list_never_holds_what_was_bought_declined_or_withdrawn_since(
+    bundles: Path, served: Path, tmp_path: Path
+) -> None:
+    settings = settings_for(served, tmp_path, warm_clients=0, list_budget_ms=0, stale_seconds=60)
+    rng = np.random.default_rng(7)
+    clients = _clients(bundles, 12)
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
+        before = {who: _ids(c.get(Q.format(who)).json()) for who in clients}
+        gone: dict[str, str] = {}
+        for n, who in enumerate(clients):  # each client's history gets one of three events
+            item = str(rng.choice(before[who]))
+            gone[who] = item
+            if n % 3 == 0:
+                event = {"client_id": who, "item_id": item, "type": "purchase"}
+                assert c.post("/v1/events", json=event).is_success
+            elif n % 3 == 1:
+                outcome = {"outcome": "declined", "channel": "call"}
+                assert c.post(f"/v1/clients/{who}/offers/{item}/outcome", json=outcome).is_success
+            else:
+                assert c.put(f"/v1/items/{item}", json={"available": False}).is_success
+        _switch(c, served)
+        after = {who: c.get(Q.format(who)).json() for who in clients}
+    for who, body in after.items():
+        assert gone[who] not in _ids(body), (who, body.get("stale"))
+        withdrawn = {i for n, (w, i) in enumerate(gone.items()) if n % 3 == 2}
+        assert not withdrawn & set(_ids(body))
+
+
+def test_the_most_active_clients_are_warm_before_the_switch(
+    bundles: Path, served: Path, tmp_path: Path
+) -> None:
+    settings = settings_for(served, tmp_path, warm_clients=5, list_budget_ms=0, stale_seconds=0)
+    warm, cold = _clients(bundles, 6)[0], _clients(bundles, 6)[5]
+    app = create_app(settings)
+    with TestClient(app, client=LOOPBACK) as c:
+        _switch(c, served)
+        hit = c.get(WARMED.format(warm)).json()
+        bare = c.get(f"/v1/clients/{warm}/recommendations").json()
+        miss = c.get(WARMED.format(cold)).json()
+        computed = c.get(WARMED.format(warm) + "&exclude_purchased=true").json()
+    assert hit["cached"] is True and bare["cached"] is True and hit["model_version"] == "v-b"
+    assert miss["cached"] is False  # the sixth most active client was not warmed
+    # The warmed list (batched ranking, explained) is what a request computes.
+    assert _ids(hit) == _ids(computed) == _ids(bare)
+    assert [i["reasons"] for i in hit["items"]] == [i["reasons"] for i in computed["items"]]
+
+
+def test_over_the_budget_the_fallback_answers_and_the_list_is_cached_later(
+    bundles: Path, tmp_path: Path, own_redis: str
+) -> None:
+    bundle = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir()))
+    who, other = _clients(bundles, 2)
+    # Independently: items by number of buyers (ties: lower index), the bought ones out.
+    buyers = np.asarray((bundle.data.matrix > 0).sum(axis=0)).ravel()
+    expected = {}
+    for client in (who, other):
+        bought = set(bundle.data.matrix[bundle.data.clients.lookup(client)].indices.tolist())
+        order = [i for i in np.argsort(-buyers, kind="stable").tolist() if i not in bought]
+        expected[client] = [str(bundle.data.items.ids[i]) for i in order[:10]]
+    settings = settings_for(
+        bundles, tmp_path, redis_url=own_redis, list_budget_ms=50, compute_backlog=1
+    )
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
+        ctx = c.app.state.context  # type: ignore[attr-defined]
+        held = ctx.features.get = Held(ctx.features.get)  # the profile read lists wait for
+        held.free = False
+        try:
+            answer = c.get(Q.format(who))  # its list waits on the held read: over budget
+            assert held.entered == 1
+            shed = c.get(Q.format(other)).json()  # one list in flight already: not queued
+            assert held.entered == 1
+            metrics = c.get("/metrics").text
+        finally:
+            held.release()
+        real = _until(lambda: c.get(Q.format(who)).json(), lambda b: "degraded" not in b)
+    body = answer.json()
+    assert body["degraded"] is True and answer.headers["X-Recommendation-Degraded"] == "true"
+    assert _ids(body) == expected[who] and _ids(shed) == expected[other]
+    assert shed["degraded"] is True and "cached" in real and real["cached"] is True
+    assert _ids(real) != expected[who]  # the real list, computed once the read came back
+    assert 'recsys_miss_answers_total{answer="degraded"} 2.0' in metrics
+
+
+def test_an_experiment_starting_is_read_and_its_arms_answer_stale_at_first(
+    bundles: Path, tmp_path: Path
+) -> None:
+    experiments = tmp_path / "experiments.json"
+    experiments.write_text(json.dumps({"experiments": []}))
+    settings = settings_for(
+        bundles, tmp_path, experiments_path=experiments, list_budget_ms=0, warm_clients=0
+    )
+    who = _clients(bundles, 1)[0]
+    arms = [{"name": "a", "share": 50}, {"name": "b", "share": 50, "blend": {"popular": 1}}]
+    started = {"name": "e1", "control": "a", "start": "2000-01-01", "arms": arms}
+    with TestClient(create_app(settings), client=LOOPBACK) as c:
+        first = c.get(Q.format(who)).json()
+        experiments.write_text(json.dumps({"experiments": [started]}))
+        assert c.post("/v1/model/reload").status_code == 200
+        stale = c.get(Q.format(who)).json()
+        new = _until(lambda: c.get(Q.format(who)).json(), lambda b: "stale" not in b)
+    assert "experiment" not in first and stale["stale"] is True and _ids(stale) == _ids(first)
+    assert new["experiment"] == "e1" and new["arm"] in ("a", "b")
+
+
+def test_the_queue_admits_what_the_budget_allows() -> None:
+    async def scenario() -> list[bool]:
+        queue = ListQueue(backlog=6, mean=0.01)
+        gate = asyncio.Event()
+        for _ in range(4):  # four lists ahead: 5 × 10 ms ≤ 50 ms
+            queue.submit(gate.wait)
+        await asyncio.sleep(0)
+        found = [queue.admits(0.05)]
+        queue.submit(gate.wait)  # five ahead: 60 ms > 50 ms
+        found += [queue.admits(0.05), queue.admits(1.0)]
+        queue.submit(gate.wait)  # six: the backlog, whatever the budget
+        found.append(queue.admits(10.0))
+        gate.set()
+        while queue.pending():
+            await asyncio.sleep(0)
+        return found
+
+    assert asyncio.run(scenario()) == [True, False, True, False]
