@@ -1,10 +1,10 @@
 """bench/serve.py's scenarios where every cache key changes under a cached load.
 
 ``steady``: wrk cycles through the ``?k=10`` lists of 500 clients, all cached first.
-``promote``: the same, and halfway through a new bundle version is named in
-``CURRENT`` and ``POST /v1/model/reload`` loads it (warm-up, then the switch).
-``experiment``: the same, and halfway through an experiment (two arms, one with its
-own blend) is written to the experiments file and reloaded. Beside wrk, a watcher
+``promote``: the same for twice as long, and a quarter in a new bundle version is
+named in ``CURRENT`` and ``POST /v1/model/reload`` loads it (warm-up, then the switch).
+``experiment``: the same, an experiment (two arms, one with its own blend) written to
+the experiments file and reloaded a quarter in. Beside wrk, a watcher
 asks a sample of the clients every 20 ms and records what it got, so the run can
 say how many stale and degraded answers there were and whether a stale one came
 after the staleness bound.

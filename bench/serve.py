@@ -289,8 +289,11 @@ def _switches(
     """(s) steady, (p) through a promotion, (x) through an experiment starting."""
     many = _switch.many_script(tmp, ids)
 
-    def load() -> dict[str, float]:
-        return wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections, many)
+    def load(seconds: int = args.seconds) -> dict[str, float]:
+        return wrk(f"http://127.0.0.1:{port}/", seconds, args.connections, many)
+
+    def longer() -> dict[str, float]:  # the switch, warm-up included, lands inside it
+        return load(2 * args.seconds)
 
     _switch.prime(port, ids)
     found = {"s": load()}
@@ -301,13 +304,13 @@ def _switches(
     def promote() -> None:
         _switch.promote(port, bundles, version)
 
-    found["p"] = _switch.switch_run(load, args.seconds, port, ids, promote, bound)
+    found["p"] = _switch.switch_run(longer, args.seconds, port, ids, promote, bound)
     experiments = tmp / "experiments.json"
 
     def begin() -> None:
         _switch.experiment(port, experiments, f"e{number}")
 
-    found["x"] = _switch.switch_run(load, args.seconds, port, ids, begin, bound)
+    found["x"] = _switch.switch_run(longer, args.seconds, port, ids, begin, bound)
     _switch.experiment(port, experiments, None)
     return found
 

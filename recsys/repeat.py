@@ -1,12 +1,12 @@
 """Re-purchases: how often each client bought each item, and when.
 
 Fitted from the events at training: for every (client, item), the number of distinct
-purchase days, the first and the last. From them, a request reads two things: how
-likely a bought item is bought again (:mod:`recsys.ranking.rebuy`: lists that may offer
-bought items) and, for items bought on two or more days, their rhythm and how due they
-are (:func:`due_scores`: next-best offers). Stored as CSR matrices with the client × item
-layout of the bundle's history (one row per client), so a request reads its client's
-row like any other.
+purchase days, the first and the last. From them, a request reads how likely a bought
+item is bought again (:mod:`recsys.ranking.rebuy`: every list that may offer bought
+items, next-best offers too); items bought on two or more days also have a rhythm
+(:func:`intervals`). Stored as CSR matrices with the client × item layout of the
+bundle's history (one row per client), so a request reads its client's row like any
+other.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from recsys._io import UNREADABLE
 from recsys.errors import ModelError
 from recsys.vocab import IdMap
 
-__all__ = ["RepeatIndex", "client_item_days", "due_scores", "intervals"]
+__all__ = ["RepeatIndex", "client_item_days", "intervals"]
 
 
 @dataclass(frozen=True)
@@ -157,11 +157,3 @@ def _day_number(stamps: pd.Series) -> np.ndarray:
 def intervals(days: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """Mean days between distinct purchase days (≥ 1; pairs bought on two or more days)."""
     return np.maximum((last - first) / np.maximum(days - 1, 1), 1.0).astype(np.float32)
-
-
-def due_scores(interval: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:
-    """How due each re-bought item is: 1 at its usual interval, falling as it is early
-    or late (half at twice or half the interval), 0 before half of it."""
-    ratio = (today - last) / interval
-    score = 1.0 / (1.0 + np.abs(np.log2(np.maximum(ratio, 1e-9))))
-    return np.where(ratio >= 0.5, score, 0.0).astype(np.float32)

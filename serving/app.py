@@ -31,6 +31,7 @@ from serving.limits import BodyLimit, RateLimit, Windows
 from serving.metrics import Metrics
 from serving.outcomes import OutcomeState
 from serving.privacy import FORGET, forgotten_elsewhere, load_tombstones
+from serving.routers import audience as audience_routes
 from serving.routers import (
     catalogue as catalogue_routes,
 )
@@ -51,7 +52,7 @@ from serving.settings import ServingSettings
 from serving.state import ServiceState
 from serving.stream import StreamEventStore, follow, start_after, stream_client
 from serving.trail import AuditTrail
-from serving.untrained import rebase, reload
+from serving.untrained import rebase, reload, reread
 from serving.warm import warm
 
 __all__ = ["create_app"]
@@ -70,7 +71,7 @@ async def _watch(context: Context, every: float) -> None:
             if await asyncio.to_thread(state.changed):  # may ask MLflow: off the loop
                 await reload(state, context.events, prepare)
             else:
-                await asyncio.to_thread(state.reread_experiments)
+                await reread(state)
         except Exception:  # a failed look must not end the watching: try again next time
             log.exception("looking for a new bundle failed")
 
@@ -267,7 +268,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
         )
     routers = [recommendations, offers, items, catalogue_routes, clients, events, cross_sell]
-    routers += [outcome_routes, health, ui, sign_in]
+    routers += [outcome_routes, audience_routes, health, ui, sign_in]
     for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)

@@ -114,12 +114,18 @@ class CatalogueState:
             start = await self.open()
         await follow(self.redis, STREAM, apply, start, block_ms=1000)
 
-    def stamp(self, listed: bytes) -> bytes:
+    def mark(self) -> tuple[int, float]:
+        """The change number and clock now: what a list ranked from here on is stamped
+        with (:meth:`stamp`), when it is stored later."""
+        return self.catalogue.seq, self.clock().timestamp()
+
+    def stamp(self, listed: bytes, at: tuple[int, float] | None = None) -> bytes:
         """The prefix of a stored list: the change number and clock it was computed
-        under, and its items (:func:`serving.impressions.listed`), so a read checks
-        those items only and logs what it showed."""
-        now = self.clock().timestamp()
-        return STAMP + _STAMP.pack(self.catalogue.seq, now, len(listed)) + listed
+        under (``at``: when its ranking began, default now), and its items
+        (:func:`serving.impressions.listed`), so a read checks those items only and
+        logs what it showed."""
+        seq, now = at or self.mark()
+        return STAMP + _STAMP.pack(seq, now, len(listed)) + listed
 
     def fresh(self, stored: bytes) -> tuple[bytes, bytes] | None:
         """The items and body of a stamped list, or ``None`` when one of its items

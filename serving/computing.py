@@ -3,7 +3,7 @@
 A list is ~1 ms of numpy with the GIL held, run on the loop (in threads they fought
 over the GIL). Computed inline, a burst of misses runs back to back in one turn of
 the loop and every request behind them waits, hits included. Queued, each worker
-yields to the loop after every list, so other requests go on between them, and the
+yields to the loop after each 5 ms of lists, so other requests go on between them, and the
 queue's length says how long a new list would wait: :meth:`ListQueue.admits` refuses
 one that would not be ready within the budget (the miss is answered by the fallback
 instead, :mod:`serving.misses`).
@@ -26,22 +26,31 @@ log = logging.getLogger("recsys.serving")
 Work = Callable[[], Awaitable[Any]]
 #: Lists computed side by side: two, so one waiting on Redis leaves the CPU to another.
 WORKERS = 2
+#: Seconds of lists computed back to back before the loop serves the others (hits wait
+#: at most this long behind lists; one list per turn starved the lists under a flood
+#: of cheap answers, as each turn of the loop served all of those first).
+SLICE = 0.005
 
 
 class _Lane:
     """One event loop's queue, workers and keys queued for a refresh."""
 
     def __init__(self) -> None:
-        self.jobs: deque[tuple[Work, asyncio.Future[Any], Hashable]] = deque()
+        self.jobs: deque[tuple[Work, asyncio.Future[Any], Hashable, float]] = deque()
         self.running, self.workers = 0, 0
+        self.turn = self.last_done = 0.0
+        """When the current slice began; when the last list was done."""
         self.refreshing: set[Hashable] = set()
+        """Keys of the refreshes queued or running."""
+        self.queued: dict[Hashable, asyncio.Future[Any]] = {}
+        """The future of each key's job waiting in the queue (not started)."""
         self.tasks: set[asyncio.Task[None]] = set()
         """The workers' tasks, referenced while they run."""
 
 
 class ListQueue:
     """Lists waiting to be computed, in arrival order, and the mean time the queue
-    takes per list (the lists and what the loop serves between them)."""
+    takes per list while busy (the lists and what the loop serves between them)."""
 
     def __init__(self, backlog: int, mean: float = 0.002) -> None:
         self.backlog, self.mean = backlog, mean
@@ -61,17 +70,25 @@ class ListQueue:
         ahead = self.pending()  # one loop runs them all: in turn, whatever the workers
         return ahead < self.backlog and (ahead + 1) * self.mean <= budget
 
-    def submit(self, work: Work, refresh: Hashable | None = None) -> asyncio.Future[Any]:
-        """Queue ``work()``; its result (or error) arrives in the future returned. A
-        ``refresh`` key already queued is not queued twice (its future is a done one)."""
-        lane, loop = self._lane(), asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if refresh is not None and refresh in lane.refreshing:
+    def submit(
+        self, work: Work, key: Hashable | None = None, refresh: bool = False
+    ) -> asyncio.Future[Any]:
+        """Queue ``work()``; its result (or error) arrives in the future returned. While
+        a job of the same ``key`` waits in the queue, its future is shared (it reads
+        what events changed when it starts); a ``refresh`` (nobody waits for it) is not
+        queued either while one of its key runs (its future is then a done one)."""
+        lane = self._lane()
+        if key is not None and key in lane.queued:
+            return lane.queued[key]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if refresh and key in lane.refreshing:
             future.set_result(None)
             return future
-        if refresh is not None:
-            lane.refreshing.add(refresh)
-        lane.jobs.append((work, future, refresh))
+        if refresh:
+            lane.refreshing.add(key)
+        if key is not None:
+            lane.queued[key] = future
+        lane.jobs.append((work, future, key, time.perf_counter()))
         if lane.workers < WORKERS:
             lane.workers += 1
             task = asyncio.ensure_future(self._work(lane))
@@ -82,21 +99,30 @@ class ListQueue:
     async def _work(self, lane: _Lane) -> None:
         try:
             while lane.jobs:
-                work, future, refresh = lane.jobs.popleft()
+                if time.perf_counter() - lane.turn >= SLICE:
+                    await asyncio.sleep(0)  # let the loop serve the others
+                    lane.turn = time.perf_counter()
+                    continue
+                work, future, key, queued = lane.jobs.popleft()
+                if lane.queued.get(key) is future:
+                    del lane.queued[key]  # started: a later request queues its own
                 lane.running += 1
-                started = time.perf_counter()
                 try:
                     await self._one(work, future)
                 finally:
                     lane.running -= 1
-                    lane.refreshing.discard(refresh)
-                await asyncio.sleep(0)  # let the loop serve others before the next list
-                # A worker's turn (its list, then what the loop served meanwhile, the
-                # other worker's list too) over the workers: how fast the queue drains.
-                turn = (time.perf_counter() - started) / lane.workers
-                self.mean += 0.05 * (turn - self.mean)
+                    lane.refreshing.discard(key)
+                self._done(lane, queued)
         finally:
             lane.workers -= 1
+
+    def _done(self, lane: _Lane, queued: float) -> None:
+        """Fold one list into the mean: the time since the list before was done while
+        this one waited (how fast a busy queue drains), else since it was queued."""
+        now = time.perf_counter()
+        interval = now - max(queued, lane.last_done)
+        lane.last_done = now
+        self.mean += 0.05 * (interval - self.mean)
 
     @staticmethod
     async def _one(work: Work, future: asyncio.Future[Any]) -> None:

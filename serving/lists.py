@@ -20,13 +20,13 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from recsys.ranking import HybridRecommender, RankedItem, RequestOptions
+from recsys.ranking import RankedItem, RequestOptions
 from serving import ranked
 from serving.cache import Generation
 from serving.catalogue import STAMP, CatalogueState
 from serving.deps import Context
 from serving.impressions import listed, with_id
-from serving.ranked import Arrivals, ClientNow, client_now, client_options, fill_arrivals, rank_list
+from serving.ranked import Arrivals, client_now, client_options, fill_arrivals, rank_list
 from serving.state import Loaded
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
     "listed_response",
     "respond",
     "stored_list",
-    "with_arrivals",
 ]
 
 #: A list's bytes as a later read answers them (replaced once, where it is stored).
@@ -119,25 +118,19 @@ def arrivals_of(ctx: Context) -> Arrivals:
     )
 
 
-def with_arrivals(
-    ctx: Context,
-    recommender: HybridRecommender,
-    client_id: str | None,
-    recent: tuple[str, ...],
-    items: list[RankedItem],
-    k: int,
-) -> list[RankedItem]:
-    """``items`` with the new-arrivals slots filled (next-best offers' call)."""
-    who = ClientNow(client_id, recent)
-    return fill_arrivals(recommender, who, items, k, arrivals_of(ctx))
-
-
 def stored_list(
-    catalogue: CatalogueState, client_id: str, version: str, items: list[RankedItem], arm: Arm
+    catalogue: CatalogueState,
+    client_id: str,
+    version: str,
+    items: list[RankedItem],
+    arm: Arm,
+    at: tuple[int, float] | None = None,
 ) -> tuple[Served, bytes]:
-    """A computed list as served now, and as stored (stamped, marked cached)."""
+    """A computed list as served now, and as stored (stamped, marked cached; ``at``:
+    the catalogue's :meth:`~serving.catalogue.CatalogueState.mark` when ranking began,
+    when it did not run in one go with storing)."""
     body, shown = list_body(client_id, version, items, arm), listed(items)
-    return Served(body, shown, arm), catalogue.stamp(shown) + body.replace(*_AS_CACHED)
+    return Served(body, shown, arm), catalogue.stamp(shown, at) + body.replace(*_AS_CACHED)
 
 
 async def cached_list(ctx: Context, key: str, arm: Arm = None) -> Served | None:
@@ -219,22 +212,31 @@ async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
 
 
 async def compute_list(
-    ctx: Context, key: str, client_id: str, k: int, options: RequestOptions, arm: Arm = None
+    ctx: Context,
+    key: str,
+    client_id: str,
+    k: int,
+    options: RequestOptions,
+    arm: Arm = None,
+    current: Loaded | None = None,
 ) -> Served:
-    """Rank, encode and store one client's list. Concurrent misses of ``key`` under
-    one generation of the client share it; an event meanwhile (a new generation)
-    gets a list of its own, and the older one is not stored."""
+    """Rank, encode and store one client's list, by ``current`` (what ``key`` was made
+    from; default: what is served now). Concurrent misses of ``key`` under one
+    generation of the client share it; an event meanwhile (a new generation) gets a
+    list of its own, and the older one is not stored."""
     # Read first: an event after this point moves it, so what follows is not stored.
     generation = await ctx.cache.generation(client_id)
 
     async def work() -> Served:
-        return await _compute(ctx, key, client_id, k, options, arm, generation)
+        loaded = current or ctx.current
+        return await _compute(ctx, loaded, key, client_id, k, options, arm, generation)
 
     return await ctx.cache.inflight.once((key, generation), work)
 
 
 async def _compute(
     ctx: Context,
+    current: Loaded,
     key: str,
     client_id: str,
     k: int,
@@ -242,7 +244,7 @@ async def _compute(
     arm: Arm,
     generation: Generation,
 ) -> Served:
-    current, who = ctx.current, client_now(ctx.state, ctx.outcomes, client_id)
+    who = client_now(ctx.state, ctx.outcomes, client_id)
     # Analyst rules may target segments and countries: the feature store knows them.
     profile = await client_profile(ctx, who.client_id)
     recommender = current.recommender_for(arm)

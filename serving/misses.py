@@ -29,17 +29,17 @@ import asyncio
 from recsys.ranking import RequestOptions
 from serving.catalogue import STAMP
 from serving.deps import Context
+from serving.fallback import fallback_items
 from serving.impressions import listed
 from serving.lists import (
     Arm,
     Served,
-    arrivals_of,
     client_profile,
     compute_list,
     list_body,
     list_key,
 )
-from serving.ranked import client_now, client_options, rank_list
+from serving.ranked import client_now, client_options
 
 __all__ = ["answer_miss", "degraded_list", "stale_list"]
 
@@ -51,23 +51,28 @@ async def answer_miss(
 ) -> Served:
     """A missed list: stale, computed within the budget, or degraded (module doc)."""
 
+    current = ctx.current  # what the key was made from, whatever is served when it runs
+
     async def compute() -> Served:
-        return await compute_list(ctx, key, client, k, options, arm)
+        return await compute_list(ctx, key, client, k, options, arm, current)
 
     queue, budget = ctx.cache.queue, ctx.settings.list_budget_ms / 1000
     stale = await stale_list(ctx, client, raw)
     if stale is not None:
-        if queue.admits(ctx.settings.stale_seconds):  # else the next stale read asks again
-            queue.submit(compute, refresh=key)
+        # Refreshes fill half the backlog at most: misses with no list must get in.
+        if queue.pending() < ctx.settings.compute_backlog // 2:  # else the next read asks
+            queue.submit(compute, key, refresh=True)
         ctx.metrics.stale.inc()
         return stale
     if budget <= 0:
         return await compute()
     if queue.admits(budget):
-        try:  # on time out the list stays queued: cached when computed
-            return await asyncio.wait_for(asyncio.shield(queue.submit(compute)), budget)  # type: ignore[no-any-return]
-        except TimeoutError:
-            pass
+        future = queue.submit(compute, key)
+        # asyncio.wait, not wait_for: no task, no cancel; over the budget the list stays
+        # queued and is cached when computed.
+        done, _ = await asyncio.wait((future,), timeout=budget)
+        if done:
+            return future.result()  # type: ignore[no-any-return]
     ctx.metrics.degraded.inc()
     return await degraded_list(ctx, client, k, options, arm)
 
@@ -100,8 +105,9 @@ async def degraded_list(
     in_memory = ctx.features is not None and ctx.features.redis is None
     profile = await client_profile(ctx, who.client_id) if in_memory else {}
     targeted = client_options(options, who, profile)
-    recommender = current.fallback
-    ctx.catalogue.facts_for(recommender)
-    items = rank_list(recommender, who, k, targeted, arrivals_of(ctx))
+    ctx.catalogue.facts_for(current.fallback)
+    items = fallback_items(current, who, k, targeted)
     body = list_body(client, current.version, items, arm, degraded=True)
-    return Served(body, listed(items), arm, "degraded")
+    # Logged without the arm: the fallback is no arm's list (a costlier arm, more often
+    # late, must not be judged by it).
+    return Served(body, listed(items), None, "degraded")

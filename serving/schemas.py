@@ -351,3 +351,33 @@ class OfferHistory(BaseModel):
 
     client_id: str
     outcomes: list[Outcome]
+
+
+class AudienceMemberOut(BaseModel):
+    """One client of an item's audience."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    client_id: str
+    rank: int
+    """1 for the client most likely to buy."""
+    score: float
+    """The blend's score for the item × the client's purchases: it orders the list,
+    its scale means nothing by itself."""
+    reason: ReasonOut
+    """Why this client: the source with the largest share in the score, said aloud."""
+
+
+class ItemAudience(BaseModel):
+    """The clients most likely to buy an item, best first (see docs/how-to/audiences.md)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    item_id: str
+    model_version: str
+    day: str
+    """The day purchases were judged due on (the service's day), YYYY-MM-DD."""
+    segment: str | None
+    clients: list[AudienceMemberOut]
+    """At most ``k``; fewer when fewer clients may be asked, none for an item the
+    models have not learnt yet or the catalogue marks unavailable."""

@@ -131,10 +131,10 @@ class ServingSettings(BaseSettings):
     miss is also answered so when the lists ahead would not let its own be ready
     within ``list_budget_ms``."""
     today: date | None = None
-    """The service's day (ISO date, UTC): the day repeats are due on, analyst rules'
-    dates and experiments are judged on, in every route. Unset: the real UTC date. Set
-    it to serve historical data as of a past day (``recsys demo`` sets the day after
-    the data's last event). Catalogue availability keeps the real clock."""
+    """The service's day (ISO date, UTC): the day re-purchases are scored on, analyst
+    rules' dates and experiments are judged on, in every route. Unset: the real UTC
+    date. Set it to serve historical data as of a past day (``recsys demo`` sets the day
+    after the data's last event). Catalogue availability keeps the real clock."""
 
 
 def day_clock(settings: ServingSettings) -> Today:

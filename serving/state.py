@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import logging
@@ -10,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from recsys.bundle import Bundle
-from recsys.errors import ModelError, RecsysError
+from recsys.errors import ConfigError, ModelError, RecsysError
 from recsys.feedback import Experiments, load_experiments
 from recsys.privacy import client_hash
 from recsys.ranking import BlendConfig, HybridRecommender
@@ -93,6 +95,11 @@ class Loaded:
         found.share_segments(old)
         return found
 
+    @cached_property
+    def fallback_heads(self) -> dict[Any, Any]:
+        """The fallback's cold-start lists, by filters (:mod:`serving.fallback`)."""
+        return {}
+
     def with_experiments(self, experiments: Experiments, digest: str) -> Loaded:
         """The same bundle and rules under another experiments file."""
         arms = _arm_recommenders(self.recommender, experiments)
@@ -141,12 +148,23 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
 
 
 def read_experiments(settings: ServingSettings) -> tuple[Experiments, str]:
-    """The experiments file the settings name, with the SHA-1 of its bytes."""
+    """The experiments file the settings name, with the SHA-1 of its bytes: the same
+    before and after it was parsed (a file being rewritten is read again next time)."""
     path = settings.experiments_path
     if path is None:
         return Experiments(), ""
-    digest = hashlib.sha1(path.read_bytes()).hexdigest() if path.exists() else ""
-    return load_experiments(path), digest
+    before = _digest(path)
+    found = load_experiments(path)
+    if _digest(path) != before:
+        raise ConfigError(f"{path}: changed while it was read; read again next time")
+    return found, before
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read experiments ({error})") from None
 
 
 def _arm_recommenders(
@@ -185,6 +203,9 @@ class ServiceState:
     """When the last switch happened, by :attr:`clock`."""
     clock: Callable[[], float] = time.monotonic
     """Seconds, for the staleness bound (tests pass their own)."""
+    switching: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held by whatever switches what is served (:mod:`serving.untrained`, the rules
+    route): a reload's load, warm-up and switch are never interleaved with another."""
 
     def reload(self) -> bool:
         """Load the bundle the settings point at; keep the old one if it fails."""
@@ -218,9 +239,13 @@ class ServiceState:
         gc.freeze()
 
     def previous(self) -> Loaded | None:
-        """What was served before the last switch, while within ``stale_seconds`` of it."""
-        if self.before is None or self.clock() - self.switched_at > self.settings.stale_seconds:
-            return None
+        """What was served before the last switch, while within ``stale_seconds`` of it
+        (then let go: its bundle need not stay in memory)."""
+        if (
+            self.before is not None
+            and self.clock() - self.switched_at > self.settings.stale_seconds
+        ):
+            self.before = None
         return self.before
 
     def reread_experiments(self) -> bool:

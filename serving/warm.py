@@ -23,6 +23,7 @@ from serving.deps import Context
 from serving.lists import Arm, arrivals_of, client_profile, list_key, stored_list
 from serving.ranked import ClientNow, Stored, client_now, client_options, explain, fill_arrivals
 from serving.state import Loaded
+from serving.untrained import untrained_purchases
 
 __all__ = ["warm"]
 
@@ -38,35 +39,39 @@ async def warm(ctx: Context, fresh: Loaded) -> int:
     limit = ctx.settings.warm_clients
     if limit <= 0:
         return 0
+    at = ctx.catalogue.mark()  # before the facts: a change meanwhile is checked on read
     for recommender in (fresh.recommender, *fresh.arms.values()):
         ctx.catalogue.facts_for(recommender)
-    chosen = _most_active(ctx, fresh, limit)
-    seen = {c: await ctx.cache.generation(c) for c in chosen}  # before ranking
-    profiles = {c: await client_profile(ctx, c) for c in chosen}
-    lists = await asyncio.to_thread(_lists, ctx, fresh, profiles)
+    # What the new bundle did not learn, not what the served one did not (a rollback).
+    untrained = {c for c, _ in await untrained_purchases(ctx.events, fresh.bundle)}
+    chosen = _most_active(fresh, limit * 2)
+    seen = {c: await ctx.cache.generation(c) for c in chosen}  # before what events change
+    quiet = [c for c in chosen if c not in untrained and not _eventful(ctx, c)][:limit]
+    profiles = {c: await client_profile(ctx, c) for c in quiet}
+    lists = await asyncio.to_thread(_lists, ctx, fresh, profiles, at)
     for client, arm, value in lists:
+        if _eventful(ctx, client):  # an event while ranking (its generation moved too)
+            continue
         for raw in QUERIES:
             await ctx.cache.store(list_key(fresh, client, raw, arm), client, value, seen[client])
     return len(lists)
 
 
-def _most_active(ctx: Context, fresh: Loaded, limit: int) -> list[str]:
-    """The ``limit`` clients of ``fresh`` with the most items, whose lists nothing
-    since training changes (nor a deletion)."""
-    ids = fresh.bundle.data.clients.ids
+def _eventful(ctx: Context, client: str) -> bool:
+    """Whether something since training changes ``client``'s list (or it was deleted)."""
+    who = client_now(ctx.state, ctx.outcomes, client)
+    return who.client_id is None or who.eventful
+
+
+def _most_active(fresh: Loaded, limit: int) -> list[str]:
+    """The ``limit`` clients of ``fresh`` with the most items."""
     sizes = np.diff(fresh.bundle.data.matrix.indptr)
-    found: list[str] = []
-    for row in np.argsort(-sizes, kind="stable").tolist():
-        who = client_now(ctx.state, ctx.outcomes, str(ids[row]))
-        if who.client_id is not None and not who.eventful:
-            found.append(who.client_id)
-        if len(found) == limit:
-            break
-    return found
+    rows = np.argsort(-sizes, kind="stable")[:limit]
+    return [str(c) for c in fresh.bundle.data.clients.ids[rows].tolist()]
 
 
 def _lists(
-    ctx: Context, fresh: Loaded, profiles: dict[str, Profile]
+    ctx: Context, fresh: Loaded, profiles: dict[str, Profile], at: tuple[int, float]
 ) -> list[tuple[str, Arm, bytes]]:
     """(client, arm, the bytes a request stores) of each chosen client, ranked a group
     (same arm, segment, country) at a time."""
@@ -84,7 +89,7 @@ def _lists(
                 continue
             items = fill_arrivals(recommender, ClientNow(client), items, _K, arrivals)
             out.append(
-                (client, arm, stored_list(ctx.catalogue, client, fresh.version, items, arm)[1])
+                (client, arm, stored_list(ctx.catalogue, client, fresh.version, items, arm, at)[1])
             )
     return out
 

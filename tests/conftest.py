@@ -10,8 +10,17 @@ without it (and fail in CI).
 from __future__ import annotations
 
 import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One pytest-xdist worker per core: each runs its BLAS, OpenMP (faiss, implicit) and
+    # the servers it starts on one thread, set before numpy loads. Two threads per worker
+    # on a core each oversubscribe the machine: faiss's k-means spun 4× slower.
+    for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
+
+import fcntl
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +103,56 @@ def sample_raw(sample_data: Path) -> pd.DataFrame:
 ALL_MODELS = "popular,popular_country,als,bpr,itemknn,ease,rp3beta,forward"
 
 
+#: Test modules that share the one Spark session of a pytest-xdist worker (its JVM takes
+#: seconds to start and warm up): they run on the same worker.
+SPARK_MODULES = ("tests/test_spark.py", "tests/test_service.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (pyproject.toml), except that :data:`SPARK_MODULES` are one
+    unit: one worker starts Spark, not each worker that draws one of them."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SparkTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "spark" if module in SPARK_MODULES else module
+
+    return SparkTogether(config, log)
+
+
+def once_per_run(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """``build(directory)``'s result, in a directory of this test process's own.
+
+    Under pytest-xdist every worker holds its own session fixtures; an expensive one
+    is built once per run, as pytest-xdist's documentation advises: the first worker
+    builds it in the run's shared temp directory under a file lock, and every worker,
+    that one included, copies the finished directory (its own copy, as when each
+    built it: what a test changes there stays in its process)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(factory.mktemp(name))
+    run = factory.getbasetemp().parent  # the run's, above each worker's popen-gwN
+    shared, done = run / f"{name}.shared", run / f"{name}.done"
+    with (run / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or if the worker dies
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a worker failed half-way
+            shared.mkdir()
+            built = build(shared)
+            done.write_text(str(built.relative_to(shared)))
+    own = factory.mktemp(name)
+    shutil.copytree(shared, own, symlinks=True, dirs_exist_ok=True)
+    return own / done.read_text()
+
+
 @pytest.fixture(scope="session")
 def bundles(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with one bundle trained on the sample through the CLI (MLflow in a
-    temp store); trained once per session, read-only for the tests."""
-    return _train(sample_data, tmp_path_factory.mktemp("served"))
+    temp store); trained once per run, read-only for the tests."""
+    return once_per_run(tmp_path_factory, "served", lambda out: _train(sample_data, out))
 
 
 def _train(sample_data: Path, out: Path, extra: list[str] | None = None) -> Path:
@@ -125,9 +179,17 @@ def spark():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def spark_bundles(spark, sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
-    """:func:`bundles` trained with ``--engine spark`` (ALS and rules by Spark)."""
-    return _train(sample_data, tmp_path_factory.mktemp("spark-served"), ["--engine", "spark"])
+def spark_bundles(
+    request: pytest.FixtureRequest, sample_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """:func:`bundles` trained with ``--engine spark`` (ALS and rules by Spark); the
+    Spark session is started only to train them."""
+
+    def train(out: Path) -> Path:
+        request.getfixturevalue("spark")
+        return _train(sample_data, out, ["--engine", "spark"])
+
+    return once_per_run(tmp_path_factory, "spark-served", train)
 
 
 @pytest.fixture(scope="session")

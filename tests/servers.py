@@ -102,6 +102,8 @@ def serve(
         command, env={**clean_environ(), **settings}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
     )
     for _ in range(300):
+        if process.poll() is not None:  # it failed (its port taken…): at once, not in 30 s
+            raise AssertionError(f"server on port {port} exited with {process.returncode}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
             return process

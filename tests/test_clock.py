@@ -1,8 +1,9 @@
-"""One clock: every "today" of the service is one injectable UTC day, and an item
-bought since training never comes back as due in next-best offers.
+"""One clock: every "today" of the service is one injectable UTC day; a re-purchase's
+reason counts its days and its age on that day, and an item bought since training
+counts as one more day, in next-best offers and the client's list alike.
 
-The client, its due item and the due day are picked from the raw sample by hand
-(pandas on the CSV's strings), not read from the bundle.
+The client, its re-bought item and the day it is due again are picked from the raw
+sample by hand (pandas on the CSV's strings), not read from the bundle.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ from training.cli import app as cli
 
 
 class Due(NamedTuple):
-    """A client with one rhythm, its item, the usual interval and the day it is due."""
+    """A client with one rhythm, its item, the usual interval, the day it is due, the
+    client's items and the distinct days it bought that one on."""
 
     client: str
     item: str
     every: float
     day: date
     bought: frozenset[str]
+    days: int
 
 
 def purchases(raw: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +72,8 @@ def one_rhythm(raw: pd.DataFrame) -> Due:
     first, last = date.fromisoformat(pick["min"]), date.fromisoformat(pick["max"])
     every = (last - first).days / (pick["nunique"] - 1)
     bought = frozenset(lines.loc[lines["client"] == pick["client"], "StockCode"])
-    return Due(pick["client"], pick["StockCode"], every, last + timedelta(round(every)), bought)
+    due = last + timedelta(round(every))
+    return Due(pick["client"], pick["StockCode"], every, due, bought, int(pick["nunique"]))
 
 
 @pytest.fixture(scope="module")
@@ -96,46 +100,68 @@ def repeat_reason(offer: dict[str, Any]) -> dict[str, Any] | None:
     return next((r for r in offer["reasons"] if r["source"] == "repeat"), None)
 
 
-def test_a_due_item_bought_today_leaves_next_best_offers(
+def test_an_item_bought_today_counts_one_more_day_in_offers_and_the_list(
     due: Due, bundles: Path, tmp_path: Path
 ) -> None:
-    """On its due day the item is offered with its rhythm; bought that day (an event,
-    after training), it is not offered again, with or without a reason."""
+    """On its due day the item is offered for what it is, a re-purchase: bought on
+    ``due.days`` days, the last ``round(due.every)`` days ago (from the raw lines: 5
+    days, 80 days ago, said "3 months ago").
+    Bought that day (an event, after training), it counts one more day, the last one
+    recently; the offers are the client's ``exclude_purchased=false`` list either way."""
     with TestClient(
         create_app(settings_for(bundles, tmp_path, today=due.day)), client=LOOPBACK
     ) as client:
         before = offers(client, due.client)
         accepted = client.post("/v1/events", json={"client_id": due.client, "item_id": due.item})
         after = offers(client, due.client)
+        url = f"/v1/clients/{due.client}/recommendations?k=20&exclude_purchased=false"
+        listed = client.get(url).json()["items"]
     assert accepted.status_code == 200
-    assert due.item in before, sorted(before)
+    assert due.item in before and due.item in after, sorted(before)
+    title = before[due.item]["title"] or due.item
     reason = repeat_reason(before[due.item])
-    assert reason is not None and reason["evidence"]["last_days_ago"] == round(due.every)
-    assert due.item not in after, after.get(due.item)
-    assert not any(repeat_reason(o) for o in after.values())  # it was the one due item
+    assert reason is not None
+    assert reason["evidence"] == {"days_bought": due.days, "last_days_ago": round(due.every)}
+    months = round(round(due.every) / 30.44)  # 61 days to 2 years: said in months
+    assert 61 <= round(due.every) < 730 and months >= 2
+    assert reason["text"] == f"You bought {title} on {due.days} days, last {months} months ago"
+    again = repeat_reason(after[due.item])
+    assert again is not None and again["evidence"] == {
+        "days_bought": due.days + 1,
+        "last_days_ago": 0,
+    }
+    assert again["text"] == f"You bought {title} on {due.days + 1} days, the last one recently"
+    assert [(i["item_id"], i["reasons"]) for i in listed] == [
+        (o["item_id"], o["reasons"]) for o in after.values()
+    ]
 
 
-def test_items_bought_since_training_are_never_due_in_either_path(due: Due, bundle: Bundle) -> None:
-    """The single request (``recent``) and the batch (``recent`` per row) agree: due
-    without the fresh purchase, blocked with it."""
+def test_items_bought_since_training_count_alike_in_either_path(due: Due, bundle: Bundle) -> None:
+    """The single request (``recent``) and the batch (``recent`` per row) agree: the
+    item's days without the fresh purchase, one more with it."""
     recommender = HybridRecommender(bundle, bundle.rules, today=pinned(due.day))
     row = bundle.data.clients.lookup(due.client)
     assert row is not None
-    options = RequestOptions(due_repeats=True)  # no day: the recommender's clock
+    options = RequestOptions(exclude_purchased=False)  # no day: the recommender's clock
     for recent in [(), (due.item,)]:
         one = recommender.for_client(due.client, 20, options=options, recent=recent)
         batch = recommender.for_clients(np.array([row]), 20, options, [recent])[0]
-        assert [i.item_id for i in one] == [i.item_id for i in batch]
-        assert (due.item in {i.item_id for i in one}) == (not recent), recent
+        assert [(i.item_id, i.reasons) for i in one] == [(i.item_id, i.reasons) for i in batch]
+        said = next(r for i in one if i.item_id == due.item for r in i.reasons)
+        assert said.source == "repeat" and said.evidence["days_bought"] == due.days + len(recent)
 
 
 def test_the_core_reads_its_clock_and_sources_none_of_their_own(due: Due, bundle: Bundle) -> None:
-    """The day comes from the injected clock (due on its day, not four intervals
-    later); a request the core has not dated has no day for a source to read."""
-    for day, offered in [(due.day, True), (due.day + timedelta(4 * round(due.every)), False)]:
+    """The day comes from the injected clock: the item's last purchase reads as
+    ``round(due.every)`` days ago on its due day, four intervals more four intervals
+    later; a request the core has not dated has no day for a source to read."""
+    every = round(due.every)
+    for day, age in [(due.day, every), (due.day + timedelta(4 * every), 5 * every)]:
         recommender = HybridRecommender(bundle, bundle.rules, today=pinned(day))
-        found = recommender.for_client(due.client, 20, options=RequestOptions(due_repeats=True))
-        assert (due.item in {i.item_id for i in found}) is offered, day
+        options = RequestOptions(exclude_purchased=False)
+        found = {i.item_id: i for i in recommender.for_client(due.client, 50, options=options)}
+        said = [r for r in found[due.item].reasons if r.source == "repeat"]
+        assert said and said[0].evidence["last_days_ago"] == age, day
     with pytest.raises(ValueError, match="clock"):
         day_of(RequestOptions())
 
@@ -175,10 +201,10 @@ def served_on(
 
 
 def test_every_route_reads_the_pinned_day(due: Due, served_on: tuple[TestClient, str]) -> None:
-    """The recommendations route and next-best offers apply the rule of that day and
-    offer what is due on it, under the experiment running that day (arm by hand:
-    sha256 of name, 0x1f, client; first 8 bytes mod 10,000; below 5,000 is "a"); the
-    experiments page shows that experiment, not the later one."""
+    """The recommendations route and next-best offers apply the rule of that day, and
+    the offers bring back the item due on it, under the experiment running that day
+    (arm by hand: sha256 of name, 0x1f, client; first 8 bytes mod 10,000; below 5,000
+    is "a"); the experiments page shows that experiment, not the later one."""
     client, offered = served_on
     listed = client.get(f"/v1/clients/{due.client}/recommendations?k=10").json()
     nbo = client.get(f"/v1/clients/{due.client}/next-best-offers?k=20").json()

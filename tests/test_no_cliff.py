@@ -237,3 +237,25 @@ def test_the_queue_admits_what_the_budget_allows() -> None:
         return found
 
     assert asyncio.run(scenario()) == [True, False, True, False]
+
+
+def test_the_quick_fallback_is_popularity_ranked_for_the_client(bundles: Path) -> None:
+    """The per-segment head, filtered per request, gives the items the popularity-only
+    blend ranks for that client itself: every client of the sample, with an exclusion,
+    a held-back offer and a tenth of the items out of stock."""
+    from recsys.ranking import RequestOptions
+    from serving.fallback import fallback_items
+    from serving.ranked import ClientNow
+    from serving.settings import ServingSettings
+    from serving.state import load
+
+    current = load(ServingSettings(bundle_path=bundles))
+    facts, ids = current.fallback.facts, current.bundle.data.items.ids
+    facts.unavailable = np.arange(0, len(ids), 10, dtype=np.int64)
+    rng = np.random.default_rng(3)
+    for client in current.bundle.data.clients.ids.tolist()[::7]:
+        options = RequestOptions(exclude=(str(rng.choice(ids)), str(rng.choice(ids))))
+        who = ClientNow(str(client), (str(rng.choice(ids)),))
+        quick = fallback_items(current, who, 10, options)
+        ranked = current.fallback.for_client(who.client_id, 10, (), options, who.recent)
+        assert [i.item_id for i in quick] == [i.item_id for i in ranked], client

@@ -76,7 +76,8 @@ def test_item_terms_by_hand(recommender: HybridRecommender) -> None:
 def test_mixed_list_reasons_and_recent_purchases(recommender: HybridRecommender) -> None:
     """Logits on day 100 by hand: a jam bought since training (1 day, today) 0 + 1/3;
     the mug (3 days, 10 days ago) log 3 − log 11 + 1.04 = −0.26; the tea (1 day, 5 days
-    ago) −log 6 + 0.95 = −0.85. Reasons say on how many days and when."""
+    ago) −log 6 + 0.95 = −0.85. Reasons say on how many days and when; the mug bought
+    again since training: one more day, the last one today."""
     options = RequestOptions(exclude_purchased=False)
     got = recommender.for_client("a", k=3, options=options, recent=("jam",))
     reasons = {g.item_id: next(r for r in g.reasons if r.source == "repeat") for g in got}
@@ -85,6 +86,10 @@ def test_mixed_list_reasons_and_recent_purchases(recommender: HybridRecommender)
     assert reasons["mug"].evidence == {"days_bought": 3, "last_days_ago": 10}
     assert reasons["tea"].text == "You bought TEA 5 days ago"
     assert reasons["jam"].text == "You bought JAM recently"
+    again = recommender.for_client("a", k=3, options=options, recent=("mug",))
+    mug = next(r for g in again if g.item_id == "mug" for r in g.reasons if r.source == "repeat")
+    assert mug.text == "You bought MUG on 4 days, the last one recently"  # 3 days + today
+    assert mug.evidence == {"days_bought": 4, "last_days_ago": 0}
     usual = recommender.for_client("a", k=3)  # bought items excluded: no repeat source
     assert not any(r.source == "repeat" for g in usual for r in g.reasons)
 

@@ -1,10 +1,12 @@
-"""Re-purchases: the rhythm fitted by hand, how due an item is, and the served reason
-(the re-purchase probability itself: tests/test_rebuy.py)."""
+"""Re-purchases: the rhythm fitted by hand, the served reason, and next-best offers as
+the client's list with bought items allowed (the re-purchase probability itself:
+tests/test_rebuy.py; the reason's days and age from the raw lines: tests/test_clock.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from recsys.bundle import Bundle
 from recsys.errors import ModelError
-from recsys.repeat import RepeatIndex, due_scores
+from recsys.repeat import RepeatIndex
 from recsys.vocab import IdMap
 from serving.app import create_app
 from tests.conftest import settings_for
@@ -83,13 +85,6 @@ def test_every_bought_item_by_hand(tmp_path: Path) -> None:
     assert [a.tolist() for a in old.row(0)] == [[0], [10.0], [DAY0 + 10]]
 
 
-def test_due_scores_by_hand() -> None:
-    interval, last = np.array([10.0, 10.0, 10.0, 10.0]), np.array([0.0, 0.0, 0.0, 0.0])
-    today = np.array([10.0, 20.0, 5.0, 4.0])  # on time, twice late, half, too early
-    found = [due_scores(interval[i : i + 1], last[i : i + 1], t)[0] for i, t in enumerate(today)]
-    assert found == pytest.approx([1.0, 0.5, 0.5, 0.0])
-
-
 def test_bought_again_is_offered_with_its_rhythm(
     bundle: Bundle, bundles: Path, tmp_path: Path
 ) -> None:
@@ -123,51 +118,31 @@ def test_bought_again_is_offered_with_its_rhythm(
         assert not any(r["source"] == "repeat" for i in usual for r in i["reasons"])
 
 
-def _most_due(bundle: Bundle) -> tuple[int, int, date]:
-    """The client with the most re-bought items, its item with the longest rhythm,
-    and the day that item is due (last purchase + usual interval), by hand."""
+def test_next_best_offers_are_the_list_with_bought_items(
+    bundle: Bundle, bundles: Path, sample_features: Path, tmp_path: Path
+) -> None:
+    """One place decides: next-best offers are the client's ``exclude_purchased=false``
+    list (items, scores, reasons), with its profile's targeting, a declined offer held
+    back and a purchase since training counted by both; its bought items come back by
+    the re-purchase score, each saying on how many days it was bought."""
     repeats = bundle.repeats
     assert repeats is not None
-    row = _most_rebought(repeats)
-    items, interval, last = repeats.row(row)
-    pick = int(np.argmax(interval))
-    due = date(1970, 1, 1) + timedelta(days=round(float(last[pick] + interval[pick])))
-    return row, int(items[pick]), due
+    who = str(bundle.data.clients.ids[_most_rebought(repeats)])
+    settings = settings_for(bundles, tmp_path, features_path=sample_features)
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
 
+        def both() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            nbo = client.get(f"/v1/clients/{who}/next-best-offers?k=20").json()["offers"]
+            url = f"/v1/clients/{who}/recommendations?k=20&exclude_purchased=false"
+            return nbo, client.get(url).json()["items"]
 
-def test_next_best_offers_bring_back_what_is_due(
-    bundle: Bundle, bundles: Path, tmp_path: Path
-) -> None:
-    """Bought items stay out of next-best offers unless due again: on the due day the
-    item is offered with its rhythm; four intervals later (due score 1/3) it is not."""
-    row, item, due = _most_due(bundle)
-    who, wanted = str(bundle.data.clients.ids[row]), str(bundle.data.items.ids[item])
-    _, interval, _ = bundle.repeats.row(row)  # type: ignore[union-attr]
-    late = due + timedelta(days=int(3 * interval.max()))
-    with TestClient(create_app(settings_for(bundles, tmp_path)), client=LOOPBACK) as client:
-        context = client.app.state.context  # type: ignore[attr-defined]
-        found = {}
-        for day in (due, late):
-            context.catalogue.clock = lambda day=day: datetime.combine(day, time(12), UTC)
-            offers = client.get(f"/v1/clients/{who}/next-best-offers?k=20").json()["offers"]
-            found[day] = {o["item_id"]: o for o in offers}
-    assert wanted in found[due]
-    reasons = [r for r in found[due][wanted]["reasons"] if r["source"] == "repeat"]
-    assert reasons and reasons[0]["evidence"]["last_days_ago"] == round(interval.max())
-    assert wanted not in found[late]
-    bought = set(bundle.data.items.ids[bundle.data.matrix[row].indices].tolist())
-    for day in (due, late):  # nothing else bought comes back, due or not
-        back = {i for i, o in found[day].items() if i in bought}
-        assert all(any(r["source"] == "repeat" for r in found[day][i]["reasons"]) for i in back)
-
-
-def test_due_repeats_batch_equals_one(bundle: Bundle) -> None:
-    from recsys.ranking import HybridRecommender, RequestOptions
-
-    row, _, due = _most_due(bundle)
-    recommender = HybridRecommender(bundle, bundle.rules)
-    options = RequestOptions(due_repeats=True, day=due)
-    one = recommender.for_client(str(bundle.data.clients.ids[row]), 30, options=options)
-    batch = recommender.for_clients(np.array([row]), 30, options)[0]
-    assert [i.item_id for i in one] == [i.item_id for i in batch]
-    assert any(r.source == "repeat" for i in one for r in i.reasons)
+        first, _ = both()
+        top, fresh = first[0]["item_id"], first[1]["item_id"]
+        declined = {"outcome": "declined", "channel": "call"}
+        assert client.post(f"/v1/clients/{who}/offers/{top}/outcome", json=declined).is_success
+        assert client.post("/v1/events", json={"client_id": who, "item_id": fresh}).is_success
+        offers, listed = both()
+    assert offers == listed and top not in [o["item_id"] for o in offers]
+    said = {o["item_id"]: r for o in offers for r in o["reasons"] if r["source"] == "repeat"}
+    assert len(said) >= 10 and said[fresh]["text"].endswith(", the last one recently")
+    assert all(r["text"].startswith("You bought ") for r in said.values())

@@ -1,21 +1,29 @@
 """The repeat/explore metrics (Li et al., TOIS 2023) against a hand-made truth, and
-how they reach the evaluation report: intervals, the paired comparison, the table."""
+how they reach the evaluation report: intervals, the paired comparison, the table, for
+model rows and blend rows alike."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
-from recsys.evaluation import evaluate_model, make_task
+from recsys.evaluation import EvaluationTask, evaluate_model, make_task
 from recsys.matrix import MatrixConfig
 from recsys.metrics import evaluate_rankings, repeat_explore
-from recsys.models import PopularScorer, PPopScorer
+from recsys.models import PopularScorer, PPopScorer, Recommendations
+from recsys.ranking import evaluate as blend_evaluation
 from recsys.split import split_by_time
 from tests.test_evaluation import EVENTS
 from training import jobs
+from training.cli import app
 from training.report import as_table
 from training.report import repeat_explore as repeat_table
 
@@ -98,10 +106,132 @@ def test_the_report_gives_intervals_comparisons_and_a_table() -> None:
 
 
 def test_a_row_without_the_split_reads_as_a_dash() -> None:
-    """Blends are ranked elsewhere and may carry no split: their cells read "–"."""
+    """A row evaluated without the split (a report of another protocol, an older
+    report) reads "–" in its cells."""
     with_split = {"ndcg@2": 0.5, "truth_repeat_ratio": 0.25, "ndcg_repeat@2_ci": [0.1, 0.2]}
-    blend = {"ndcg@2": 0.5}
-    report = {"models": {"ppop": with_split, "hybrid": blend}}
+    other = {"ndcg@2": 0.5}
+    report = {"models": {"ppop": with_split, "hybrid": other}}
     lines = [line for line in repeat_table(report, 2) if line.startswith(("ppop", "hybrid"))]
     assert "0.2500" in lines[-2] and "0.1000–0.2000" in lines[-2]
     assert lines[-1].split()[1:] == ["–"] * 8
+
+
+# The hand-made truth of EVENTS at 2024-01-15 (tests/test_evaluation.py), read off its
+# lines, not computed: a bought x and y before and buys x, z and the unseen "new"
+# after; b bought x and z before and buys x again.
+BOUGHT = {"a": {"x", "y"}, "b": {"x", "z"}}
+REPEAT = {"a": {"x"}, "b": {"x"}}
+EXPLORE = {"a": {"z", "new"}, "b": set()}
+
+
+def _split_by_hand(lists: dict[str, list[str]], k: int) -> dict[str, float]:
+    """The split of ``lists`` (client → item ids) against the hand-made truth, one
+    client at a time in plain Python: NDCG = Σ 1/log2(rank + 1) over hits, over the
+    same sum for min(k, |part|) hits; a part's metrics over the clients that have it."""
+
+    def ndcg(shown: list[str], part: set[str]) -> float:
+        found = sum(1 / math.log2(r + 2) for r, item in enumerate(shown) if item in part)
+        return found / sum(1 / math.log2(r + 2) for r in range(min(k, len(part))))
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    out = {
+        f"repeat_ratio@{k}": mean([len(set(lists[c]) & BOUGHT[c]) / k for c in lists]),
+        "truth_repeat_ratio": mean([1 / 3, 1.0]),  # a: x of x, z, new; b: x of x
+    }
+    for name, part in (("repeat", REPEAT), ("explore", EXPLORE)):
+        have = [c for c in lists if part[c]]
+        out[f"recall_{name}@{k}"] = mean(
+            [len(set(lists[c]) & part[c]) / len(part[c]) for c in have]
+        )
+        out[f"ndcg_{name}@{k}"] = mean([ndcg(lists[c], part[c]) for c in have])
+    return out
+
+
+def _ids(task: EvaluationTask, row: np.ndarray) -> list[str]:
+    """One served list's item ids (its ``-1`` padding dropped)."""
+    return task.train.items.to_ids(row[row >= 0]).tolist()
+
+
+def _cells(report: dict[str, Any], name: str, k: int) -> list[str]:
+    """Row ``name``'s cells in the repeat/explore table."""
+    line = next(line for line in repeat_table(report, k) if line.startswith(f"{name} "))
+    return line.split()[1:]
+
+
+class Replay(PopularScorer):
+    """A model row whose lists are given: the blend's, scored by the models' code."""
+
+    def __init__(self, items: np.ndarray) -> None:
+        super().__init__()
+        self.items = items
+
+    def recommend(self, rows: np.ndarray, history: Any, k: int = 10, **_: Any) -> Recommendations:
+        return Recommendations(items=self.items[:, :k], scores=np.ones(self.items[:, :k].shape))
+
+
+def test_blend_rows_carry_the_split_as_model_rows_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``hybrid`` and ``rules`` rows of ``evaluate --include-seen`` carry every
+    repeat/explore metric with its interval: for the lists each blend served, the
+    values a hand computation on the hand-made truth gives, and the values, intervals
+    and table cells a model row serving the same lists gets; the paired comparison
+    covers them."""
+    served: list[tuple[EvaluationTask, np.ndarray]] = []
+    rank_all = blend_evaluation._rank_all
+
+    def recording(recommender: Any, task: EvaluationTask, k: int) -> np.ndarray:
+        served.append((task, rank_all(recommender, task, k)))
+        return served[-1][1]
+
+    monkeypatch.setattr(blend_evaluation, "_rank_all", recording)
+    split, k = split_by_time(EVENTS, "2024-01-15"), 2
+    models = jobs.choose_models(["hybrid"], {})
+    blends = jobs.choose_blends(["rules", "hybrid"], {})
+    report = jobs.evaluate(
+        split, models, k, MatrixConfig(), False, blends, compare=("hybrid", "popular")
+    )
+    for name, (task, items) in zip(blends, served, strict=True):
+        clients = task.train.clients.to_ids(task.rows).tolist()
+        assert clients == ["a", "b"]
+        lists = {c: _ids(task, row) for c, row in zip(clients, items, strict=True)}
+        row, by_hand = report["models"][name], _split_by_hand(lists, k)
+        assert {m: row[m] for m in by_hand} == pytest.approx(by_hand), (name, lists)
+        replayed = jobs.evaluate(split, {name: Replay(items)}, k, MatrixConfig(), False)
+        model_row = replayed["models"][name]
+        for metric in by_hand:
+            assert row[f"{metric}_ci"] == pytest.approx(model_row[f"{metric}_ci"]), metric
+            assert row[metric] == pytest.approx(model_row[metric]), metric
+        assert _cells(report, name, k) == _cells(replayed, name, k)
+        assert "–" not in _cells(report, name, k)
+    assert set(report["compare"]) >= {f"ndcg_repeat@{k}", f"ndcg_explore@{k}"}
+    assert "hybrid − popular ndcg_repeat@2" in as_table(report, k)
+
+
+def test_evaluate_include_seen_gives_blend_rows_the_split_in_json_mlflow_and_table(
+    sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``recsys evaluate --include-seen``: the ``hybrid`` and ``rules`` rows carry the
+    repeat/explore metrics with intervals, as ``ppop`` does, in the JSON, in MLflow and
+    in the table (every cell a figure)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("RECSYS_MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", "--events", str(sample_data), "--format", "online-retail", "--k", "5"]
+    args += ["--cutoff", "2010-09-09", "--include-seen", "--set", "rules.min_support=0.02"]
+    args += ["--models", "ppop,rules,hybrid", "--compare", "hybrid,ppop"]
+    report = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
+    run = MlflowClient(uri).get_run(report["mlflow_run_id"])
+    for name in ("ppop", "rules", "hybrid"):
+        row = report["models"][name]
+        for metric in ("repeat_ratio@5", "truth_repeat_ratio", "ndcg_repeat@5", "ndcg_explore@5"):
+            low, high = row[f"{metric}_ci"]
+            assert low <= row[metric] <= high, (name, metric)
+        key = f"{name}.ndcg_repeat_at_5"
+        assert run.data.metrics[key] == pytest.approx(row["ndcg_repeat@5"])
+        assert run.data.metrics[f"{key}_ci_low"] == pytest.approx(row["ndcg_repeat@5_ci"][0])
+    assert "ndcg_explore@5" in report["compare"]
+    table = CliRunner().invoke(app, args).output
+    block = table[table.index("repeat (bought before") :].split("\n\n")[0].splitlines()
+    shown = [line.split() for line in block if line.startswith(("rules ", "hybrid "))]
+    assert len(shown) == 2 and all(len(c) == 9 and "–" not in c for c in shown), shown

@@ -150,7 +150,7 @@ def list_changes(a: Bundle, b: Bundle, config: DiffConfig) -> dict[str, Any]:
 
 
 def _day(bundle: Bundle) -> date | None:
-    """The day due re-purchases are judged on: the end of ``bundle``'s data (both lists
+    """The day re-purchases are scored on: the end of ``bundle``'s data (both lists
     are ranked as of the same day, whatever the clock says)."""
     repeats = bundle.repeats
     return None if repeats is None else date(1970, 1, 1) + timedelta(days=int(repeats.as_of))

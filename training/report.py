@@ -47,8 +47,8 @@ _PARTS = {
 
 def repeat_explore(report: dict[str, Any], k: int) -> list[str]:
     """With bought items allowed: a second table of how each list splits between repeat
-    and explore items, and its NDCG on each part of the truth with intervals; "–" where
-    a row has no such figures (a blend)."""
+    and explore items, and its NDCG on each part of the truth with intervals, for model
+    and blend rows alike; "–" where a row has no such figures."""
     models = report["models"]
     if not any("truth_repeat_ratio" in m for m in models.values()):
         return []
@@ -79,7 +79,7 @@ def comparison(report: dict[str, Any], k: int) -> list[str]:
         return []
     lines = [""]
     for metric in (f"ndcg@{k}", f"recall@{k}", f"ndcg_repeat@{k}", f"ndcg_explore@{k}"):
-        if metric not in pair:  # the repeat/explore parts: bought items allowed, models only
+        if metric not in pair:  # the repeat/explore parts: only where bought items count
             continue
         d = pair[metric]
         low, high = d["ci"]
@@ -141,7 +141,7 @@ def served(report: dict[str, Any], k: int) -> list[str]:
     return [
         f"served: hybrid, NDCG@{k} {ours:.4f}, {theirs - ours:.4f} below {best} ({theirs:.4f}). "
         f"The blend serves all the same: it {wider}gives every item a reason a person can say "
-        "(rules, analyst rules, re-purchases due, similar clients) and serves clients no model "
+        "(rules, analyst rules, re-purchases, similar clients) and serves clients no model "
         "knows; the default weights were chosen on validation periods of Online Retail II "
         "(docs/explanation/evaluation.md, Tuning). To serve other weights, set "
         "RECSYS_BLEND_WEIGHTS (e.g. '{\"ease\": 1}' serves EASE alone).",

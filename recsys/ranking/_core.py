@@ -17,7 +17,7 @@ from recsys._sparse import row_keys
 from recsys.bundle import Bundle
 from recsys.catalogue import ItemFacts
 from recsys.ranking import explain
-from recsys.ranking.blend import BlendConfig, Blended, Blocking, Candidates, blend
+from recsys.ranking.blend import BlendConfig, Blended, Blocking, blend
 from recsys.ranking.options import RequestOptions, Today, utc_today
 from recsys.ranking.sources import (
     AnalystSource,
@@ -138,7 +138,7 @@ class BlendCore:
         recent: sp.csr_matrix | None = None,
     ) -> Ranked:
         """Blend, filter and rank for a batch of (client row, history, basket);
-        ``recent``: rows × items bought since training (history too, never due)."""
+        ``recent``: rows × items bought since training (history too)."""
         options = self.dated(options)
         if recent is not None:
             recent = _binary(recent)
@@ -148,7 +148,7 @@ class BlendCore:
         batch = Batch(rows, history, everything, options, fired, recent)
         n = self.config.candidates
         found = {name: source.batch(batch, n) for name, source in self.sources.items()}
-        keys = self._blocked(history, basket, found, options, recent)
+        keys = self._blocked(history, basket, options)
         pinned = None
         if "analyst" in self.sources and self.analyst is not None:
             pinned = self.analyst.pinned_batch(batch)
@@ -157,19 +157,11 @@ class BlendCore:
         return Ranked(ranked, everything, fired)
 
     def _blocked(
-        self,
-        history: sp.csr_matrix,
-        basket: sp.csr_matrix,
-        found: dict[str, Candidates],
-        options: RequestOptions,
-        recent: sp.csr_matrix | None,
+        self, history: sp.csr_matrix, basket: sp.csr_matrix, options: RequestOptions
     ) -> np.ndarray:
         """Sorted ``row × n_items + item`` keys a batch may not offer: the basket, and
-        the history where excluded, less the due repeats (never those bought since
-        training)."""
+        the history where bought items are excluded."""
         blocked = (basket + history if options.exclude_purchased else basket).tocsr()
-        if options.exclude_purchased and options.due_repeats and "repeat" in found:
-            blocked = blocked - _due(history, found["repeat"], recent)
         blocked.eliminate_zeros()
         blocked.sort_indices()
         return row_keys(blocked.indptr, blocked.indices, self.n_items)
@@ -181,10 +173,6 @@ class BlendCore:
         found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
         o = query.options
         keys = query.everything if o.exclude_purchased else query.basket
-        if o.exclude_purchased and o.due_repeats and "repeat" in found:  # due: let through
-            # ... unless in the basket, or bought since training (the index is older)
-            kept = np.union1d(query.basket, query.recent)
-            keys = np.setdiff1d(keys, np.setdiff1d(found["repeat"][0][0], kept))
         pinned = None
         if "analyst" in self.sources and self.analyst is not None:
             pinned = self.analyst.pinned_one(query)
@@ -221,24 +209,6 @@ class BlendCore:
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """1 where ``matrix`` is positive (float32 CSR)."""
     return (matrix > 0).astype(np.float32).tocsr()
-
-
-def _due(
-    history: sp.csr_matrix, repeat: tuple[np.ndarray, np.ndarray], recent: sp.csr_matrix | None
-) -> sp.csr_matrix:
-    """The bought items let back as due (0/1): the repeat source's, less those bought
-    since training (the repeat index, as of training, does not know they were just
-    bought: their "due" and "last N days ago" are stale)."""
-    due = history.multiply(_as_matrix(repeat, history.shape)).tocsr()
-    return due if recent is None else (due - due.multiply(recent)).tocsr()
-
-
-def _as_matrix(candidates: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
-    """A batch's candidate items (rows × n, ``-1`` padded) as a 0/1 matrix."""
-    items = candidates[0]
-    rows, cols = np.nonzero(items >= 0)
-    ones = np.ones(rows.size, dtype=np.float32)
-    return sp.csr_matrix((ones, (rows, items[rows, cols])), shape=shape)
 
 
 def as_row(candidates: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -49,8 +49,8 @@ class BlendConfig(BaseModel):
         # (cold clients, lists topped up) and no more sources than an uncached list's
         # serving target allows;
         # association rules give reasons a manager can say aloud. Re-purchases (repeat)
-        # speak only where bought items may be offered again and for due items in
-        # next-best offers: 4.0 with the re-purchase probability's windows 14 / 56 d
+        # speak only where bought items may be offered again (exclude_purchased=false,
+        # next-best offers): 4.0 with the re-purchase probability's windows 14 / 56 d
         # (--include-seen, validation 0.4517; 2.0 0.4499, 3.0 0.4512, 6.0 0.4499).
         default_factory=lambda: {
             "ease": 1.0,

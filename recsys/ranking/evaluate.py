@@ -31,7 +31,7 @@ def train_rule_index(events: pd.DataFrame, task: EvaluationTask, config: RulesCo
 
 
 def _rank_all(recommender: HybridRecommender, task: EvaluationTask, k: int) -> np.ndarray:
-    # Re-purchases are due as of the end of the train part (not today).
+    # Re-purchases are scored as of the end of the train part (not today).
     repeats = recommender.bundle.repeats
     day = None if repeats is None else date(1970, 1, 1) + timedelta(days=int(repeats.as_of))
     options = RequestOptions(exclude_purchased=task.exclude_seen, day=day)
@@ -54,7 +54,9 @@ def evaluate_blends(
     repeats: RepeatIndex | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics of each named blend, given fitted CF models, mined rules and the
-    re-purchase index (``per_client``: receives each blend's per-client values by name).
+    re-purchase index (``per_client``: receives each blend's per-client values by name),
+    scored by the models' own code (:func:`recsys.metrics.evaluate_rankings`): where
+    bought items count, the repeat/explore split too.
     A blend lists at most ``MAX_K`` items: at a larger ``k`` the ranks after them count
     as misses (:func:`recsys.metrics.evaluate_rankings`)."""
     n_items = len(task.train.items)

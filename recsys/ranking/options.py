@@ -35,11 +35,8 @@ class RequestOptions:
     only: ItemFilter = field(default_factory=ItemFilter)
     """Category, price and tag filters."""
     max_per_category: int | None = None
-    due_repeats: bool = False
-    """With ``exclude_purchased``, still offer the bought items that are due again (the
-    repeat source's, between half and twice their usual interval): next-best offers."""
     day: date | None = None
-    """The day repeats are due on and analyst rules are judged on; ``None``: the
+    """The day re-purchases are scored on and analyst rules are judged on; ``None``: the
     ranking core's clock (:class:`~recsys.ranking._core.BlendCore`) fills it in."""
     segment: str | None = None
     country: str | None = None

@@ -55,7 +55,8 @@ class HybridRecommender(BlendCore):
         options: RequestOptions | None = None,
     ) -> Query:
         """One request's item columns: the trained history plus ``recent`` (bought
-        since training: never let back as due), and the basket; dated by the clock."""
+        since training: one more purchase day for re-purchases), and the basket; dated
+        by the clock."""
         history, fresh = np.zeros(0, dtype=np.int64), self.columns(recent)
         if row is not None:  # a CSR row of the bundle: sorted, unique columns
             history = gather_rows(self.bundle.data.matrix, np.array([row]))[0].astype(np.int64)

@@ -31,8 +31,9 @@ async def rules(ctx: Ctx) -> CrossSellRules:
 @router.put("/rules", response_model=RulesAccepted, responses=BODY_RESPONSES)
 async def replace_rules(rules: CrossSellRules, ctx: Ctx, record: AdminRecord) -> RulesAccepted:
     """Validate and apply new analyst rules at once (saved to ``RECSYS_CROSS_SELL_PATH``
-    when set); lists cached under the old rules are never served again."""
-    loaded = await asyncio.to_thread(ctx.state.use_cross_sell, rules)
+    when set); lists cached under the old rules are never served as theirs."""
+    async with ctx.state.switching:  # not between a reload's load and its switch
+        loaded = await asyncio.to_thread(ctx.state.use_cross_sell, rules)
     await record("rules.replace", rules.version or "(no version)", {"rules": len(rules.rules)})
     return RulesAccepted(
         version=rules.version, rules=len(rules.rules), cache_version=loaded.cache_version

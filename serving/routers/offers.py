@@ -10,7 +10,8 @@ from recsys.ranking import RequestOptions
 from serving.deps import Context, Ctx, Reader, SurfaceHeader
 from serving.drift import count_client
 from serving.impressions import listed
-from serving.lists import client_profile, encode, known_client, with_arrivals
+from serving.lists import arrivals_of, client_profile, encode
+from serving.ranked import client_now, client_options, rank_list
 from serving.schemas import AUTH_RESPONSES, MAX_ID, NextBestOffers
 
 router = APIRouter(
@@ -37,26 +38,29 @@ PROFILE = (
 )
 
 
+#: What next-best offers rank: the client's list with bought items allowed
+#: (``exclude_purchased=false``), so a bought item comes back by the blend's
+#: re-purchase score and its reason, as in that list, never by a rule of its own.
+OFFERS = RequestOptions(exclude_purchased=False)
+
+
 async def next_best_offers(
     ctx: Context, client_id: str, k: int, surface: str = "api"
 ) -> dict[str, Any]:
     """The CRM view of one client; unknown clients get popular offers and no profile.
-    Its impression is logged under a fresh ``recommendation_id``."""
-    current, known = ctx.current, known_client(ctx, client_id)
+    The offers are the client's ``exclude_purchased=false`` list, ranked as that route
+    ranks it (:func:`serving.ranked.rank_list`: fresh purchases, held-back offers,
+    segment and country, new arrivals). Its impression is logged under a fresh
+    ``recommendation_id``."""
+    current, who = ctx.current, client_now(ctx.state, ctx.outcomes, client_id)
+    known = who.client_id
     features = await client_profile(ctx, known) or None
-    segment = (features or {}).get("segment")
-    country = (features or {}).get("favourite_country")
-    held = ctx.outcomes.held_back(known)  # declined (cool-down) and postponed offers
-    # Bought items come back when due again (the repeat source), e.g. a monthly refill,
-    # on the service's day (the recommender's clock), except those bought since training.
-    options = RequestOptions(exclude=held, segment=segment, country=country, due_repeats=True)
-    recent = tuple(sorted(ctx.state.recent.get(client_id, ()))) if known else ()
     # On the loop, as the recommendations route does (GIL-bound numpy, ~1-2 ms).
     arm = current.arm_of(known)
     recommender = current.recommender_for(arm)
     ctx.catalogue.facts_for(recommender)
-    offers = recommender.for_client(known, k, (), options, recent)
-    offers = with_arrivals(ctx, recommender, known, recent, offers, k)
+    options = client_options(OFFERS, who, features or {})
+    offers = rank_list(recommender, who, k, options, arrivals_of(ctx))
     shown = listed(offers)
     recommendation_id = ctx.impressions.shown(client_id, shown, current.version, surface, arm)
     return {

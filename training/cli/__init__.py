@@ -6,6 +6,7 @@ import typer
 
 from training.cli import (
     access,
+    audience,
     catalogue,
     data,
     events,
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.command(name="synth")(synth)
 app.command(name="evaluate")(models.evaluate)
+app.command(name="audience")(audience.audience)
 app.command(name="train")(models.train)
 app.command(name="promote")(models.promote)
 app.command(name="retrain")(retrain.retrain)

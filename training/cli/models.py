@@ -74,9 +74,22 @@ def evaluate(
     engine: _engine.EngineOption = "local",
     master: _engine.SparkMasterOption = "local[*]",
     progress: _engine.SparkProgressOption = False,
+    audiences: Annotated[
+        bool,
+        typer.Option(
+            "--audiences",
+            help="Also measure item audiences against each item's buyers in the test part "
+            "(docs/how-to/audiences.md).",
+        ),
+    ] = False,
+    audience_k: Annotated[int, typer.Option(min=1, help="Audience size measured.")] = 100,
+    audience_items: Annotated[
+        int, typer.Option(min=1, help="Items measured: the most bought in the test part.")
+    ] = 200,
 ) -> None:
     """Train each model on the train part; metrics on clients present in both parts,
-    with 95 % bootstrap intervals over clients."""
+    with 95 % bootstrap intervals over clients (--audiences: item audiences too, with
+    intervals over items)."""
     from training import jobs, tracking
     from training import report as report_text
     from training.settings import TrainingSettings
@@ -97,6 +110,10 @@ def evaluate(
     report = jobs.evaluate(
         parts, chosen, k, config, not include_seen, blends, mining, pair, known_items_only
     )
+    if audiences:
+        from training.audiences import audiences_on
+
+        report.update(audiences_on(loaded, parts, tree, audience_k, audience_items))
     params = {
         "matrix": config.model_dump(),
         "models": {n: m.config.model_dump() for n, m in chosen.items()},
@@ -113,9 +130,15 @@ def evaluate(
         if "compare" in report:  # compare.<metric>.difference, .ci_low/_high, .p_value
             pair = report["compare"]
             tracking.log_metrics({"compare": {m: v for m, v in pair.items() if m not in "ab"}})
+        if audiences:
+            tracking.log_metrics({"audiences": report["audiences"]})
         report["mlflow_run_id"] = run.info.run_id
     report["engine"] = engine
     typer.echo(json.dumps(report, indent=2) if as_json else report_text.as_table(report, k))
+    if audiences and not as_json:
+        from training.audiences import audience_lines
+
+        typer.echo("\n".join(audience_lines(report)))
 
 
 @handle_errors

@@ -103,7 +103,8 @@ def demo(
     features = out.parent / "features.parquet"
     as_of = loaded.events["timestamp"].max() + pd.Timedelta(days=1)
     # Served as of the day after the data's last event: on historical data today's date
-    # would leave no repeat due and judge dated analyst rules on the wrong day.
+    # would make every purchase look months old and judge dated analyst rules on the
+    # wrong day.
     os.environ.setdefault("RECSYS_TODAY", as_of.date().isoformat())
     build_features(read_events(events, fmt), as_of, cleaning=cleaning).pipe(
         lambda t: t.assign(next_contact=t["next_contact"].astype(str))

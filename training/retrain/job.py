@@ -313,7 +313,10 @@ def _finish(
             detail["forced_by"] = outcome.forced_by
         warning = publish.promote(outcome.version, settings, detail)
         outcome.warnings += [warning] if warning else []
-        _promoted(outcome, settings)
+        try:  # served already: a record that cannot be written must not stop the rest
+            _promoted(outcome, settings)
+        except Exception as error:  # MLflow's and the disk's errors are many kinds
+            outcome.warnings.append(f"promoted, but its record still says pending: {error}")
         if sources.batch is not None and request.trim:
             on_step("archive")
             keep_batch(sources.batch)

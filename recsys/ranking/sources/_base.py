@@ -44,7 +44,7 @@ class Query:
     fired_analyst: np.ndarray = field(default_factory=lambda: NONE)
     recent: np.ndarray = field(default_factory=lambda: NONE)
     """Items bought since the bundle was trained (in ``history`` too): the repeat
-    index has not seen them, so they are never let back as due."""
+    index has not seen them; they count as one more purchase day on the request's day."""
     everything: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:

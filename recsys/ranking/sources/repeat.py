@@ -1,15 +1,13 @@
 """Re-purchases as a source: items the client bought, offered again.
 
 Only items the client already bought, so it adds something only where bought items
-may be offered again: ``exclude_purchased=false`` (every bought item, by the
-probability that the client buys it again: :mod:`recsys.ranking.rebuy`), or
-``due_repeats`` (next-best offers: only items re-bought on two or more days, between
-half and twice their usual interval). Read on the request's day (the service's clock
-in serving, the cut-off in evaluation).
+may be offered again (``exclude_purchased=false``: the client's list, the "buy it
+again" shelf and next-best offers alike): every bought item, by the probability that
+the client buys it again (:mod:`recsys.ranking.rebuy`), read on the request's day (the
+service's clock in serving, the cut-off in evaluation).
 
-Purchases since training (``recent``) count where bought items may be offered: one
-more purchase day, the last on the request's day (a client the index never saw gets
-them too). They never come back as due: the index does not know they were bought.
+Purchases since training (``recent``) count as one more purchase day, the last on the
+request's day (a client the index never saw gets them too).
 """
 
 from __future__ import annotations
@@ -21,10 +19,9 @@ import scipy.sparse as sp
 
 from recsys.ranking.blend import Candidates
 from recsys.ranking.explain import Reason, ago
-from recsys.ranking.options import RequestOptions
 from recsys.ranking.rebuy import ItemTerms, Rebuy, probability
 from recsys.ranking.sources._base import NONE, Batch, Query, Shown, Source, sparse_top, top_of
-from recsys.repeat import RepeatIndex, due_scores, intervals
+from recsys.repeat import RepeatIndex
 
 __all__ = ["RepeatSource"]
 
@@ -33,9 +30,8 @@ _EMPTY = np.zeros(0, dtype=np.float32)
 
 
 class RepeatSource(Source):
-    """Bought items again: by the probability of buying again where bought items may
-    be offered, by how due they are where only due ones may come back (next-best
-    offers)."""
+    """Bought items again, by the probability of buying each again, where bought items
+    may be offered."""
 
     name = "repeat"
 
@@ -46,31 +42,24 @@ class RepeatSource(Source):
 
     def batch(self, batch: Batch, n: int) -> Candidates:
         """Per row, its scored items (none for unknown rows without recent purchases,
-        none when bought items are excluded, unless due ones may come back)."""
-        index, options, day = self.index, batch.options, _days(batch.day)
-        if not _active(options):
+        none when bought items are excluded)."""
+        index, day = self.index, _days(batch.day)
+        if batch.options.exclude_purchased:
             empty = sp.csr_matrix((len(batch.rows), index.days.shape[1]), dtype=np.float32)
             return sparse_top(empty, None, n)
         rows = np.maximum(batch.rows, 0)
-        days, first, last = (
-            _known(m[rows], batch.rows) for m in (index.days, index.first, index.last)
-        )
-        if options.exclude_purchased:  # next-best offers: only what is due
-            scores = _due(days.data, first.data, last.data, day)
-        else:
-            days, last = _with_recent_rows(days.tocsr(), last.tocsr(), batch.recent, day)
-            scores = probability(self.model, self.terms, days.indices, days.data, last.data, day)
+        days, last = (_known(m[rows], batch.rows) for m in (index.days, index.last))
+        days, last = _with_recent_rows(days.tocsr(), last.tocsr(), batch.recent, day)
+        scores = probability(self.model, self.terms, days.indices, days.data, last.data, day)
         found = sp.csr_matrix((scores, days.indices, days.indptr), shape=days.shape)
         return sparse_top(found, None, n)  # only bought items: the blend blocks the basket
 
     def one(self, query: Query, n: int) -> Candidates:
         """The client's scored items."""
-        if not _active(query.options):
+        if query.options.exclude_purchased:
             return NONE, _EMPTY
         day = _days(query.day)
-        items, days, first, last = self._entries(query.row)
-        if query.options.exclude_purchased:
-            return top_of(items, _due(days, first, last, day), n, None, positive=True)
+        items, days, _, last = self._entries(query.row)
         items, days, last = _with_recent(items, days, last, query.recent, day)
         scores = probability(self.model, self.terms, items, days, last, day)
         return top_of(items, scores, n, None, positive=True)
@@ -82,52 +71,30 @@ class RepeatSource(Source):
         return self.index.entries(row)
 
     def reasons(self, shown: Shown) -> dict[int, Reason]:
-        """Where bought items may be offered: "You bought X on 9 days, last 3 weeks
-        ago" (or "You bought X 3 weeks ago", "… recently" when bought since training);
-        next-best offers: "You buy X about every 30 days; last 41 days ago"."""
+        """Why a bought item comes back, in words a manager can say aloud: "You bought
+        X on 9 days, last 3 weeks ago", "You bought X 3 weeks ago" (one day); bought
+        since training: "… on 4 days, the last one recently", "You bought X recently"."""
         query, today = shown.query, _days(shown.query.day)
-        items, days, first, last = self._entries(query.row)
-        every = intervals(days, first, last)
-        if not query.options.exclude_purchased:
-            items, days, last = _with_recent(items, days, last, query.recent, today)
-            every = np.zeros(items.size, dtype=np.float32)  # the rhythm: due offers only
+        items, days, _, last = self._entries(query.row)
+        items, days, last = _with_recent(items, days, last, query.recent, today)
         at = {item: i for i, item in enumerate(items.tolist())}
         fresh = set(query.recent.tolist())
         return {
-            item: self._reason(item, int(days[i]), float(every[i]), round(today - last[i]), fresh)
+            item: self._reason(item, int(days[i]), round(today - last[i]), item in fresh)
             for item in shown.items.tolist()
             if (i := at.get(item, -1)) >= 0
         }
 
-    def _reason(self, item: int, days: int, every: float, age: int, fresh: set[int]) -> Reason:
+    def _reason(self, item: int, days: int, age: int, fresh: bool) -> Reason:
+        """One bought item's sentence (``fresh``: bought since training, day unknown)."""
         evidence: dict[str, float | int] = {"days_bought": days, "last_days_ago": max(0, age)}
         label = self.labels[item]
-        when = "recently" if item in fresh else ago(age)
-        if every > 0 and days >= 2:  # a due offer: its rhythm says why now
-            evidence["every_days"] = round(every, 1)
-            text = f"You buy {label} about every {every:.0f} days; last {max(0, age)} days ago"
-        elif days >= 2:
-            text = f"You bought {label} on {days} days, last {when}"
+        if days < 2:
+            text = f"You bought {label} {'recently' if fresh else ago(age)}"
         else:
-            text = f"You bought {label} {when}"
+            last = "the last one recently" if fresh else f"last {ago(age)}"
+            text = f"You bought {label} on {days} days, {last}"
         return Reason(self.name, text, evidence)
-
-
-#: Due enough to come back where bought items are otherwise excluded: between half and
-#: twice the usual interval (:func:`recsys.repeat.due_scores` ≥ 0.5).
-DUE = 0.5
-
-
-def _active(options: RequestOptions) -> bool:
-    return not options.exclude_purchased or options.due_repeats
-
-
-def _due(days: np.ndarray, first: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:
-    """The due score of items re-bought on two or more days, only where it reaches
-    :data:`DUE` (0 elsewhere)."""
-    again = days >= 2
-    due = due_scores(intervals(days, first, last), last, today)
-    return np.where(again & (due >= DUE), due, 0.0).astype(np.float32)
 
 
 def _with_recent(

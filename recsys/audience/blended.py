@@ -1,0 +1,106 @@
+"""The blend's scores read by item: one batched pass over every client.
+
+A served list blends, per client, each source's top candidates (scores min-max
+normalised within the client's candidates, weighted, summed: :func:`~recsys.ranking.blend`)
+and keeps the top k. An audience needs the other reading: for a few target items,
+the blended score of every client. :func:`blend_columns` runs the same batched
+sources as :meth:`~recsys.ranking.HybridRecommender.rank_clients` over all clients in
+chunks, normalises their candidates with the same :func:`~recsys.ranking.normalise`,
+and keeps only the shares that fall on the target items, so a (client, item) score
+equals what the blend gives that key before its top-k cut (``tests/test_audience.py``
+holds it to :meth:`rank_clients` at the same candidate depth). Two differences, both
+on purpose: the candidate depth (:data:`DEPTH`, not the lists' 50: an audience needs
+each client's score for items far below their top 10), and no pinning boost (a
+marketing rule's pin moves an item up a list, it says nothing of who buys it; the
+analyst source's share still counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.ranking import HybridRecommender, RequestOptions, normalise
+from recsys.ranking.sources import Batch
+
+__all__ = ["DEPTH", "BlendColumns", "blend_columns"]
+
+#: Candidates per source and client read for an audience (evaluation in
+#: docs/how-to/audiences.md: deeper lists hold more clients per item and rank them better).
+DEPTH = 500
+#: The blend's floor on a proposed candidate's share (so a min-max 0 still counts).
+_FLOOR = 1e-9
+
+
+@dataclass(frozen=True)
+class BlendColumns:
+    """Each client's blended score for each target item (clients × targets, CSR: an
+    entry where some source proposed the item to the client) and each source's share
+    of it (same shape)."""
+
+    targets: np.ndarray
+    """The target item columns (sorted, unique)."""
+    scores: sp.csr_matrix
+    parts: dict[str, sp.csr_matrix]
+
+
+def blend_columns(
+    recommender: HybridRecommender,
+    targets: np.ndarray,
+    options: RequestOptions,
+    depth: int = DEPTH,
+    chunk: int = 1024,
+) -> BlendColumns:
+    """The blend's score of every known client for ``targets`` (item columns), read
+    from one batched ranking pass in chunks of ``chunk`` clients, ``depth`` candidates
+    per source."""
+    targets = np.unique(np.asarray(targets, dtype=np.int64))
+    options = recommender.dated(options)
+    n = len(recommender.bundle.data.clients)
+    pieces = [
+        _chunk(recommender, np.arange(start, min(n, start + chunk)), targets, options, depth)
+        for start in range(0, n, chunk)
+    ]
+    shape = (n, targets.size)
+    parts = {
+        name: sp.vstack([p[name] for p in pieces], format="csr") if pieces else sp.csr_matrix(shape)
+        for name in recommender.sources
+    }
+    total = sum(parts.values(), sp.csr_matrix(shape, dtype=np.float64))
+    return BlendColumns(targets, sp.csr_matrix(total), parts)
+
+
+def _chunk(
+    recommender: HybridRecommender,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    options: RequestOptions,
+    depth: int,
+) -> dict[str, sp.csr_matrix]:
+    """Each source's shares on ``targets`` for one chunk of client rows."""
+    history = (recommender.bundle.data.matrix[rows] > 0).astype(np.float32).tocsr()
+    rules = recommender.rules
+    fired = rules.fired(history) if rules is not None else None
+    batch = Batch(rows, history, history, options, fired, None)
+    weights = recommender.config.weights
+    return {
+        name: _on_targets(*source.batch(batch, depth), weights[name], targets)
+        for name, source in recommender.sources.items()
+    }
+
+
+def _on_targets(
+    items: np.ndarray, scores: np.ndarray, weight: float, targets: np.ndarray
+) -> sp.csr_matrix:
+    """A source's weighted, normalised shares (as the blend computes them), rows ×
+    targets: only the candidates that are target items."""
+    shape = (items.shape[0], targets.size)
+    valid = (items >= 0) & np.isfinite(scores)
+    if items.size == 0 or targets.size == 0 or not valid.any():
+        return sp.csr_matrix(shape, dtype=np.float64)
+    share = weight * normalise(scores.astype(np.float64), valid) + _FLOOR
+    at = np.minimum(np.searchsorted(targets, items), targets.size - 1)
+    rows, cols = np.nonzero(valid & (targets[at] == items))
+    return sp.csr_matrix((share[rows, cols], (rows, at[rows, cols])), shape=shape)
