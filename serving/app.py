@@ -21,6 +21,7 @@ from feature_store import OnlineStore
 from serving.auth.keyring import KeyRing
 from serving.auth.sessions import Sessions
 from serving.cache import ListCache
+from serving.campaigns import CampaignBook
 from serving.catalogue import CatalogueState
 from serving.deps import Context
 from serving.errors import install_error_handlers
@@ -33,9 +34,8 @@ from serving.outcomes import OutcomeState
 from serving.privacy import FORGET, forgotten_elsewhere, load_tombstones
 from serving.routers import audience as audience_routes
 from serving.routers import (
-    catalogue as catalogue_routes,
-)
-from serving.routers import (
+    campaign_pages,
+    campaigns,
     clients,
     cross_sell,
     events,
@@ -45,6 +45,9 @@ from serving.routers import (
     recommendations,
     sign_in,
     ui,
+)
+from serving.routers import (
+    catalogue as catalogue_routes,
 )
 from serving.routers import outcomes as outcome_routes
 from serving.routers.sign_in import PageRefused, refused_page
@@ -255,6 +258,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     )
     context = replace(context, features=features, windows=windows)
     app.state.context = context
+    app.state.campaigns = CampaignBook(settings.campaigns_path)
     app.add_middleware(CachedLists, context=context)
     if windows is not None:
         app.add_middleware(RateLimit, windows=windows, keys=keys)
@@ -268,7 +272,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
         )
     routers = [recommendations, offers, items, catalogue_routes, clients, events, cross_sell]
-    routers += [outcome_routes, audience_routes, health, ui, sign_in]
+    routers += [outcome_routes, audience_routes, campaigns, health, ui, campaign_pages, sign_in]
     for router in (module.router for module in routers):
         app.include_router(router)
     install_error_handlers(app)

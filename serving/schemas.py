@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from recsys._fields import JsonDate, JsonDateTime, JsonInt, bounded_int
+from recsys.campaigns import Campaign
 from recsys.catalogue import MAX_TAGS, CatalogueItem, ItemFilter
 from recsys.feedback import Outcome
 from recsys.ranking import MAX_K
@@ -381,3 +382,57 @@ class ItemAudience(BaseModel):
     clients: list[AudienceMemberOut]
     """At most ``k``; fewer when fewer clients may be asked, none for an item the
     models have not learnt yet or the catalogue marks unavailable."""
+
+
+class CampaignOut(BaseModel):
+    """A campaign: its definition and its last build's report."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    definition: Campaign
+    build: dict[str, Any] | None
+    """The last build's report as ``recsys campaign build`` wrote it (``built_at``,
+    ``members``, ``treatment``, ``holdout``, ``over_cap``…); null before the first."""
+
+
+class CampaignSummary(BaseModel):
+    """One campaign of the list."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    name: str
+    channel: str | None = None
+    start: date | None = None
+    end: date | None = None
+    """The first day after the campaign."""
+    built_at: str | None = None
+    """When it was last built (null: never)."""
+    members: int | None = None
+    treatment: int | None = None
+    holdout: int | None = None
+    over_cap: int | None = None
+    """Clients left out of the last build for the contact cap."""
+    problem: str | None = None
+    """Why the definition could not be read (then only the name is given)."""
+
+
+class CampaignOfferOut(BaseModel):
+    """An item a campaign offers a client, with the reason said."""
+
+    item_id: str
+    reason: str
+
+
+class ClientCampaign(BaseModel):
+    """A campaign a client is a member of."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    name: str
+    channel: str
+    group: str
+    """``treatment``: to be contacted; ``holdout``: kept out of the campaign (not to be
+    contacted for it)."""
+    start: date
+    end: date
+    offers: list[CampaignOfferOut]

@@ -54,6 +54,16 @@ class ServingSettings(BaseSettings):
     """Manager outcomes in the embedded mode (with ``redis_url``: a Redis stream)."""
     outcome_cooldown_days: float = Field(default=60, ge=0)
     """Days a declined offer is not offered to that client again."""
+    campaigns_path: Path = Path("artifacts/campaigns")
+    """Campaigns (a directory: each campaign's definition, last build's members and
+    build report; ``recsys campaign build`` writes them, ``PUT /v1/campaigns/{name}``
+    defines one)."""
+    contact_cap: int = Field(default=2, ge=1, le=100)
+    """At most this many contacts per client within ``contact_days`` days, across
+    campaigns and channels (campaign lists and logged manager outcomes); a campaign
+    may set a lower or higher cap of its own."""
+    contact_days: int = Field(default=7, ge=1, le=365)
+    """The contact-pressure window in days."""
     impressions_path: Path = Path("artifacts/impressions.jsonl")
     """Log of served lists (impressions), written in batches every 200 ms; with
     ``redis_url`` only what Redis could not take (the stream below has the rest)."""

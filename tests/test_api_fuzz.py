@@ -142,7 +142,10 @@ def _excluded(operation: Any) -> list[Any]:
         # DELETE discontinues an item (documented): it stays readable, ``deleted`` true,
         # and items related to it are still answered (it is never offered itself).
         return [use_after_free]
-    return [positive_data_acceptance] if operation.label == "PUT /v1/cross-sell/rules" else []
+    # Rules JSON Schema cannot say (dates in order, a value for some audience kinds, the
+    # body's name as the path's) make a valid-looking body a rightful 422.
+    cross_field = ("PUT /v1/cross-sell/rules", "PUT /v1/campaigns/{name}")
+    return [positive_data_acceptance] if operation.label in cross_field else []
 
 
 def _check(case: schemathesis.Case, headers: dict[str, str]) -> None:

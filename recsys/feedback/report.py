@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from recsys.feedback.experiments import Experiment
+from recsys.stats import _Z, mean_difference, srm_p, two_proportions, wilson
 
 __all__ = [
     "SRM_P",
@@ -32,33 +32,6 @@ __all__ = [
 
 #: A sample-ratio-mismatch p-value below this is flagged.
 SRM_P = 0.001
-_Z = 1.959963984540054
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """Wilson 95 % interval of a proportion."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = successes / n
-    centre = (p + _Z**2 / (2 * n)) / (1 + _Z**2 / n)
-    half = _Z * math.sqrt(p * (1 - p) / n + _Z**2 / (4 * n * n)) / (1 + _Z**2 / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def two_proportions(a: int, n_a: int, b: int, n_b: int) -> dict[str, Any]:
-    """B − A: the difference, its normal 95 % interval, and the pooled z-test p-value."""
-    if n_a == 0 or n_b == 0:
-        return {"difference": None, "ci95": None, "p_value": None}
-    p_a, p_b = a / n_a, b / n_b
-    pooled = (a + b) / (n_a + n_b)
-    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
-    p_value = 1.0 if se_pooled == 0 else float(2 * stats.norm.sf(abs(p_b - p_a) / se_pooled))
-    se = math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
-    return {
-        "difference": p_b - p_a,
-        "ci95": [p_b - p_a - _Z * se, p_b - p_a + _Z * se],
-        "p_value": p_value,
-    }
 
 
 def _per_list(impressions: pd.DataFrame, attributed: pd.DataFrame) -> pd.DataFrame:
@@ -119,16 +92,13 @@ def _figures(lists: pd.DataFrame) -> dict[str, Any]:
 
 
 def _versus(control: dict[str, Any], arm: dict[str, Any]) -> dict[str, Any]:
-    a, b = control["_revenue"], arm["_revenue"]
+    found = mean_difference(arm["_revenue"], control["_revenue"])
     revenue: dict[str, Any] = {"difference": None, "ci95": None, "p_value": None}
-    if len(a) > 1 and len(b) > 1:
-        difference = 1000 * (b.mean() - a.mean())
-        se = 1000 * math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-        p_value = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(difference) / se))
+    if found["difference"] is not None:
         revenue = {
-            "difference": difference,
-            "ci95": [difference - _Z * se, difference + _Z * se],
-            "p_value": p_value,
+            "difference": 1000 * found["difference"],
+            "ci95": [1000 * bound for bound in found["ci95"]],
+            "p_value": found["p_value"],
         }
     return {
         "ctr": two_proportions(control["clicks"], control["lists"], arm["clicks"], arm["lists"]),
@@ -142,13 +112,11 @@ def _versus(control: dict[str, Any], arm: dict[str, Any]) -> dict[str, Any]:
 def _srm(lists: pd.DataFrame, experiment: Experiment) -> dict[str, Any]:
     """Clients per arm against the configured shares (chi-square)."""
     clients = lists.drop_duplicates("client_id")["arm"].value_counts()
-    observed = np.array([int(clients.get(a.name, 0)) for a in experiment.arms], dtype=float)
-    shares = np.array([a.share for a in experiment.arms]) / 100
-    total = observed.sum()
-    if total == 0:
+    observed = [int(clients.get(a.name, 0)) for a in experiment.arms]
+    p_value = srm_p(observed, [a.share for a in experiment.arms])
+    if p_value is None:
         return {"p_value": None, "mismatch": False, "clients": {}}
-    p_value = float(stats.chisquare(observed, total * shares).pvalue)
-    counts = {a.name: int(o) for a, o in zip(experiment.arms, observed, strict=True)}
+    counts = {a.name: o for a, o in zip(experiment.arms, observed, strict=True)}
     return {"p_value": p_value, "mismatch": p_value < SRM_P, "clients": counts}
 
 

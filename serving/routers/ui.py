@@ -2,8 +2,8 @@
 
 Each page takes the dependency of its role (:mod:`serving.routers.sign_in`): managers
 open clients, their outcome forms and the at-risk list; analysts also experiments,
-the team and the served model; admins also the admin page. Every form carries the
-session's CSRF token.
+campaigns (:mod:`serving.routers.campaign_pages`), the team and the served model;
+admins also the admin page. Every form carries the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from recsys.feedback import team_report
+from serving.campaigns import Book
 from serving.crm import item_label, reason_lines, source_names
 from serving.deps import Ctx
 from serving.experiments_page import WINDOW, chart, page_report, read_events, read_outcomes
@@ -67,13 +68,16 @@ async def search(
 
 @router.get("/clients/{client_id}", response_class=HTMLResponse)
 async def client_screen(
-    request: Request, client_id: ClientId, ctx: Ctx, person: Manager
+    request: Request, client_id: ClientId, ctx: Ctx, person: Manager, book: Book
 ) -> Response:
-    """Profile card, segment badge, offers with reasons and evidence, purchase history."""
+    """Profile card, segment badge, offers with reasons and evidence, the campaigns the
+    client is in (contacted or held out), purchase history."""
     view = await next_best_offers(ctx, client_id, 5, "crm")
     label, names = item_label(ctx.current.recommender), source_names(ctx.current.recommender)
     lines = [reason_lines(item, label, names) for item in view["offers"]]
-    context = {"view": view, "offers": list(zip(view["offers"], lines, strict=True))}
+    campaigns = await run_in_threadpool(book.client_campaigns, client_id)
+    offers = list(zip(view["offers"], lines, strict=True))
+    context = {"view": view, "offers": offers, "campaigns": campaigns}
     return page(request, "client.html", context)
 
 

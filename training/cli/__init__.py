@@ -7,6 +7,7 @@ import typer
 from training.cli import (
     access,
     audience,
+    campaign,
     catalogue,
     data,
     events,
@@ -31,6 +32,7 @@ app.add_typer(data.app, name="data")
 app.command(name="synth")(synth)
 app.command(name="evaluate")(models.evaluate)
 app.command(name="audience")(audience.audience)
+app.add_typer(campaign.app, name="campaign")
 app.command(name="train")(models.train)
 app.command(name="promote")(models.promote)
 app.command(name="retrain")(retrain.retrain)

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import csv
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recsys.errors import ConfigError, ModelError, NotFoundError
-from training.cli import _events
+from recsys.errors import ConfigError, NotFoundError
+from training.cli import _served as served
 from training.cli._errors import handle_errors
 from training.cli._options import DEFAULT_TOMBSTONES, TombstonesOption
 
 if TYPE_CHECKING:
     from recsys.audience import Audience, Exclusions, Target
-    from serving.settings import ServingSettings
     from serving.state import Loaded
 
 __all__ = ["audience"]
@@ -71,9 +69,10 @@ def audience(
     first, each with a reason a manager can say aloud (docs/how-to/audiences.md)."""
     started = time.perf_counter()
     target = _target(item, category, tag)
-    settings = _settings(bundle, _day(day))
-    loaded = _loaded(settings, bundle)
-    found = _audience(loaded, target, k, _exclusions(settings, segment, features, tombstones))
+    settings = served.settings(bundle, served.day(day))
+    loaded = served.loaded(settings, bundle)
+    rules = served.exclusions(settings, tombstones, segment, served.segments(segment, features))
+    found = _audience(loaded, target, k, rules)
     _write(out, found)
     seconds = time.perf_counter() - started
     what = f"{target.kind} {target.value!r} ({len(found.items)} items)"
@@ -89,72 +88,6 @@ def _target(item: str | None, category: str | None, tag: str | None) -> Target:
         raise ConfigError("--item, --category, --tag: give exactly one of them")
     kind, value = given[0]
     return Target(kind, value)  # type: ignore[arg-type]
-
-
-def _day(text: str | None) -> date | None:
-    """``--day`` as a date (a bad one: exit 4 naming the option)."""
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--day: {text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _settings(bundle: Path, day: date | None) -> ServingSettings:
-    """The service's settings (``RECSYS_*``) serving ``bundle`` on ``day``."""
-    from serving.settings import ServingSettings
-
-    return ServingSettings(bundle_path=bundle, mlflow_tracking_uri=None, today=day)
-
-
-def _loaded(settings: ServingSettings, path: Path) -> Loaded:
-    """The bundle with the service's blend, analyst rules and catalogue."""
-    from datetime import UTC, datetime
-
-    from serving.catalogue import stored_catalogue
-    from serving.state import load
-
-    try:
-        loaded = load(settings)
-    except ModelError as error:
-        raise ConfigError(f"--bundle: {error}") from None
-    catalogue = stored_catalogue(settings.catalogue_path, settings.redis_url)
-    loaded.recommender.facts.sync(catalogue, datetime.now(UTC))
-    return loaded
-
-
-def _exclusions(
-    settings: ServingSettings, segment: str | None, features: Path | None, tombstones: str
-) -> Exclusions:
-    """Deleted clients, held-back offers and the segment filter, as the service has them."""
-    from recsys.audience import Exclusions
-    from serving.event_store import EventStore
-    from serving.outcomes import OutcomeState
-
-    cooldown = timedelta(days=settings.outcome_cooldown_days)
-    outcomes = OutcomeState(settings.outcomes_path, None, cooldown, settings.today)
-    outcomes.replay(EventStore(settings.outcomes_path).read_all())
-    segments = _segments(segment, features)
-    return Exclusions(_events.tombstones(tombstones), outcomes.held_back, {}, segment, segments)
-
-
-def _segments(segment: str | None, features: Path | None) -> dict[str, str]:
-    """Client id → segment from the features file, when a segment is asked for."""
-    if segment is None:
-        return {}
-    import pandas as pd
-
-    from feature_store import SEGMENT_RULES
-
-    names = [name for name, *_ in SEGMENT_RULES]
-    if segment not in names:
-        raise ConfigError(f"--segment: unknown segment {segment!r}; one of {', '.join(names)}")
-    if features is None or not features.is_file():
-        raise ConfigError(f"--segment: needs --features (client features), not {features}")
-
-    table = pd.read_parquet(features, columns=["segment"])["segment"].dropna()
-    return {str(c): str(s) for c, s in table.items()}
 
 
 def _audience(loaded: Loaded, target: Target, k: int, exclusions: Exclusions) -> Audience:

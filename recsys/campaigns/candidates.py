@@ -1,0 +1,111 @@
+"""Who a campaign may contact, most likely first, by the kind of its audience.
+
+``item``, ``category`` and ``tag`` audiences are the served blend read by item
+(:func:`recsys.audience.audience`: each member comes with its best target and a
+reason). The others rank by what their kind is about: a segment's clients by how much
+they buy, clients at churn risk by their net spend, clients with repeat items due by
+how many are due. Every kind then loses deleted clients and, when the campaign names
+one, the clients of other segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.audience import Exclusions, Target, audience, target_columns
+from recsys.audience.due import activity
+from recsys.audience.scored import day_number
+from recsys.campaigns.definition import AudienceSpec
+from recsys.ranking import HybridRecommender, Reason
+from recsys.repeat import intervals
+
+__all__ = ["Candidates", "candidates"]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Clients in order, and for affinity audiences the target and reason of each."""
+
+    clients: list[str]
+    targets: list[str] | None = None
+    """The item each client is most likely to buy (affinity audiences only)."""
+    reasons: list[Reason] | None = None
+
+
+def candidates(
+    recommender: HybridRecommender,
+    spec: AudienceSpec,
+    features: pd.DataFrame,
+    exclusions: Exclusions,
+    wanted: int,
+) -> Candidates:
+    """At least ``wanted`` clients of ``spec`` (fewer when there are not so many), in
+    order, each one ``exclusions`` keeps (``features``: the client feature table,
+    indexed by client id; read by the segment and churn kinds)."""
+    if spec.kind in ("item", "category", "tag"):
+        return _affinity(recommender, spec, exclusions, wanted)
+    if spec.kind == "segment":
+        found = _by_activity(recommender, _flagged(features, features.get("segment") == spec.value))
+    elif spec.kind == "churn_risk":
+        found = _churn(features)
+    elif spec.kind == "repeat_due":
+        found = _repeat_due(recommender)
+    else:
+        found = list(dict.fromkeys(spec.clients or []))  # an uploaded list, as given
+    return Candidates([c for c in found if exclusions.keeps(c)])
+
+
+def _affinity(
+    recommender: HybridRecommender, spec: AudienceSpec, exclusions: Exclusions, wanted: int
+) -> Candidates:
+    target = Target(spec.kind, str(spec.value))  # type: ignore[arg-type]
+    found = audience(recommender, target_columns(recommender, target), wanted, exclusions)
+    members = found.members
+    return Candidates(
+        [m.client_id for m in members], [m.item_id for m in members], [m.reason for m in members]
+    )
+
+
+def _flagged(features: pd.DataFrame, mask: object) -> list[str]:
+    if features.empty or mask is None:
+        return []
+    return [str(c) for c in features.index[np.asarray(mask, dtype=bool)]]
+
+
+def _by_activity(recommender: HybridRecommender, clients: list[str]) -> list[str]:
+    """``clients`` by their purchases in the bundle, most first (unknown ones last)."""
+    rows = recommender.bundle.data.clients.index(clients)
+    bought = activity(recommender.bundle)
+    weight = np.where(rows >= 0, bought[np.maximum(rows, 0)], -1.0)
+    return [clients[i] for i in np.argsort(-weight, kind="stable").tolist()]
+
+
+def _churn(features: pd.DataFrame) -> list[str]:
+    """Clients flagged ``churn_risk``, the highest net spend first."""
+    if features.empty or "churn_risk" not in features:
+        return []
+    risky = features[features["churn_risk"].fillna(False).astype(bool)]
+    spend = risky["monetary"] if "monetary" in risky else pd.Series(0.0, index=risky.index)
+    return [str(c) for c in spend.fillna(0.0).sort_values(ascending=False, kind="stable").index]
+
+
+def _repeat_due(recommender: HybridRecommender) -> list[str]:
+    """Clients with an item bought on two or more days whose own interval has passed
+    since the last purchase, the most such items first."""
+    index = recommender.bundle.repeats
+    if index is None:
+        return []
+    days = index.days.tocoo()
+    again = days.data >= 2
+    rows, cols = days.row[again], days.col[again]
+    first = np.asarray(index.first[rows, cols]).ravel()
+    last = np.asarray(index.last[rows, cols]).ravel()
+    today = day_number(recommender.today())
+    due = (today - last) >= intervals(days.data[again], first, last)
+    counts = np.bincount(rows[due], minlength=len(recommender.bundle.data.clients))
+    order = np.argsort(-counts, kind="stable")
+    ids = recommender.bundle.data.clients.ids
+    return [str(ids[r]) for r in order[counts[order] > 0].tolist()]

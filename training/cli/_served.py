@@ -1,0 +1,93 @@
+"""What the commands that read the served models share: the bundle as the service
+serves it (its ``RECSYS_*`` settings, analyst rules, catalogue and day), and what it
+leaves out (deleted clients, held-back offers, other segments)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recsys.errors import ConfigError, ModelError
+from training.cli import _events
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recsys.audience import Exclusions
+    from serving.settings import ServingSettings
+    from serving.state import Loaded
+
+__all__ = ["day", "exclusions", "features_table", "loaded", "segments", "settings"]
+
+
+def day(text: str | None, option: str = "--day") -> date | None:
+    """``text`` as a date (a bad one: exit 4 naming ``option``)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def settings(bundle: Path, today: date | None) -> ServingSettings:
+    """The service's settings (``RECSYS_*``) serving ``bundle`` on ``today``."""
+    from serving.settings import ServingSettings
+
+    return ServingSettings(bundle_path=bundle, mlflow_tracking_uri=None, today=today)
+
+
+def loaded(settings: ServingSettings, path: Path) -> Loaded:
+    """The bundle with the service's blend, analyst rules and catalogue."""
+    from serving.catalogue import stored_catalogue
+    from serving.state import load
+
+    try:
+        found = load(settings)
+    except ModelError as error:
+        raise ConfigError(f"--bundle: {error}") from None
+    catalogue = stored_catalogue(settings.catalogue_path, settings.redis_url)
+    found.recommender.facts.sync(catalogue, datetime.now(UTC))
+    return found
+
+
+def exclusions(
+    settings: ServingSettings, tombstones: str, segment: str | None, named: dict[str, str]
+) -> Exclusions:
+    """Deleted clients, held-back offers and the segment filter (``named``: client id →
+    segment), as the service has them."""
+    from recsys.audience import Exclusions
+    from serving.event_store import EventStore
+    from serving.outcomes import OutcomeState
+
+    cooldown = timedelta(days=settings.outcome_cooldown_days)
+    outcomes = OutcomeState(settings.outcomes_path, None, cooldown, settings.today)
+    outcomes.replay(EventStore(settings.outcomes_path).read_all())
+    return Exclusions(_events.tombstones(tombstones), outcomes.held_back, {}, segment, named)
+
+
+def segments(segment: str | None, features: Path | None) -> dict[str, str]:
+    """Client id → segment from the features file, when a segment is asked for."""
+    if segment is None:
+        return {}
+    table = features_table(features, "--segment", segment)
+    return {str(c): str(s) for c, s in table["segment"].dropna().items()}
+
+
+def features_table(features: Path | None, why: str, segment: str | None = None) -> pd.DataFrame:
+    """The client feature table (indexed by client id); ``why``: the option that needs
+    it (a missing file, or an unknown ``segment``: exit 4 naming it)."""
+    import pandas as pd
+
+    from feature_store import SEGMENT_RULES
+
+    names = [name for name, *_ in SEGMENT_RULES]
+    if segment is not None and segment not in names:
+        raise ConfigError(f"{why}: unknown segment {segment!r}; one of {', '.join(names)}")
+    if features is None or not features.is_file():
+        raise ConfigError(f"{why}: needs --features (client features), not {features}")
+    try:
+        return pd.read_parquet(features)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--features: cannot read {features} ({error})") from None
