@@ -48,30 +48,41 @@ def width(interval: list[float]) -> float:
 
 
 def simulations(seeds: int, uplift: float, days: int) -> None:
-    from recsys.campaigns.simulate import simulate
+    from recsys.campaigns import client_metrics
+    from recsys.campaigns.simulate import simulate, simulated_members
     from recsys.data import load_events
+    from recsys.stats import mean_difference
 
     events = load_events(SHARED, "online-retail").events
+    events = events.assign(timestamp=events["timestamp"].dt.tz_localize("UTC"))
     cutoff = pd.Timestamp("2010-09-09", tz="UTC")
-    plain_zero = cuped_zero = relative_hit = cuped_hit = 0
-    ratios = []
+    end = cutoff + pd.Timedelta(days=days)
+    hits = dict.fromkeys(("pooled", "welch", "cuped", "relative", "cuped_uplift"), 0)
+    ratios, halves, deviations = [], [], []
     for seed in range(seeds):
         same = simulate(events, cutoff, days, seed=seed)["metrics"]["revenue_per_client"]
         raised = simulate(events, cutoff, days, uplift=uplift, seed=seed)
         found, clients = raised["metrics"]["revenue_per_client"], raised["clients"]
-        mean = same["treatment"] * clients["treatment"] + same["holdout"] * clients["holdout"]
-        mean /= clients["treatment"] + clients["holdout"]
-        plain_zero += covers(same["ci95"], 0.0)
-        cuped_zero += covers(same["cuped_ci95"], 0.0)
-        relative_hit += covers(found["relative_ci95"], uplift)
-        cuped_hit += covers(found["cuped_ci95"], uplift * mean)
+        table = client_metrics(simulated_members(events, cutoff, seed, 10.0), events, cutoff, end)
+        revenue, treated = table["revenue"].to_numpy(), (table["group"] == "treatment").to_numpy()
+        welch = mean_difference(revenue[treated], revenue[~treated])["ci95"]
+        hits["pooled"] += covers(same["ci95"], 0.0)
+        hits["welch"] += covers(welch, 0.0)
+        hits["cuped"] += covers(same["cuped_ci95"], 0.0)
+        hits["relative"] += covers(found["relative_ci95"], uplift)
+        hits["cuped_uplift"] += covers(found["cuped_ci95"], uplift * float(revenue.mean()))
         ratios.append(width(same["cuped_ci95"]) / width(same["ci95"]))
-    print(f"shared data, cut-off 2010-09-09, {days} days, {seeds} seeds, "
-          f"{clients['treatment'] + clients['holdout']} members")  # fmt: skip
-    aa = f"{plain_zero}/{seeds}, CUPED {cuped_zero}/{seeds}"
-    print(f"  A/A: revenue/client interval covers 0 in {aa}")
-    print(f"  +{uplift:.0%}: relative interval covers +{uplift:.0%} in {relative_hit}/{seeds}; "
-          f"CUPED interval covers the injected difference in {cuped_hit}/{seeds}")  # fmt: skip
+        halves.append(width(same["ci95"]) / 2)
+        deviations.append(float(revenue.std(ddof=1)))
+    print(f"shared data, cut-off 2010-09-09, {days} days, {seeds} seeds: "
+          f"{clients['treatment'] + clients['holdout']} members, holdout "
+          f"{clients['holdout']} (last seed); revenue per client: mean {revenue.mean():.0f}, "
+          f"sd {median(deviations):.0f}, interval ± {median(halves):.0f} (medians)")  # fmt: skip
+    h = {key: f"{value}/{seeds}" for key, value in hits.items()}
+    print(f"  A/A: revenue/client interval covers 0 in {h['pooled']} (pooled, reported), "
+          f"{h['welch']} (Welch), {h['cuped']} (CUPED)")  # fmt: skip
+    print(f"  +{uplift:.0%}: relative interval covers +{uplift:.0%} in {h['relative']}; "
+          f"CUPED interval covers the injected difference in {h['cuped_uplift']}")  # fmt: skip
     print(f"  CUPED / plain interval width (revenue per client): median {median(ratios):.3f}")
 
 

@@ -9,6 +9,7 @@ or ``run_in_threadpool``), as the routes do.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from recsys.campaigns import (
     CampaignStore,
     campaign_effect,
 )
+from recsys.errors import ConfigError
 from serving.deps import Context
 from serving.experiments_page import read_events
 
@@ -50,6 +52,7 @@ METRIC_NAMES = {
     "average_check": ("Average check (buyers)", "money"),
 }
 NONE = "—"
+log = logging.getLogger("recsys.serving")
 
 Key = tuple[int, int]
 
@@ -104,7 +107,11 @@ class CampaignBook:
             cached = self._members.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        members = self.store.members(name)
+        try:
+            members = self.store.members(name)
+        except ConfigError:  # a damaged file: the other campaigns still show
+            log.warning("campaign %s: members file unreadable; left out", name)
+            members = pd.DataFrame(columns=["client_id"])
         rows: list[dict[str, Any]] = members.to_dict(orient="records")  # type: ignore[assignment]
         index = {str(row["client_id"]): row for row in rows}
         with self._lock:
@@ -217,14 +224,22 @@ async def page_report(ctx: Context, name: str) -> PageReport:
     effect = None
     if not members.empty:
         raw = await read_events(ctx.events)
-        effect = await asyncio.to_thread(campaign_report, campaign, members, raw)
+        try:
+            effect = await asyncio.to_thread(campaign_report, campaign, members, raw)
+        except ValueError as error:  # members not as a build writes them: no figures
+            log.warning("campaign %s: no effect report (%s)", name, error)
     return PageReport(campaign, build, effect)
 
 
 def _stored(
     store: CampaignStore, name: str
 ) -> tuple[Campaign, pd.DataFrame, dict[str, Any] | None]:
-    return store.definition(name), store.members(name), store.build_report(name)
+    campaign = store.definition(name)  # NotFoundError: a 404
+    try:
+        return store.as_built(name), store.members(name), store.build_report(name)
+    except ConfigError as error:  # a damaged members or build file
+        log.warning("campaign %s: build files unreadable (%s)", name, error)
+        return campaign, pd.DataFrame(), None
 
 
 def campaign_report(

@@ -67,7 +67,9 @@ def test_build_writes_the_treatment_contact_list_and_records_both_groups(
     assert {r["group"] for r in rows} == {"treatment"}
     assert {r["client_id"] for r in rows} == set(members.loc[~held, "client_id"])
     assert all(r["reason"] and r["rank"] in ("1", "2") for r in rows)
-    code, _ = build(bundles, here, "--include-holdout")
+    code, said = build(bundles, here)
+    assert code == 4 and "--force" in said  # started in 2010: its groups stay
+    code, _ = build(bundles, here, "--include-holdout", "--force")
     assert code == 0
     assert {r["client_id"] for r in read(here / "contacts.csv")} == set(members["client_id"])
 
@@ -76,8 +78,8 @@ def test_build_leaves_out_deleted_clients(bundles: Path, here: Path) -> None:
     build(bundles, here)
     first = CampaignStore(here / "campaigns").members("winter")["client_id"].iloc[0]
     (here / "gone.txt").write_text(client_hash(first) + "\n", encoding="utf-8")
-    code, said = run("build", "winter", "--bundle", str(bundles), "--campaigns", "campaigns",
-                     "--out", "c.csv", "--tombstones", str(here / "gone.txt"))  # fmt: skip
+    paths = ["--campaigns", "campaigns", "--out", "c.csv", "--tombstones", str(here / "gone.txt")]
+    code, said = run("build", "winter", "--bundle", str(bundles), *paths, "--force")
     assert code == 0, said
     assert first not in set(CampaignStore(here / "campaigns").members("winter")["client_id"])
 
@@ -171,3 +173,40 @@ def test_simulate_refuses_a_bad_cutoff(sample_data: Path, here: Path) -> None:
         "simulate", "--events", str(sample_data), "--format", "online-retail", "--cutoff", "soon"
     )
     assert code == 4 and "--cutoff" in said
+
+
+def test_outcomes_logged_the_same_day_are_one_contact(bundles: Path, here: Path) -> None:
+    build(bundles, here)
+    member = CampaignStore(here / "campaigns").members("winter")["client_id"].iloc[0]
+    said = {"client_id": member, "outcome": "declined", "channel": "call"}
+    day = [{"id": str(i), "outcome": {**said, "item_id": f"i{i}", "at": f"2010-11-02T1{i}:00:00Z"}}
+           for i in range(3)]  # fmt: skip
+    (here / "artifacts").mkdir(exist_ok=True)
+    (here / "artifacts" / "outcomes.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in day), encoding="utf-8"
+    )
+    code, said = build(bundles, here, "--force")  # the default cap of 2: one call is one contact
+    assert code == 0, said
+    assert member in set(CampaignStore(here / "campaigns").members("winter")["client_id"])
+
+
+def test_a_features_file_without_the_column_exits_4(
+    bundles: Path, here: Path, sample_features: Path
+) -> None:
+    table = pd.read_parquet(sample_features).drop(columns=["segment"])
+    table.to_parquet(here / "thin.parquet")
+    text = CAMPAIGN.replace("{kind: repeat_due, size: 120}", "{kind: segment, value: loyal}")
+    (here / "campaigns" / "winter.yaml").write_text(text, encoding="utf-8")
+    code, said = build(bundles, here, "--features", str(here / "thin.parquet"))
+    assert code == 4 and "'segment'" in said and "thin.parquet" in said, said
+
+
+def test_the_report_splits_by_segment_when_features_are_given(
+    bundles: Path, here: Path, sample_data: Path, sample_features: Path
+) -> None:
+    code, said = build(bundles, here, "--features", str(sample_features))
+    assert code == 0, said
+    code, said = run("report", "winter", "--campaigns", "campaigns", "--events", str(sample_data),
+                     "--format", "online-retail", "--json", "--no-track")  # fmt: skip
+    segments = set(pd.read_parquet(sample_features)["segment"].dropna())
+    assert set(json.loads(said)["by"]["segment"]) <= segments and json.loads(said)["by"]["segment"]

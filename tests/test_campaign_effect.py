@@ -1,4 +1,4 @@
-"""A campaign's effect report: per-client figures, Welch intervals, CUPED, DiD, SRM,
+"""A campaign's effect report: per-client figures, pooled and Welch intervals, CUPED, DiD, SRM,
 checked against answers worked out by hand or computed independently."""
 
 from __future__ import annotations
@@ -368,3 +368,18 @@ def test_pooled_and_welch_intervals_by_hand() -> None:
     # relative: 1 / 3, ratio 4 / 3: se = sqrt(10.4 / 5 + (4/3)² × 10.4 / 2) / 3
     se = math.sqrt(10.4 / 5 + (4 / 3) ** 2 * 10.4 / 2) / 3
     assert pooled["relative_ci95"] == pytest.approx([1 / 3 - Z * se, 1 / 3 + Z * se])
+
+
+def test_lines_without_an_order_are_their_own_orders() -> None:
+    members = pd.DataFrame({"client_id": ["a", "b"], "group": ["treatment", "holdout"],
+                            "channel": "email", "segment": None,
+                            "offers": [["X"], ["X"]]})  # fmt: skip
+    events = pd.DataFrame({
+        "client_id": ["a", "a", "a"], "item_id": ["X", "Y", "Z"], "order_id": [None, None, None],
+        "timestamp": pd.to_datetime(["2011-01-02 10:00", "2011-01-03 10:00", "2011-01-03 10:00"]),
+        "quantity": [1.0, 2.0, 1.0], "price": [2.0, 5.0, 4.0],
+    })  # fmt: skip
+    table = client_metrics(members, events, pd.Timestamp("2011-01-01"), pd.Timestamp("2011-01-10"))
+    # two times: two orders, 2 + 10 + 4 = 16
+    assert table.loc["a", "orders"] == 2 and table.loc["a", "revenue"] == 16.0
+    assert table.loc["a", "average_check"] == 8.0

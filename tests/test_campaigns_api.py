@@ -251,3 +251,6 @@ def test_a_clients_campaigns(
         {"item_id": items[1], "reason": ""}
     ]
     assert sorted(reads) == ["spring", "spring", "summer"]
+    # A deleted client's memberships are not shown (its offers and group are personal data).
+    assert api.delete(f"/v1/clients/{clients[2]}").status_code == 200
+    assert api.get(f"/v1/clients/{clients[2]}/campaigns").json() == []

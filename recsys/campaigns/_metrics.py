@@ -67,11 +67,15 @@ def _purchases(events: pd.DataFrame, clients: pd.Index) -> pd.DataFrame:
     client = _ids(events["client_id"])
     kept = client.isin(clients).to_numpy() & (events["quantity"] > 0).to_numpy()
     lines = events[kept].reset_index(drop=True)
+    owner = client[kept].reset_index(drop=True)
+    # A line without an order (the service's events may have none) is its client's
+    # order at that time: counted, never dropped by ``nunique``.
+    order = _ids(lines["order_id"]).fillna(owner + "@" + lines["timestamp"].astype(str))
     return pd.DataFrame(
         {
-            "client_id": client[kept].reset_index(drop=True),
+            "client_id": owner,
             "item_id": _ids(lines["item_id"]),
-            "order_id": _ids(lines["order_id"]),
+            "order_id": order,
             "timestamp": lines["timestamp"],
             "revenue": lines["quantity"] * lines["price"].fillna(0.0),
         }

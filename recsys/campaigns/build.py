@@ -21,6 +21,7 @@ from recsys.campaigns.definition import Campaign
 from recsys.campaigns.groups import HOLDOUT, groups
 from recsys.campaigns.offers import Ranker, offers_for
 from recsys.campaigns.pressure import contacts_near
+from recsys.errors import NotFoundError
 from recsys.ranking import HybridRecommender
 
 __all__ = ["Built", "Pressure", "build_campaign"]
@@ -65,11 +66,23 @@ def build_campaign(
     )  # fmt: skip
     start = pd.Timestamp(campaign.start, tz="UTC")
     capped = _capped(pressure, start, campaign.contact_cap or pressure.cap)
+    _known_offers(recommender, campaign)
     wanted = campaign.audience.size + len(capped)
-    found = candidates(recommender, campaign.audience, features, rules, wanted)
+    try:
+        found = candidates(recommender, campaign.audience, features, rules, wanted)
+    except NotFoundError as error:
+        raise NotFoundError(f"audience.value: {error}") from None
     kept, over = _under_cap(found, capped, campaign.audience.size)
-    members = _members(recommender, campaign, kept, rules, segments, ranker)
-    return Built(members, _report(campaign, members, over, now))
+    members, empty = _members(recommender, campaign, kept, rules, segments, ranker)
+    return Built(members, _report(campaign, members, over, empty, now))
+
+
+def _known_offers(recommender: HybridRecommender, campaign: Campaign) -> None:
+    """Given items the model and the catalogue do not know: :class:`NotFoundError`
+    naming the first (a typo would otherwise reach every member)."""
+    for position, item in enumerate(campaign.offer.items or []):
+        if recommender.columns((item,)).size == 0:
+            raise NotFoundError(f"offer.items.{position}: unknown item {item!r}")
 
 
 def _segments(features: pd.DataFrame) -> dict[str, str]:
@@ -90,11 +103,11 @@ def _capped(pressure: Pressure, start: pd.Timestamp, cap: int) -> frozenset[str]
 
 
 def _under_cap(found: Candidates, capped: frozenset[str], size: int) -> tuple[Candidates, int]:
-    """The first ``size`` candidates not capped, and how many capped ones ranked
-    before the last of them."""
+    """The first ``size`` candidates not capped, and how many capped ones were passed
+    over for them (every capped one when fewer than ``size`` are left)."""
     keep = np.array([c not in capped for c in found.clients], dtype=bool)
     positions = np.flatnonzero(keep)[:size]
-    cut = positions[-1] + 1 if positions.size else len(found.clients)
+    cut = positions[-1] + 1 if positions.size == size else len(found.clients)
     over = int((~keep[:cut]).sum())
 
     def take(values: list[Any] | None) -> list[Any] | None:
@@ -110,21 +123,23 @@ def _members(
     rules: Exclusions,
     segments: dict[str, str],
     ranker: Ranker | None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, int]:
+    """The members with their offers, and how many clients were left out for having
+    none (every given item declined): a member is a client contacted, or held out
+    from a contact."""
     offers, reasons = offers_for(recommender, campaign.offer, kept, rules, ranker)
-    return pd.DataFrame(
-        {
-            "client_id": kept.clients,
-            "group": groups(campaign.name, kept.clients, campaign.holdout),
-            "channel": campaign.channel,
-            "segment": [segments.get(c) for c in kept.clients],
-            "offers": offers,
-            "reasons": reasons,
-        }
-    )
+    table = pd.DataFrame({"client_id": kept.clients, "offers": offers, "reasons": reasons})
+    table = table[table["offers"].map(len) > 0].reset_index(drop=True)
+    clients = table["client_id"].tolist()
+    table.insert(1, "group", groups(campaign.name, clients, campaign.holdout))
+    table.insert(2, "channel", campaign.channel)
+    table.insert(3, "segment", [segments.get(c) for c in clients])
+    return table, len(kept.clients) - len(table)
 
 
-def _report(campaign: Campaign, members: pd.DataFrame, over: int, now: datetime) -> dict[str, Any]:
+def _report(
+    campaign: Campaign, members: pd.DataFrame, over: int, empty: int, now: datetime
+) -> dict[str, Any]:
     held = int((members["group"] == HOLDOUT).sum()) if len(members) else 0
     return {
         "campaign": campaign.name,
@@ -133,7 +148,10 @@ def _report(campaign: Campaign, members: pd.DataFrame, over: int, now: datetime)
         "treatment": len(members) - held,
         "holdout": held,
         "over_cap": over,
-        "without_offers": int((members["offers"].map(len) == 0).sum()) if len(members) else 0,
+        "without_offers": empty,
         "audience": campaign.audience.kind,
         "asked": campaign.audience.size,
+        # What the members were built under: the report and the contact cap read these,
+        # not a definition changed since.
+        "definition": campaign.model_dump(mode="json", exclude={"audience": {"clients"}}),
     }

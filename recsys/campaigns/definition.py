@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -24,6 +24,8 @@ __all__ = ["NAME_PATTERN", "AudienceSpec", "Campaign", "OfferSpec", "load_campai
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 AudienceKind = Literal["item", "category", "tag", "segment", "churn_risk", "repeat_due", "clients"]
 _NEEDS_VALUE = frozenset({"item", "category", "tag", "segment"})
+ClientId = Annotated[str, Field(min_length=1, max_length=128)]
+ItemId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class AudienceSpec(BaseModel):
@@ -38,12 +40,13 @@ class AudienceSpec(BaseModel):
     again; ``clients``: the ``clients`` list given."""
     value: str | None = Field(default=None, min_length=1, max_length=128)
     """The item id, category, tag or segment (the kinds that need one)."""
-    clients: list[str] | None = Field(default=None, min_length=1, max_length=1_000_000)
+    clients: list[ClientId] | None = Field(default=None, min_length=1, max_length=1_000_000)
     """An uploaded client list (``kind: clients``)."""
     segment: str | None = Field(default=None, min_length=1, max_length=64)
     """Only clients of this RFM segment (any kind)."""
     size: JsonInt = Field(default=1000, ge=1, le=1_000_000)
-    """At most this many clients, the most likely first."""
+    """At most this many clients, the most likely first (an uploaded list: all of it
+    unless given)."""
 
     @model_validator(mode="after")
     def _complete(self) -> AudienceSpec:
@@ -53,6 +56,8 @@ class AudienceSpec(BaseModel):
             raise ValueError("clients: audience kind 'clients' needs the client list")
         if self.kind != "clients" and self.clients is not None:
             raise ValueError("clients: only audience kind 'clients' takes a client list")
+        if self.kind == "clients" and "size" not in self.model_fields_set:
+            self.size = len(self.clients or [])  # an upload is cut only when asked
         return self
 
 
@@ -61,7 +66,7 @@ class OfferSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    items: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    items: list[ItemId] | None = Field(default=None, min_length=1, max_length=20)
     """The same items for every client; absent: an item or category audience offers
     the client's most likely target, any other audience each client's next-best
     offers."""

@@ -59,7 +59,8 @@ def inject_uplift(
     uplift: float,
 ) -> pd.DataFrame:
     """A copy of ``events`` where each treatment member's purchases in ``[start,
-    end)`` are worth ``1 + uplift`` times as much (their price raised)."""
+    end)`` are worth ``1 + uplift`` times as much (their price raised: revenue moves,
+    buyers and orders do not)."""
     treated = members.loc[members["group"] == TREATMENT, "client_id"].astype(str)
     stamps = events["timestamp"]
     inside = (stamps >= start) & (stamps < end) & (events["quantity"] > 0)
@@ -82,6 +83,8 @@ def simulate(
     stamps = events["timestamp"]
     if getattr(stamps.dtype, "tz", None) is None:  # naive times are UTC
         events = events.assign(timestamp=stamps.dt.tz_localize("UTC"))
+    cutoff = pd.Timestamp(cutoff)
+    cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff
     members = simulated_members(events, cutoff, seed, holdout)
     end = cutoff + pd.Timedelta(days=days)
     if uplift:

@@ -24,7 +24,7 @@ from recsys._io import write_atomic
 from recsys.campaigns.definition import Campaign, load_campaign
 from recsys.campaigns.groups import TREATMENT
 from recsys.campaigns.pressure import CONTACT_COLUMNS
-from recsys.errors import NotFoundError
+from recsys.errors import ConfigError, NotFoundError
 
 __all__ = ["MEMBER_COLUMNS", "CampaignStore"]
 
@@ -66,13 +66,22 @@ class CampaignStore:
         path = self.root / f"{name}.members.jsonl"
         if not path.is_file() or path.stat().st_size == 0:
             return pd.DataFrame(columns=list(MEMBER_COLUMNS))
-        rows = [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+        rows = [_parsed(path, line) for line in path.read_bytes().splitlines() if line]
         return pd.DataFrame(rows, columns=list(MEMBER_COLUMNS))
+
+    def as_built(self, name: str) -> Campaign:
+        """The definition with the holdout share and start its last build used (a
+        definition changed since does not move the groups' share or the contacts' day;
+        its ``end`` does move the window read)."""
+        campaign = self.definition(name)
+        built = (self.build_report(name) or {}).get("definition") or {}
+        kept = {k: built[k] for k in ("holdout", "start") if k in built}
+        return Campaign.model_validate({**campaign.model_dump(), **kept})
 
     def build_report(self, name: str) -> dict[str, Any] | None:
         """The last build's report, or ``None`` before the first build."""
         path = self.root / f"{name}.build.json"
-        return orjson.loads(path.read_bytes()) if path.is_file() else None
+        return _parsed(path, path.read_bytes()) if path.is_file() else None
 
     def contacts(self, leave_out: str | None = None) -> pd.DataFrame:
         """Every built campaign's treatment members as contacts at its start (but
@@ -88,5 +97,13 @@ class CampaignStore:
         treated = members[members["group"] == TREATMENT]
         if treated.empty:
             return pd.DataFrame(columns=list(CONTACT_COLUMNS))
-        start = pd.Timestamp(self.definition(name).start, tz="UTC")
+        start = pd.Timestamp(self.as_built(name).start, tz="UTC")
         return treated.assign(at=start.isoformat(), campaign=name).loc[:, list(CONTACT_COLUMNS)]
+
+
+def _parsed(path: Path, data: bytes) -> Any:
+    """One JSON value of a build's file (a damaged one: :class:`ConfigError` naming it)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise ConfigError(f"{path}: unreadable ({error})") from None

@@ -97,11 +97,10 @@ def summaries(store: CampaignStore) -> list[CampaignSummary]:
     found = []
     for name in store.names():
         try:
-            campaign = store.definition(name)
+            campaign, build = store.definition(name), store.build_report(name) or {}
         except ConfigError as error:
             found.append(CampaignSummary(name=name, problem=str(error)))
             continue
-        build = store.build_report(name) or {}
         counts = {k: build.get(k) for k in ("built_at", "members", "treatment", "holdout")}
         found.append(
             CampaignSummary(
@@ -133,10 +132,12 @@ async def campaign(name: CampaignName, ctx: Ctx) -> CampaignOut:
     dependencies=[Reader],
 )
 async def client_campaigns(
-    client_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)], book: Book
+    client_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)], book: Book, ctx: Ctx
 ) -> list[ClientCampaign]:
     """The built campaigns the client is in, newest start first, with its group
     (``holdout``: kept out, not to be contacted for it) and its offers with their
-    reasons; none for a client no campaign has."""
+    reasons; none for a client no campaign has, or a deleted one."""
+    if ctx.state.is_forgotten(client_id):
+        return []
     found = await run_in_threadpool(book.client_campaigns, client_id)
     return [ClientCampaign.model_validate(entry) for entry in found]

@@ -75,7 +75,8 @@ async def client_screen(
     view = await next_best_offers(ctx, client_id, 5, "crm")
     label, names = item_label(ctx.current.recommender), source_names(ctx.current.recommender)
     lines = [reason_lines(item, label, names) for item in view["offers"]]
-    campaigns = await run_in_threadpool(book.client_campaigns, client_id)
+    forgotten = ctx.state.is_forgotten(client_id)
+    campaigns = [] if forgotten else await run_in_threadpool(book.client_campaigns, client_id)
     offers = list(zip(view["offers"], lines, strict=True))
     context = {"view": view, "offers": offers, "campaigns": campaigns}
     return page(request, "client.html", context)

@@ -75,9 +75,12 @@ def segments(segment: str | None, features: Path | None) -> dict[str, str]:
     return {str(c): str(s) for c, s in table["segment"].dropna().items()}
 
 
-def features_table(features: Path | None, why: str, segment: str | None = None) -> pd.DataFrame:
+def features_table(
+    features: Path | None, why: str, segment: str | None = None, columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """The client feature table (indexed by client id); ``why``: the option that needs
-    it (a missing file, or an unknown ``segment``: exit 4 naming it)."""
+    it (a missing file, one without ``columns``, or an unknown ``segment``: exit 4
+    naming it)."""
     import pandas as pd
 
     from feature_store import SEGMENT_RULES
@@ -88,6 +91,10 @@ def features_table(features: Path | None, why: str, segment: str | None = None) 
     if features is None or not features.is_file():
         raise ConfigError(f"{why}: needs --features (client features), not {features}")
     try:
-        return pd.read_parquet(features)
+        table = pd.read_parquet(features)
     except (OSError, ValueError) as error:
         raise ConfigError(f"--features: cannot read {features} ({error})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ConfigError(f"{why}: {features} has no column {missing[0]!r} (recsys features build)")
+    return table

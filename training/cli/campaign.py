@@ -69,6 +69,9 @@ def build(
             help="The day repeat items are judged due on [default: the campaign's start].",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Rebuild a campaign that has started (its groups change).")
+    ] = False,
     tombstones: TombstonesOption = DEFAULT_TOMBSTONES,
 ) -> None:
     """Pick the audience, leave out clients over the contact cap, split treatment and
@@ -80,21 +83,34 @@ def build(
 
     store = CampaignStore(campaigns)
     campaign = _definition(store, name)
+    now = datetime.now(UTC)
+    _not_started(store, campaign, now, force)
     settings = served.settings(bundle, served.day(day) or campaign.start)
     loaded = served.loaded(settings, bundle)
     table = _features(campaign, features)
     rules = served.exclusions(settings, tombstones, None, {})
     pressure = Pressure(_contacts(store, settings, name), *_cap(settings))
-    ranker = pool_ranker(loaded.recommender, settings, bundle)
+    # Workers load the very bundle this process loaded, whatever CURRENT says later.
+    chosen = settings.model_copy(update={"bundle_path": loaded.source})
+    ranker = pool_ranker(loaded.recommender, chosen, loaded.source)
     try:
-        built = build_campaign(
-            loaded.recommender, campaign, table, rules, pressure, datetime.now(UTC), ranker
-        )
+        built = build_campaign(loaded.recommender, campaign, table, rules, pressure, now, ranker)
     except NotFoundError as error:  # an item, category or tag the bundle does not know
-        raise ConfigError(f"audience.value: {error}") from None
+        raise ConfigError(str(error)) from None
+    _write(out, built.members, include_holdout)  # no list written: nothing recorded
     store.record(name, built.members, built.report)
-    _write(out, built.members, include_holdout)
     typer.echo(text.built(built.report, out))
+
+
+def _not_started(store: CampaignStore, campaign: Campaign, now: datetime, force: bool) -> None:
+    """A built campaign whose start has come is not rebuilt unless forced: its recorded
+    groups are who was contacted, and what the report compares."""
+    built = store.build_report(campaign.name)
+    if built is not None and now.date() >= campaign.start and not force:
+        raise ConfigError(
+            f"{campaign.name}: started {campaign.start} and built {built.get('built_at')};"
+            " rebuilding changes who the report compares (--force to rebuild anyway)"
+        )
 
 
 @app.command()
@@ -120,7 +136,8 @@ def report(
     from recsys.campaigns import CampaignStore, campaign_effect
 
     store = CampaignStore(campaigns)
-    campaign = _definition(store, name)
+    _definition(store, name)
+    campaign = store.as_built(name)  # the holdout share and start the members had
     members = store.members(name)
     if members.empty:
         raise ConfigError(f"{name}: not built yet (recsys campaign build {name})")
@@ -168,13 +185,19 @@ def _definition(store: CampaignStore, name: str) -> Campaign:
 
 
 def _features(campaign: Campaign, features: Path | None) -> pd.DataFrame:
-    """The feature table when the audience needs one (segments, churn risk)."""
+    """The feature table: required by segment and churn audiences and the segment
+    filter; read whenever given (the report's per-segment figures)."""
     import pandas as pd
 
     spec = campaign.audience
-    if spec.kind in ("segment", "churn_risk") or spec.segment is not None:
+    needed = {"segment": ("segment",), "churn_risk": ("churn_risk", "monetary")}.get(spec.kind, ())
+    needed += ("segment",) if spec.segment is not None else ()
+    if needed:
         segment = spec.value if spec.kind == "segment" else spec.segment
-        return served.features_table(features, f"audience.{spec.kind}", segment)
+        why = "audience.segment" if spec.segment is not None else f"audience.{spec.kind}"
+        return served.features_table(features, why, segment, needed)
+    if features is not None and features.is_file():
+        return served.features_table(features, "--features")
     return pd.DataFrame()
 
 
@@ -191,8 +214,12 @@ def _contacts(store: CampaignStore, settings: ServingSettings, name: str) -> pd.
     logged = [r["outcome"] for r in EventStore(settings.outcomes_path).read_all()]
     outcomes = pd.DataFrame(
         [{"client_id": o["client_id"], "at": o["at"], "campaign": "outcome",
-          "channel": o["channel"]} for o in logged]
+          "channel": o["channel"]} for o in logged],
+        columns=["client_id", "at", "campaign", "channel"],
     )  # fmt: skip
+    # Outcomes are logged per offer: a call about three items is one contact a day.
+    day = pd.to_datetime(outcomes["at"], utc=True, format="ISO8601").dt.floor("D")
+    outcomes = outcomes[~outcomes.assign(day=day).duplicated(["client_id", "channel", "day"])]
     return pd.concat([store.contacts(leave_out=name), outcomes], ignore_index=True)
 
 
