@@ -210,3 +210,20 @@ def test_the_report_splits_by_segment_when_features_are_given(
                      "--format", "online-retail", "--json", "--no-track")  # fmt: skip
     segments = set(pd.read_parquet(sample_features)["segment"].dropna())
     assert set(json.loads(said)["by"]["segment"]) <= segments and json.loads(said)["by"]["segment"]
+
+
+def test_worker_processes_give_the_offers_of_one_process(
+    bundles: Path, here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.cli import _campaign_pool
+
+    code, said = build(bundles, here)
+    assert code == 0, said
+    alone = CampaignStore(here / "campaigns").members("winter")
+    monkeypatch.setattr(_campaign_pool, "SMALL", 10)  # 120 members: a pool of workers
+    monkeypatch.setattr(_campaign_pool, "CHUNK", 16)
+    monkeypatch.setattr(_campaign_pool.os, "cpu_count", lambda: 2)
+    code, said = build(bundles, here, "--force")
+    assert code == 0, said
+    pooled = CampaignStore(here / "campaigns").members("winter")
+    pd.testing.assert_frame_equal(alone, pooled)
