@@ -27,6 +27,9 @@ class ItemWeightScorer(Scorer):
     personal = True
     weights: Weights
     kept: np.ndarray
+    #: Whether a dense W scores nearly every covered item (:meth:`_proposed` marks few
+    #: ``-inf``): then one partition of the whole summed row finds its top.
+    scores_all = True
 
     def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
         """The item columns W covers: all of them unless a model says otherwise."""
@@ -91,7 +94,7 @@ class ItemWeightScorer(Scorer):
         # Dense W: mask the seen items by position, not by searching the candidates.
         summed = self._proposed((np.ones(len(rows), np.float32) @ self.weights[rows])[None, :])[0]
         blocked = None if seen is None else self._rows(seen)
-        top, values = top_of_dense(summed, n, blocked)
+        top, values = top_of_dense(summed, n, blocked, dense=self.scores_all)
         return self.kept[top], values
 
     def similar_candidates(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +110,9 @@ class ItemWeightScorer(Scorer):
 
     def similarity_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Weights of ``rows`` (purchases) towards ``columns`` (shown items); 0 outside W."""
+        if self.kept.size == self.n_items and not isinstance(self.weights, sp.csr_matrix):
+            # W covers every item (``kept`` is sorted: positions are the columns).
+            return self.weights[rows[:, None], columns].astype(SCORE_DTYPE)
         r, c = self.position[rows], self.position[columns]
         block = np.zeros((len(rows), len(columns)), dtype=SCORE_DTYPE)
         ok_r, ok_c = np.flatnonzero(r >= 0), np.flatnonzero(c >= 0)

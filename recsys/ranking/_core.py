@@ -168,7 +168,9 @@ class BlendCore:
 
     def rank_one(self, query: Query, k: int) -> OneRanked:
         """Blend, filter and rank one request (as :meth:`rank` on a batch of one)."""
-        query = self._fired(replace(query, options=self.dated(query.options)))
+        if query.options.day is None:  # serving's queries come dated (one clock read)
+            query = replace(query, options=self.dated(query.options))
+        query = self._fired(query)
         n = self.config.candidates
         found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
         o = query.options

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys._sparse import contains, found_in, top_per_row
+from recsys._sparse import SMALL, contains, found_in, top_per_row
 from recsys.ranking.rebuy import Rebuy
 
 __all__ = [
@@ -137,17 +137,17 @@ def blend(
     total = shares.sum(axis=0)
     keep = total > 0
     if blocked is not None:
-        keep &= ~blocked.blocked(keys, keys % n_items)
+        keep &= ~blocked.blocked(keys, keys if n_rows == 1 else keys % n_items)
     if pinned is not None and pinned.size:
         total[found_in(keys, pinned)] += PIN_BOOST
     live = np.flatnonzero(keep)
     ranked, values, at = top_per_row(keys[live], total[live], n_rows, n_items, min(k, MAX_K))
     listed = np.where(at >= 0, live[np.maximum(at, 0)], -1) if live.size else at
-    parts = {
-        name: np.where(listed >= 0, shares[s][np.maximum(listed, 0)], 0.0)
-        for s, name in enumerate(names)
-    }
-    return Blended(ranked, values, parts)
+    if not names:
+        return Blended(ranked, values, {})
+    # Every source's shares of the listed keys in one gather (not one per source).
+    taken = np.where(listed >= 0, shares[:, np.maximum(listed, 0)], 0.0)
+    return Blended(ranked, values, dict(zip(names, taken, strict=True)))
 
 
 def _shares(
@@ -160,6 +160,11 @@ def _shares(
     for name, (items, scores) in sources.items():
         weight = weights.get(name, 0.0)
         if weight <= 0 or items.size == 0:
+            continue
+        if n_rows == 1 and _compact(items, scores):  # one request: fewer numpy calls
+            names.append(name)
+            keys.append(items[0].astype(np.int64, copy=False))
+            values.append(weight * _spread(scores[0].astype(np.float64)) + 1e-9)
             continue
         valid = (items >= 0) & np.isfinite(scores)
         if not valid.any():
@@ -174,8 +179,30 @@ def _shares(
             values.append(share[valid])
     if not names:
         return names, np.zeros(0, dtype=np.int64), np.zeros((0, 0))
-    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    unique, inverse = _union(np.concatenate(keys), n_rows * n_items)
     table = np.zeros((len(names), len(unique)))
     source = np.repeat(np.arange(len(names)), [len(k) for k in keys])
     table[source, inverse] = np.concatenate(values)
     return names, unique, table
+
+
+def _compact(items: np.ndarray, scores: np.ndarray) -> bool:
+    """Whether one row's candidates are all real (what :meth:`Source.one` returns)."""
+    return bool(items.min() >= 0 and np.isfinite(scores).all())
+
+
+def _spread(scores: np.ndarray) -> np.ndarray:
+    """:func:`normalise` of one row's compact candidates (the same arithmetic)."""
+    low, high = scores.min(), scores.max()
+    return (scores - low) / (high - low) if high > low else np.ones(scores.shape)
+
+
+def _union(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)``; over a small key space by marking
+    (a request's few hundred keys: cheaper than the sort ``np.unique`` makes)."""
+    if n_keys > SMALL:
+        return np.unique(keys, return_inverse=True)
+    marked = np.zeros(n_keys, dtype=bool)
+    marked[keys] = True
+    unique = np.flatnonzero(marked)
+    return unique, np.searchsorted(unique, keys)

@@ -72,7 +72,7 @@ def cf_reason(
     ``labels`` are the items' titles, or their ids where a title is missing; ``later``:
     the model learnt what clients bought after those items (:attr:`Scorer.later`).
     """
-    names = ", ".join(labels[i] for i in basis)
+    names = ", ".join([labels[i] for i in basis])
     if later and names:
         text = f"Clients who bought {names} went on to buy it"
     elif related:

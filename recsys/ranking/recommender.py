@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sp
 
-from recsys._sparse import gather_rows
 from recsys.errors import NotFoundError
 from recsys.ranking._core import BlendCore, OneRanked, RankedItem, RequestOptions, as_row
 from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Candidates, blend
@@ -57,9 +56,11 @@ class HybridRecommender(BlendCore):
         """One request's item columns: the trained history plus ``recent`` (bought
         since training: one more purchase day for re-purchases), and the basket; dated
         by the clock."""
-        history, fresh = np.zeros(0, dtype=np.int64), self.columns(recent)
-        if row is not None:  # a CSR row of the bundle: sorted, unique columns
-            history = gather_rows(self.bundle.data.matrix, np.array([row]))[0].astype(np.int64)
+        history, fresh = _NONE, self.columns(recent)
+        if row is not None:  # a CSR row of the bundle: sorted, unique columns (a slice)
+            matrix = self.bundle.data.matrix
+            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            history = matrix.indices[start:end].astype(np.int64)
         history = np.union1d(history, fresh) if fresh.size else history
         options = self.dated(options or RequestOptions())
         return Query(
@@ -170,10 +171,10 @@ class HybridRecommender(BlendCore):
         for position, item in enumerate(items):
             if item < 0:
                 break
-            order = sorted(
-                (n for n in shares if shares[n][position] > 0), key=lambda n: -shares[n][position]
-            )
-            found = [reasons[n][item] for n in order if item in reasons[n]]
+            # Sources by falling share (a stable sort: ties in the blend's order).
+            mine = [(-share[position], n) for n, share in shares.items() if share[position] > 0]
+            mine.sort(key=_first)
+            found = [reasons[n][item] for _, n in mine if item in reasons[n]]
             out.append(
                 RankedItem(self.id_list[item], self.title_list[item], scores[position], found)
             )
@@ -181,11 +182,15 @@ class HybridRecommender(BlendCore):
 
     def _reasons(self, shown: Shown, shares: dict[str, list[float]]) -> dict[str, dict]:  # type: ignore[type-arg]
         """Each source's reasons for the listed items it has a share in."""
+        if not shares:
+            return {}
+        listed = shown.items[: len(next(iter(shares.values())))]
+        has = (np.array(list(shares.values())) > 0) & (listed >= 0)  # sources × positions
         out = {}
-        for name, share in shares.items():
-            mine = shown.items[: len(share)][np.array(share) > 0]
-            mine = mine[mine >= 0]
-            out[name] = self.sources[name].reasons(replace(shown, items=mine)) if mine.size else {}
+        for name, mask in zip(shares, has, strict=True):
+            mine = listed[mask]
+            shown_mine = Shown(mine, shown.blended, shown.query, shown.related)
+            out[name] = self.sources[name].reasons(shown_mine) if mine.size else {}
         return out
 
     def _diversify(self, items: list[RankedItem], cap: int | None) -> list[RankedItem]:
@@ -195,6 +200,10 @@ class HybridRecommender(BlendCore):
         lookup = self.bundle.data.items.lookup
         groups = [str(self.categories[lookup(i.item_id) or 0]) for i in items]
         return _cap_per_group(items, groups, cap)
+
+
+def _first(pair: tuple[float, str]) -> float:
+    return pair[0]
 
 
 def _cap_per_group(items: list[RankedItem], groups: list[str], cap: int) -> list[RankedItem]:

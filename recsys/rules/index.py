@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys._io import UNREADABLE
-from recsys._sparse import SMALL, compact_row_sums, contains, gather_rows
+from recsys._sparse import SCORE_DTYPE, SMALL, compact_row_sums, contains, gather_rows
 from recsys.errors import ModelError
 
 __all__ = ["RuleIndex"]
@@ -33,6 +33,8 @@ class RuleIndex:
         self.consequent = np.asarray(consequent, dtype=np.int64)
         self.metrics = {name: np.asarray(metrics[name], dtype=np.float64) for name in _METRICS}
         self.sizes = np.diff(self.antecedents.indptr)
+        # Items a rule needs held, one compare per rule (an empty rule never fires).
+        self._needed = np.where(self.sizes > 0, self.sizes, np.iinfo(np.int64).max)
         # Built once: items × rules for firing, rules × items for scoring.
         self._items_rules = self.antecedents.T.tocsr()
         n_items = self.antecedents.shape[1]
@@ -40,6 +42,7 @@ class RuleIndex:
             (self.metrics["confidence"], (np.arange(len(self.consequent)), self.consequent)),
             shape=(len(self.consequent), n_items),
         )
+        self._one_each = self._consequents.nnz == len(self.consequent)  # zeros kept
 
     @classmethod
     def from_rules(cls, rules: pd.DataFrame, n_items: int) -> RuleIndex:
@@ -76,8 +79,7 @@ class RuleIndex:
         """Ids of the rules one basket (item columns, unique) fires: :meth:`fired`, one row."""
         hits = gather_rows(self._items_rules, items)[0]
         if len(self) <= SMALL:
-            held = np.bincount(hits, minlength=len(self))
-            return np.flatnonzero((held >= self.sizes) & (self.sizes > 0))
+            return np.flatnonzero(np.bincount(hits, minlength=len(self)) >= self._needed)
         # Compact counts (not one per rule): a large catalogue may have many rules.
         rules, counts = np.unique(hits, return_counts=True)
         return rules[(counts >= self.sizes[rules]) & (self.sizes[rules] > 0)].astype(np.int64)
@@ -85,7 +87,13 @@ class RuleIndex:
     def scores_by(self, fired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One basket's fired rules' consequents (sorted) and summed confidences:
         :meth:`scores_of` for one row, compact (no catalogue-long vector)."""
-        return compact_row_sums(self._consequents, fired)
+        n_items = self._consequents.shape[1]
+        if not self._one_each or n_items > SMALL:
+            return compact_row_sums(self._consequents, fired)
+        # One entry per rule: its row is (consequent, confidence), no row gathering.
+        columns, values = self.consequent[fired], self.metrics["confidence"][fired]
+        found = np.flatnonzero(np.bincount(columns, minlength=n_items))
+        return found, np.bincount(columns, values, n_items)[found].astype(SCORE_DTYPE)
 
     def antecedent(self, rule: int) -> np.ndarray:
         """Item columns of one rule's antecedent."""
@@ -100,7 +108,8 @@ class RuleIndex:
         consequent = self.consequent[fired]
         order = np.lexsort((-self.metrics["confidence"][fired], consequent))
         ranked, consequent = fired[order], consequent[order]
-        first = np.r_[True, consequent[1:] != consequent[:-1]] if ranked.size else ranked > 0
+        # The first of each consequent (np.r_ costs more than the search here).
+        first = np.concatenate(([True], consequent[1:] != consequent[:-1]))[: ranked.size]
         return dict(zip(consequent[first].tolist(), ranked[first].tolist(), strict=True))
 
     def save(self, path: Path) -> None:

@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import scipy.sparse as sp
 
-from recsys._sparse import compact_row_sums, row_keys, row_sums
+from recsys._sparse import compact_row_sums, contains, row_keys, row_sums
 from recsys.ranking.blend import Candidates
 from recsys.ranking.explain import Reason, analyst_reason
 from recsys.ranking.sources._base import NONE, Batch, Query, Shown, Source, sparse_top, top_of
@@ -15,6 +15,9 @@ from recsys.rules.cross_sell import CrossSellRules
 from recsys.vocab import IdMap
 
 __all__ = ["AnalystSource", "offer_matrix"]
+
+#: Contexts (day, segment, country) whose live rules are remembered.
+_CONTEXTS = 1024
 
 
 def offer_matrix(rules: CrossSellRules, items: IdMap) -> sp.csr_matrix:
@@ -39,17 +42,33 @@ class AnalystSource(Source):
     def __init__(self, rules: CrossSellRules, items: IdMap) -> None:
         self.rules, self.ids = rules, items.ids
         self.triggers = rules.triggers(items, {})  # items × rules
+        # The items that trigger some rule (sorted): most requests hold none of them.
+        self.trigger_items = np.flatnonzero(np.diff(self.triggers.indptr))
         self.offers = offer_matrix(rules, items)
         self.pinned_rules = np.array([r.pinned for r in rules.rules], dtype=bool)
+        # Per (day, segment, country): the same few contexts come back all day.
+        self._live: dict[tuple[date, str | None, str | None], np.ndarray] = {}
 
     def live(self, day: date, segment: str | None, country: str | None) -> np.ndarray:
         """Per rule: does it apply on ``day`` to the segment and country?"""
-        return np.array([r.applies(day, segment, country) for r in self.rules.rules], bool)
+        key = (day, segment, country)
+        found = self._live.get(key)
+        if found is None:
+            if len(self._live) >= _CONTEXTS:
+                self._live.clear()
+            rules = self.rules.rules
+            found = np.array([r.applies(*key) for r in rules], bool)
+            found.flags.writeable = False  # shared by every request of the context
+            self._live[key] = found
+        return found
 
     def fired_by(self, query: Query) -> np.ndarray:
         """Ids of the rules one request's items trigger and whose context applies."""
-        o = query.options
-        triggered = row_sums(self.triggers, query.everything) > 0
+        o, items = query.options, query.everything
+        held = items[contains(self.trigger_items, items)]
+        if not held.size:  # nothing triggers: no rule fires, whatever the context
+            return NONE
+        triggered = row_sums(self.triggers, held) > 0
         return np.flatnonzero(triggered & self.live(query.day, o.segment, o.country))
 
     def _fired(self, batch: Batch) -> sp.csr_matrix:
