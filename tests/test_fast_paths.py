@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.models._top import top_of_row
 from recsys.ranking.blend import _union
@@ -44,3 +45,13 @@ def test_the_key_union_equals_numpy_unique() -> None:
         expected, back = np.unique(keys, return_inverse=True)
         assert unique.tolist() == expected.tolist() and inverse.tolist() == back.tolist()
         assert (unique[inverse] == keys).all()
+
+
+def test_a_rule_without_an_antecedent_never_fires() -> None:
+    from recsys.rules.index import _METRICS, RuleIndex
+
+    antecedents = sp.csr_matrix(np.array([[0, 0, 1], [0, 0, 0]], dtype=np.float32))
+    metrics = {name: np.ones(2) for name in _METRICS}
+    index = RuleIndex(antecedents, np.array([0, 1]), metrics)
+    assert index.fired_by(np.array([], dtype=np.int64)).size == 0
+    assert index.fired_by(np.array([2])).tolist() == [0]

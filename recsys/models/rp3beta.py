@@ -46,7 +46,7 @@ class RP3betaScorer(ItemWeightScorer):
     label = "random-walk neighbours (RP3beta)"
     config_class = RP3betaConfig
     config: RP3betaConfig
-    scores_all = False  # no walk reaches most items: -inf there (see _proposed)
+    scores_all = False  # no walk reaches most items (its W is CSR: the sparse path anyway)
 
     def _fit(self, matrix: sp.csr_matrix, groups: np.ndarray | None) -> None:
         self.kept = np.asarray(self._keep(matrix), dtype=np.int64)

@@ -34,7 +34,8 @@ class RuleIndex:
         self.metrics = {name: np.asarray(metrics[name], dtype=np.float64) for name in _METRICS}
         self.sizes = np.diff(self.antecedents.indptr)
         # Items a rule needs held, one compare per rule (an empty rule never fires).
-        self._needed = np.where(self.sizes > 0, self.sizes, np.iinfo(np.int64).max)
+        # int64 first: ``sizes`` is int32 (indptr's), where the filler would wrap to -1.
+        self._needed = np.where(self.sizes > 0, self.sizes.astype(np.int64), np.iinfo(np.int64).max)
         # Built once: items × rules for firing, rules × items for scoring.
         self._items_rules = self.antecedents.T.tocsr()
         n_items = self.antecedents.shape[1]
