@@ -72,8 +72,9 @@ def test_groups_are_stable_across_builds(recommender: HybridRecommender) -> None
     assert np.array_equal(first["group"].eq("holdout").to_numpy(), expected)
 
 
-def repeat_due_by_hand(sample_raw: pd.DataFrame, bundle: Bundle, day: date) -> dict[str, int]:
-    """Clients → items due on ``day``, counted from the raw sample (not the index)."""
+def bought_by_hand(sample_raw: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
+    """The sample's purchase lines of the bundle's clients and items, from the raw CSV
+    (client, item, day), as training's cleaning keeps them."""
     raw = pd.DataFrame({
         "client": sample_raw["Customer ID"].str.removesuffix(".0"),
         "item": sample_raw["StockCode"],
@@ -83,7 +84,12 @@ def repeat_due_by_hand(sample_raw: pd.DataFrame, bundle: Bundle, day: date) -> d
     })  # fmt: skip
     bought = raw[(raw["quantity"] > 0) & (raw["price"] > 0)]
     bought = bought[bought["client"].isin(set(bundle.data.clients.ids))]
-    bought = bought[bought["item"].isin(set(bundle.data.items.ids))]
+    return bought[bought["item"].isin(set(bundle.data.items.ids))]
+
+
+def repeat_due_by_hand(sample_raw: pd.DataFrame, bundle: Bundle, day: date) -> dict[str, int]:
+    """Clients → items due on ``day``, counted from the raw sample (not the index)."""
+    bought = bought_by_hand(sample_raw, bundle)
     number = (bought["day"] - pd.Timestamp("1970-01-01")).dt.days
     stats = number.groupby([bought["client"], bought["item"]]).agg(["nunique", "min", "max"])
     stats = stats[stats["nunique"] >= 2]
@@ -105,16 +111,7 @@ def test_repeat_due_audience_against_a_count_of_the_raw_events(
 
 def purchases_by_hand(sample_raw: pd.DataFrame, bundle: Bundle) -> dict[str, int]:
     """Client → distinct (item, day) purchases, counted from the raw sample."""
-    raw = pd.DataFrame({
-        "client": sample_raw["Customer ID"].str.removesuffix(".0"),
-        "item": sample_raw["StockCode"],
-        "day": pd.to_datetime(sample_raw["InvoiceDate"]).dt.floor("D"),
-        "quantity": pd.to_numeric(sample_raw["Quantity"]),
-        "price": pd.to_numeric(sample_raw["Price"]),
-    })  # fmt: skip
-    bought = raw[(raw["quantity"] > 0) & (raw["price"] > 0)]
-    bought = bought[bought["client"].isin(set(bundle.data.clients.ids))]
-    bought = bought[bought["item"].isin(set(bundle.data.items.ids))]
+    bought = bought_by_hand(sample_raw, bundle)
     return bought.drop_duplicates(["client", "item", "day"]).groupby("client").size().to_dict()
 
 
