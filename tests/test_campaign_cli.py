@@ -227,3 +227,29 @@ def test_worker_processes_give_the_offers_of_one_process(
     assert code == 0, said
     pooled = CampaignStore(here / "campaigns").members("winter")
     pd.testing.assert_frame_equal(alone, pooled)
+
+
+def test_outcomes_in_the_redis_stream_count_as_contacts(
+    bundles: Path, here: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orjson
+    import redis
+
+    from serving.outcomes import OUTCOMES_STREAM
+    from serving.stream import FIELD
+
+    build(bundles, here)
+    member = CampaignStore(here / "campaigns").members("winter")["client_id"].iloc[0]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for i, day in enumerate(("2010-10-30", "2010-11-03")):  # two calls, two days
+            outcome = {"client_id": member, "item_id": "x", "outcome": "declined",
+                       "channel": "call", "at": f"{day}T10:00:00Z"}  # fmt: skip
+            client.xadd(OUTCOMES_STREAM, {FIELD: orjson.dumps({"id": f"r{i}", "outcome": outcome})})
+        monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
+        code, said = build(bundles, here, "--force")
+        assert code == 0, said
+        assert member not in set(CampaignStore(here / "campaigns").members("winter")["client_id"])
+    finally:
+        client.delete(OUTCOMES_STREAM)
+        client.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recsys.errors import ConfigError, ModelError
 from training.cli import _events
@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from serving.settings import ServingSettings
     from serving.state import Loaded
 
-__all__ = ["day", "exclusions", "features_table", "loaded", "segments", "settings"]
+__all__ = [
+    "day",
+    "exclusions",
+    "features_table",
+    "loaded",
+    "outcome_records",
+    "segments",
+    "settings",
+]
 
 
 def day(text: str | None, option: str = "--day") -> date | None:
@@ -58,13 +66,39 @@ def exclusions(
     """Deleted clients, held-back offers and the segment filter (``named``: client id →
     segment), as the service has them."""
     from recsys.audience import Exclusions
-    from serving.event_store import EventStore
     from serving.outcomes import OutcomeState
 
     cooldown = timedelta(days=settings.outcome_cooldown_days)
     outcomes = OutcomeState(settings.outcomes_path, None, cooldown, settings.today)
-    outcomes.replay(EventStore(settings.outcomes_path).read_all())
+    outcomes.replay(outcome_records(settings))
     return Exclusions(_events.tombstones(tombstones), outcomes.held_back, {}, segment, named)
+
+
+def outcome_records(settings: ServingSettings) -> list[dict[str, Any]]:
+    """Every stored manager outcome: the log file, and with ``redis_url`` the stream
+    every replica writes (the file then holds what Redis could not take); each once."""
+    from serving.event_store import EventStore
+
+    records = EventStore(settings.outcomes_path).read_all()
+    if settings.redis_url is not None:
+        records += _stream(settings.redis_url)
+    return list({r["id"]: r for r in records}.values())
+
+
+def _stream(url: str) -> list[dict[str, Any]]:
+    import orjson
+    import redis
+
+    from serving.outcomes import OUTCOMES_STREAM
+    from serving.stream import FIELD
+
+    client = redis.Redis.from_url(url)
+    try:
+        return [orjson.loads(f[FIELD]) for _, f in client.xrange(OUTCOMES_STREAM)]
+    except redis.RedisError as error:
+        raise ConfigError(f"RECSYS_REDIS_URL: cannot read the outcomes stream ({error})") from None
+    finally:
+        client.close()
 
 
 def segments(segment: str | None, features: Path | None) -> dict[str, str]:

@@ -209,9 +209,7 @@ def _contacts(store: CampaignStore, settings: ServingSettings, name: str) -> pd.
     """Contacts so far: other campaigns' treatment members and logged outcomes."""
     import pandas as pd
 
-    from serving.event_store import EventStore
-
-    logged = [r["outcome"] for r in EventStore(settings.outcomes_path).read_all()]
+    logged = [r["outcome"] for r in served.outcome_records(settings)]
     outcomes = pd.DataFrame(
         [{"client_id": o["client_id"], "at": o["at"], "campaign": "outcome",
           "channel": o["channel"]} for o in logged],
