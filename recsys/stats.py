@@ -29,10 +29,13 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["cuped", "mean_difference", "srm_p", "two_proportions", "wilson"]
+__all__ = ["Z80", "Z95", "cuped", "mean_difference", "srm_p", "two_proportions", "wilson"]
 
 #: The two-sided 95 % quantile of the standard normal distribution.
-_Z = 1.959963984540054
+Z95 = 1.959963984540054
+#: The one-sided 80 % quantile (a power of 0.8).
+Z80 = 0.8416212335729143
+_Z = Z95
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:

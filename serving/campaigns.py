@@ -270,6 +270,7 @@ def effect_rows(metrics: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
                 "cuped": _with_interval(m.get("cuped_difference"), m.get("cuped_ci95"), unit),
                 "relative": _with_interval(m.get("relative"), m.get("relative_ci95"), "ratio"),
                 "did": _amount(m.get("did"), unit, signed=True),
+                "mde": _amount(m.get("mde"), unit),
             }
         )
     return rows

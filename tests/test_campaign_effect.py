@@ -383,3 +383,15 @@ def test_lines_without_an_order_are_their_own_orders() -> None:
     # two times: two orders, 2 + 10 + 4 = 16
     assert table.loc["a", "orders"] == 2 and table.loc["a", "revenue"] == 16.0
     assert table.loc["a", "average_check"] == 8.0
+
+
+def test_the_minimum_detectable_effect_by_hand() -> None:
+    # Post-period revenue only (no pre period: CUPED's θ is 0, its interval the plain one):
+    # treatment 30, 12, 0 and holdout 6, 0, 6, as in the hand case above: pooled variance
+    # 120, se sqrt(80); 80 % power at 5 %: (1.959964 + 0.841621) × sqrt(80) = 25.058.
+    rows = [("t1", "X", "o1", POST_DAY, 1, 30.0), ("t2", "Y", "o2", POST_DAY, 1, 12.0),
+            ("h1", "X", "o4", POST_DAY, 1, 6.0), ("h3", "Z", "o5", POST_DAY, 1, 6.0)]  # fmt: skip
+    found = campaign_effect(MEMBERS, _events(rows), START, END, holdout_share=10)
+    revenue = found["metrics"]["revenue_per_client"]
+    assert revenue["cuped_ci95"] == pytest.approx(revenue["ci95"])
+    assert revenue["mde"] == pytest.approx(25.058, abs=1e-3)

@@ -178,7 +178,7 @@ def test_the_effect_shown_in_chromium_is_the_one_worked_out_here(
         "orders_per_client",
         "average_check",
     ]
-    assert all(len(cells) == 7 for cells in shown.values())
+    assert all(len(cells) == 8 for cells in shown.values())
     revenue_t, buyers_t = _by_hand(events, treated)
     revenue_h, buyers_h = _by_hand(events, held)
     assert revenue_t == pytest.approx((2 * 3.5 + 12.25 + 6 * 1.95 + 40.0) / 8)

@@ -37,7 +37,11 @@ For each metric (overall, then per value of each ``by`` column) the report gives
   average check, ``x`` is the pre-period average check, missing ones (no pre-period
   order) filled with the mean of the present ones (0 when none is);
 - ``did``: difference in differences, (post − pre mean of the treatment) −
-  (post − pre mean of the holdout).
+  (post − pre mean of the holdout);
+- ``mde``: the minimum detectable effect, the smallest true difference the CUPED
+  interval would exclude 0 for in four draws of five (80 % power, 5 % two-sided):
+  (1.96 + 0.84) × its standard error. A campaign owner reads it before believing a
+  difference that is not there: an effect below it is likely to be missed.
 
 Intervals are None when a group has fewer than 2 clients, the relative ones also
 when the holdout mean is 0; means are None for an empty group. ``srm_p`` is the
@@ -55,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.campaigns._metrics import client_metrics
-from recsys.stats import cuped, mean_difference, srm_p
+from recsys.stats import Z80, Z95, cuped, mean_difference, srm_p
 
 __all__ = ["GROUPS", "METRICS", "NO_VALUE", "campaign_effect", "client_metrics"]
 
@@ -164,7 +168,17 @@ def _compare(y: np.ndarray, x: np.ndarray, treated: np.ndarray) -> dict[str, Any
         "cuped_difference": _gap(adjusted, treated) if both else None,
         "cuped_ci95": reduced["ci95"],
         "did": _gap(y, treated) - _gap(x, treated) if both else None,
+        "mde": _detectable(reduced["ci95"]),
     }
+
+
+def _detectable(interval: list[float] | None) -> float | None:
+    """The smallest true difference the CUPED interval finds (excludes 0) four times in
+    five: (z₀.₉₇₅ + z₀.₈) × its standard error."""
+    if interval is None:
+        return None
+    se = (interval[1] - interval[0]) / (2 * Z95)
+    return (Z95 + Z80) * se
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from recsys.feedback.experiments import Experiment
-from recsys.stats import _Z, mean_difference, srm_p, two_proportions, wilson
+from recsys.stats import Z95 as _Z
+from recsys.stats import mean_difference, srm_p, two_proportions, wilson
 
 __all__ = [
     "SRM_P",

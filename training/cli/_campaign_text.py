@@ -27,13 +27,14 @@ def report(name: str, found: dict[str, Any]) -> str:
     lines = [
         f"campaign {name}: treatment {clients['treatment']}, holdout {clients['holdout']}",
         f"{'metric':<28}{'treatment':>11}{'holdout':>11}{'difference':>12}  "
-        f"{'95% CI':<22}{'CUPED 95% CI':<22}{'DiD':>10}",
+        f"{'95% CI':<22}{'CUPED 95% CI':<22}{'DiD':>10}{'MDE':>10}",
     ]
     for metric, m in found["metrics"].items():
         lines.append(
             f"{metric:<28}{_number(m['treatment']):>11}{_number(m['holdout']):>11}"
             f"{_number(m['difference']):>12}  {_interval(m['ci95']):<22}"
             f"{_interval(m['cuped_ci95']):<22}{_number(m['did']):>10}"
+            f"{_number(m.get('mde')):>10}"
         )
     srm = found["srm_p"]
     flag = "MISMATCH" if found.get("srm_mismatch") else "ok"
@@ -47,7 +48,7 @@ def _number(value: float | None) -> str:
 
 def numbers(found: dict[str, Any]) -> dict[str, Any]:
     """The report's figures MLflow can log (no ``None``)."""
-    keep = ("treatment", "holdout", "difference", "ci95", "cuped_ci95", "did", "relative")
+    keep = ("treatment", "holdout", "difference", "ci95", "cuped_ci95", "did", "relative", "mde")
     out: dict[str, Any] = {
         f"{metric}.{key}": m[key]
         for metric, m in found["metrics"].items()
