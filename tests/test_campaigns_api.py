@@ -122,6 +122,8 @@ def test_define_read_replace_and_list(
         ({"surprise": 1}, "surprise"),  # unknown field
         ({"contact_cap": "2"}, "contact_cap"),
         ({"start": 1294617600}, "start"),  # a number is not a date
+        ({"audience": {"kind": "segment", "value": "vips"}}, "audience.value"),  # no such segment
+        ({"audience": {"kind": "repeat_due", "segment": "vips"}}, "audience.segment"),
     ],
 )
 def test_a_bad_definition_is_a_422_naming_the_field(

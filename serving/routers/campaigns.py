@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Response
 from starlette.concurrency import run_in_threadpool
 
+from feature_store import SEGMENT_RULES
 from recsys.campaigns import NAME_PATTERN, Campaign, CampaignStore, parse
 from recsys.errors import ConfigError
 from serving.campaigns import Book
@@ -71,6 +72,7 @@ async def define(
             raise ConfigError(f"campaign: name: {given!r} is not the path's {name!r}")
         raw = {**raw, "name": name}
     campaign = parse(raw, "campaign")
+    _known_segments(campaign)
     store = book.store
     async with book.writing:  # one definition written at a time (each file whole)
         replaced = await asyncio.to_thread(_exists, store, name)
@@ -90,6 +92,19 @@ async def campaigns(ctx: Ctx) -> list[CampaignSummary]:
     definition that cannot be read: its name and the problem)."""
     store = CampaignStore(ctx.settings.campaigns_path)
     return await asyncio.to_thread(summaries, store)
+
+
+def _known_segments(campaign: Campaign) -> None:
+    """A segment the feature store never names is refused now, not at the build."""
+    names = [name for name, *_ in SEGMENT_RULES]
+    spec = campaign.audience
+    named = [("audience.value", spec.value)] if spec.kind == "segment" else []
+    named += [("audience.segment", spec.segment)] if spec.segment is not None else []
+    for field, value in named:
+        if value not in names:
+            raise ConfigError(
+                f"campaign: {field}: unknown segment {value!r}; one of {', '.join(names)}"
+            )
 
 
 def summaries(store: CampaignStore) -> list[CampaignSummary]:
