@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from recsys.bundle import Bundle
 from recsys.campaigns import CampaignStore, in_holdout
 from recsys.data import load_events
 from recsys.privacy import client_hash
@@ -253,3 +254,26 @@ def test_outcomes_in_the_redis_stream_count_as_contacts(
     finally:
         client.delete(OUTCOMES_STREAM)
         client.close()
+
+
+def test_purchases_the_service_accepted_since_training_are_read(
+    bundles: Path, bundle: Bundle, here: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    items = [str(i) for i in bundle.data.items.ids[:2]]
+    listed = [str(c) for c in bundle.data.clients.ids[:3]]
+    text = CAMPAIGN.replace(
+        "{kind: repeat_due, size: 120}", f"{{kind: clients, clients: {listed}}}"
+    )
+    text = text.replace("{next_best: 2}", f"{{items: {items}}}")
+    (here / "campaigns" / "winter.yaml").write_text(text, encoding="utf-8")
+    now = datetime.now(UTC).isoformat()
+    bought = {"type": "purchase", "client_id": listed[0], "item_id": items[0], "timestamp": now}
+    (here / "artifacts").mkdir(exist_ok=True)
+    (here / "artifacts" / "events.jsonl").write_text(json.dumps(bought) + "\n", encoding="utf-8")
+    code, said = build(bundles, here)
+    assert code == 0, said
+    offers = CampaignStore(here / "campaigns").members("winter").set_index("client_id")["offers"]
+    assert offers[listed[0]] == [items[1]]  # bought since training: not offered again
+    assert offers[listed[1]] == items

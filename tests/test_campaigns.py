@@ -332,3 +332,20 @@ def test_the_store_reads_the_share_and_start_a_build_used(
     (tmp_path / "spring.members.jsonl").write_text("{not json\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"spring\.members\.jsonl"):
         store.members("spring")
+
+
+def test_purchases_since_training_count_as_history_in_next_best_offers(
+    recommender: HybridRecommender, bundle: Bundle
+) -> None:
+    listed = bundle.data.clients.ids[:3].tolist()
+    item = most_bought(bundle)
+    chosen = campaign(audience={"kind": "clients", "clients": listed})
+    since = Exclusions(bought_since={listed[1]: {item}})
+    pressure = Pressure(pd.DataFrame(), 2, 7)
+    found = build_campaign(recommender, chosen, pd.DataFrame(), since, pressure, NOW)
+    offers = found.members.set_index("client_id")["offers"]
+    options = RequestOptions(exclude_purchased=False)
+    as_a_request = recommender.for_client(listed[1], 3, options=options, recent=(item,))
+    assert offers[listed[1]] == [i.item_id for i in as_a_request]
+    plain = recommender.for_client(listed[0], 3, options=options)
+    assert offers[listed[0]] == [i.item_id for i in plain]

@@ -60,7 +60,15 @@ class Exclusions:
 
     def dropped(self, client_id: str) -> set[str]:
         """Item ids not to offer the client (held back, or bought since training)."""
-        return {*_read(self.held_back)(client_id), *_read(self.bought_since)(client_id)}
+        return {*self.held(client_id), *self.bought(client_id)}
+
+    def held(self, client_id: str) -> Collection[str]:
+        """Item ids the client declined (in the cool-down) or postponed."""
+        return _read(self.held_back)(client_id)
+
+    def bought(self, client_id: str) -> Collection[str]:
+        """Item ids the client bought since the bundle was trained."""
+        return _read(self.bought_since)(client_id)
 
 
 class Picked(NamedTuple):

@@ -1,11 +1,13 @@
 """Each member's offers, with the sentence a manager or a mail can use.
 
-Given items go to every member, less those the member declined or postponed. An
+Given items go to every member, less those the member declined or postponed or bought
+since the bundle was trained. An
 affinity audience without given items offers each member the target it is most likely
 to buy, with the audience's reason. Otherwise each member gets its next-best offers:
 the ``exclude_purchased=false`` list the CRM screen shows, ranked a batch of clients
 at once; a client unknown to the bundle (an uploaded list) gets the cold-start list,
-and one holding back offers is ranked alone with them left out.
+and one holding back offers or with purchases since training is ranked alone, as its
+list request would rank it.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ def next_best(recommender: HybridRecommender, rows: np.ndarray, k: int) -> Lists
 def _mixed(
     recommender: HybridRecommender, clients: list[str], k: int, rules: Exclusions, rank: Ranker
 ) -> Lists:
-    """Batched ranking for known clients, one by one for the others."""
+    """Batched ranking for known clients, one by one for the others: unknown ones,
+    and those with offers held back (left out) or purchases since training (counted as
+    history, as a list request counts them)."""
     rows = recommender.bundle.data.clients.index(clients)
     pairs = zip(clients, rows.tolist(), strict=True)
     alone = np.array([r < 0 or bool(rules.dropped(c)) for c, r in pairs], dtype=bool)
@@ -79,8 +83,9 @@ def _mixed(
         ids[position], reasons[position] = offered, said
     for position in np.flatnonzero(alone).tolist():
         client = clients[position]
-        options = RequestOptions(exclude_purchased=False, exclude=tuple(rules.dropped(client)))
-        items = recommender.for_client(client, k, options=options)
+        options = RequestOptions(exclude_purchased=False, exclude=tuple(sorted(rules.held(client))))
+        recent = tuple(sorted(rules.bought(client)))
+        items = recommender.for_client(client, k, options=options, recent=recent)
         ids[position], reasons[position] = [i.item_id for i in items], _reasons(items)
     return ids, reasons
 

@@ -24,6 +24,7 @@ __all__ = [
     "features_table",
     "loaded",
     "outcome_records",
+    "purchases_since",
     "segments",
     "settings",
 ]
@@ -61,42 +62,72 @@ def loaded(settings: ServingSettings, path: Path) -> Loaded:
 
 
 def exclusions(
-    settings: ServingSettings, tombstones: str, segment: str | None, named: dict[str, str]
+    settings: ServingSettings,
+    tombstones: str,
+    segment: str | None,
+    named: dict[str, str],
+    bought: dict[str, set[str]] | None = None,
 ) -> Exclusions:
-    """Deleted clients, held-back offers and the segment filter (``named``: client id →
-    segment), as the service has them."""
+    """Deleted clients, held-back offers, purchases since training (``bought``) and the
+    segment filter (``named``: client id → segment), as the service has them."""
     from recsys.audience import Exclusions
     from serving.outcomes import OutcomeState
 
     cooldown = timedelta(days=settings.outcome_cooldown_days)
     outcomes = OutcomeState(settings.outcomes_path, None, cooldown, settings.today)
     outcomes.replay(outcome_records(settings))
-    return Exclusions(_events.tombstones(tombstones), outcomes.held_back, {}, segment, named)
+    forgotten = _events.tombstones(tombstones)
+    return Exclusions(forgotten, outcomes.held_back, bought or {}, segment, named)
+
+
+def purchases_since(settings: ServingSettings, found: Loaded) -> dict[str, set[str]]:
+    """Client → items bought after the events the bundle was trained on: the service's
+    event log, or with ``redis_url`` the stream every replica writes (as a replica
+    started now would fold them in)."""
+    from serving.event_store import EventStore
+
+    bundle = found.bundle
+    if settings.redis_url is None:
+        records = EventStore(settings.events_path).read_after(
+            bundle.events_position, bundle.created_at
+        )
+    else:
+        from serving.stream import start_after
+
+        start = start_after(bundle.events_position, bundle.created_at)
+        records = _stream(settings.redis_url, settings.events_stream, start)
+    bought: dict[str, set[str]] = {}
+    for event in records:
+        if event.get("type", "purchase") == "purchase" and "client_id" in event:
+            bought.setdefault(str(event["client_id"]), set()).add(str(event["item_id"]))
+    return bought
 
 
 def outcome_records(settings: ServingSettings) -> list[dict[str, Any]]:
     """Every stored manager outcome: the log file, and with ``redis_url`` the stream
     every replica writes (the file then holds what Redis could not take); each once."""
     from serving.event_store import EventStore
+    from serving.outcomes import OUTCOMES_STREAM
 
     records = EventStore(settings.outcomes_path).read_all()
     if settings.redis_url is not None:
-        records += _stream(settings.redis_url)
+        records += _stream(settings.redis_url, OUTCOMES_STREAM)
     return list({r["id"]: r for r in records}.values())
 
 
-def _stream(url: str) -> list[dict[str, Any]]:
+def _stream(url: str, stream: str, start: str = "-") -> list[dict[str, Any]]:
+    """The records of ``stream`` after ``start`` (exclusive; ``-``: all)."""
     import orjson
     import redis
 
-    from serving.outcomes import OUTCOMES_STREAM
     from serving.stream import FIELD
 
     client = redis.Redis.from_url(url)
+    begin = start if start == "-" else f"({start}"
     try:
-        return [orjson.loads(f[FIELD]) for _, f in client.xrange(OUTCOMES_STREAM)]
+        return [orjson.loads(f[FIELD]) for _, f in client.xrange(stream, min=begin)]
     except redis.RedisError as error:
-        raise ConfigError(f"RECSYS_REDIS_URL: cannot read the outcomes stream ({error})") from None
+        raise ConfigError(f"RECSYS_REDIS_URL: cannot read {stream} ({error})") from None
     finally:
         client.close()
 

@@ -71,7 +71,8 @@ def audience(
     target = _target(item, category, tag)
     settings = served.settings(bundle, served.day(day))
     loaded = served.loaded(settings, bundle)
-    rules = served.exclusions(settings, tombstones, segment, served.segments(segment, features))
+    named, bought = served.segments(segment, features), served.purchases_since(settings, loaded)
+    rules = served.exclusions(settings, tombstones, segment, named, bought)
     found = _audience(loaded, target, k, rules)
     _write(out, found)
     seconds = time.perf_counter() - started

@@ -88,7 +88,8 @@ def build(
     settings = served.settings(bundle, served.day(day) or campaign.start)
     loaded = served.loaded(settings, bundle)
     table = _features(campaign, features)
-    rules = served.exclusions(settings, tombstones, None, {})
+    bought = served.purchases_since(settings, loaded)
+    rules = served.exclusions(settings, tombstones, None, {}, bought)
     pressure = Pressure(_contacts(store, settings, name), *_cap(settings))
     # Workers load the very bundle this process loaded, whatever CURRENT says later.
     chosen = settings.model_copy(update={"bundle_path": loaded.source})
