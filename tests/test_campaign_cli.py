@@ -277,3 +277,33 @@ def test_purchases_the_service_accepted_since_training_are_read(
     offers = CampaignStore(here / "campaigns").members("winter").set_index("client_id")["offers"]
     assert offers[listed[0]] == [items[1]]  # bought since training: not offered again
     assert offers[listed[1]] == items
+
+
+def test_purchases_since_training_are_read_from_the_redis_stream(
+    bundles: Path, bundle: Bundle, here: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orjson
+    import redis
+
+    from serving.stream import DEFAULT_STREAM, FIELD
+
+    items = [str(i) for i in bundle.data.items.ids[:2]]
+    listed = [str(c) for c in bundle.data.clients.ids[:2]]
+    text = CAMPAIGN.replace(
+        "{kind: repeat_due, size: 120}", f"{{kind: clients, clients: {listed}}}"
+    )
+    (here / "campaigns" / "winter.yaml").write_text(
+        text.replace("{next_best: 2}", f"{{items: {items}}}"), encoding="utf-8"
+    )
+    client = redis.Redis.from_url(redis_url)
+    try:
+        event = {"type": "purchase", "client_id": listed[1], "item_id": items[1]}
+        client.xadd(DEFAULT_STREAM, {FIELD: orjson.dumps(event)})
+        monkeypatch.setenv("RECSYS_REDIS_URL", redis_url)
+        code, said = build(bundles, here)
+        assert code == 0, said
+    finally:
+        client.delete(DEFAULT_STREAM)
+        client.close()
+    offers = CampaignStore(here / "campaigns").members("winter").set_index("client_id")["offers"]
+    assert offers[listed[1]] == [items[0]] and offers[listed[0]] == items
