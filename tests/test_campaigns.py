@@ -241,6 +241,10 @@ def test_uploaded_list_keeps_its_order_and_serves_unknown_clients(
     members = build(recommender, campaign(audience={"kind": "clients", "clients": listed}))
     assert members["client_id"].tolist() == [known[2], "never-seen", known[0]]
     assert len(members.set_index("client_id").loc["never-seen", "offers"]) == 3  # cold start
+    # Two new clients get the cold-start list a request for each would get.
+    two = build(recommender, campaign(audience={"kind": "clients", "clients": ["new-1", "new-2"]}))
+    alone = recommender.for_client("new-2", 3, options=RequestOptions(exclude_purchased=False))
+    assert two["offers"].tolist() == [[i.item_id for i in alone]] * 2
 
 
 @pytest.mark.parametrize(

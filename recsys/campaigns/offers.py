@@ -81,12 +81,20 @@ def _mixed(
     found = rank(rows[batched], k)
     for position, offered, said in zip(batched.tolist(), *found, strict=True):
         ids[position], reasons[position] = offered, said
+    # A client the bundle never saw is ranked by what it holds back and bought only: an
+    # uploaded list of new clients ranks each such pair once, not once per client.
+    cold: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list[str], list[str]]] = {}
     for position in np.flatnonzero(alone).tolist():
         client = clients[position]
-        options = RequestOptions(exclude_purchased=False, exclude=tuple(sorted(rules.held(client))))
-        recent = tuple(sorted(rules.bought(client)))
+        held, recent = tuple(sorted(rules.held(client))), tuple(sorted(rules.bought(client)))
+        if rows[position] < 0 and (held, recent) in cold:
+            ids[position], reasons[position] = cold[held, recent]
+            continue
+        options = RequestOptions(exclude_purchased=False, exclude=held)
         items = recommender.for_client(client, k, options=options, recent=recent)
         ids[position], reasons[position] = [i.item_id for i in items], _reasons(items)
+        if rows[position] < 0:
+            cold[held, recent] = ids[position], reasons[position]
     return ids, reasons
 
 
