@@ -5,22 +5,20 @@ like ``/ui/experiments``, without JavaScript."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from recsys.campaigns import NAME_PATTERN, CampaignStore
+from recsys.campaigns import CampaignStore
 from recsys.errors import ConfigError, NotFoundError
 from serving.campaigns import effect_rows, page_report
 from serving.deps import Ctx
-from serving.routers.campaigns import summaries
+from serving.routers.campaigns import CampaignName, summaries
 from serving.routers.sign_in import Analyst, Unframed, page
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False, route_class=Unframed)
-CampaignName = Annotated[str, Path(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
