@@ -353,3 +353,13 @@ def test_purchases_since_training_count_as_history_in_next_best_offers(
     assert offers[listed[1]] == [i.item_id for i in as_a_request]
     plain = recommender.for_client(listed[0], 3, options=options)
     assert offers[listed[0]] == [i.item_id for i in plain]
+
+
+def test_every_item_of_the_bundle_may_be_given(
+    recommender: HybridRecommender, bundle: Bundle
+) -> None:
+    from recsys.campaigns.build import _known_offers
+
+    ids = [str(i) for i in bundle.data.items.ids]
+    for start in range(0, len(ids), 20):
+        _known_offers(recommender, campaign(offer={"items": ids[start : start + 20]}))
