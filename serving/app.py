@@ -26,7 +26,7 @@ from serving.catalogue import CatalogueState
 from serving.deps import Context
 from serving.errors import install_error_handlers
 from serving.event_store import EventStore
-from serving.fastpath import CachedLists
+from serving.fastpath import CachedLists, Service
 from serving.impressions import Impressions
 from serving.limits import BodyLimit, RateLimit, Windows
 from serving.metrics import Metrics
@@ -211,7 +211,7 @@ def open_keys(settings: ServingSettings) -> KeyRing:
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     """Build the service; settings come from ``RECSYS_*`` unless given."""
     settings = settings or ServingSettings()
-    app = FastAPI(
+    app = Service(
         title="recsys",
         version="1",
         summary="Ranked, explained recommendations and next-best offers",
@@ -259,9 +259,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     context = replace(context, features=features, windows=windows)
     app.state.context = context
     app.state.campaigns = CampaignBook(settings.campaigns_path)
-    app.add_middleware(CachedLists, context=context)
+    limit = None
     if windows is not None:
         app.add_middleware(RateLimit, windows=windows, keys=keys)
+        limit = RateLimit(app, windows, keys)  # its counting, shared by the front door
+    cross_origin = bool(settings.cors_origins)
+    app.front = partial(CachedLists, context=context, limit=limit, cross_origin=cross_origin)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(_Measured, metrics=context.metrics)  # outermost: times hits too
     if settings.cors_origins:

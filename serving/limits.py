@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.auth.keyring import KeyRing
 
-__all__ = ["BodyLimit", "RateLimit", "Windows"]
+__all__ = ["COUNTED", "BodyLimit", "RateLimit", "Windows"]
 
 _BODY = b'{"detail":"rate limit exceeded; retry after the Retry-After seconds"}'
 
@@ -67,6 +67,11 @@ class Windows:
         return count + 1
 
 
+#: Set in the scope of a request already counted (by :mod:`serving.fastpath`, which
+#: counts the requests it answers before FastAPI's stack and passes the rest on).
+COUNTED = "recsys.rate_counted"
+
+
 class RateLimit:
     """ASGI middleware: at most ``per_minute`` requests per key and minute, else 429.
 
@@ -76,7 +81,7 @@ class RateLimit:
     def __init__(self, app: ASGIApp, windows: Windows, keys: KeyRing) -> None:
         self.app, self.windows, self.keys = app, windows, keys
 
-    def _key(self, scope: Scope) -> str:
+    def bucket(self, scope: Scope) -> str:
         """The bucket: a known key's name (never the key itself), else the address
         (a made-up key per request does not get a fresh bucket)."""
         for name, value in scope["headers"]:
@@ -88,15 +93,20 @@ class RateLimit:
         client = scope.get("client") or ("?", 0)
         return f"addr:{client[0]}"
 
+    async def admitted(self, scope: Scope, send: Send) -> bool:
+        """Count the request; ``False`` when over the limit, after answering 429."""
+        allowed, retry = await self.windows.allow(self.bucket(scope))
+        if not allowed:
+            retry_after = (b"retry-after", str(retry).encode())
+            headers = [(b"content-type", b"application/json"), retry_after]
+            await send({"type": "http.response.start", "status": 429, "headers": headers})
+            await send({"type": "http.response.body", "body": _BODY})
+        return allowed
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         exempt = scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz", "/metrics")
-        allowed, retry = (True, 0) if exempt else await self.windows.allow(self._key(scope))
-        if allowed:
+        if exempt or scope.get(COUNTED) or await self.admitted(scope, send):
             await self.app(scope, receive, send)
-            return
-        headers = [(b"content-type", b"application/json"), (b"retry-after", str(retry).encode())]
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": _BODY})
 
 
 class BodyLimit:

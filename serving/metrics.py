@@ -86,11 +86,16 @@ class Metrics:
                 await app(scope, receive, capture)
             finally:
                 route = getattr(scope.get("route"), "path", "unmatched")
-                count, timing = self._children(route, status[0])
-                count.inc()
-                timing.observe(time.perf_counter() - started)
+                self.record(route, status[0], started)
 
         return measured
+
+    def record(self, route: str, status: int, started: float) -> None:
+        """Count one request of ``route`` answered ``status``, begun at ``started``
+        (``time.perf_counter()``)."""
+        count, timing = self._children(route, status)
+        count.inc()
+        timing.observe(time.perf_counter() - started)
 
     def _children(self, route: str, status: int) -> tuple[Any, Any]:
         """The (counter, histogram) children of a route and status, resolved once each:

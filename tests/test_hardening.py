@@ -52,6 +52,22 @@ def test_rate_limit_per_key(bundles: Path, tmp_path: Path) -> None:
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) <= 60
 
 
+def test_the_rate_limit_counts_each_request_once_whichever_layer_answers(
+    bundles: Path, tmp_path: Path
+) -> None:
+    """Plain list requests are answered before FastAPI's stack and count there; one
+    it passes on (a router-only filter) must not count again in the stack's limit."""
+    settings = settings_for(bundles, tmp_path, rate_limit_per_minute=4)
+    plain, routed = "/v1/clients/x/recommendations", "/v1/clients/x/recommendations?price_min=0"
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        codes = [client.get(path).status_code for path in (plain, routed, plain, routed, plain)]
+        requests = client.get("/metrics").text
+    if time.time() % 60 > 1:  # the window did not roll over mid-test
+        assert codes == [200, 200, 200, 200, 429]
+    route = 'route="/v1/clients/{client_id}/recommendations"'
+    assert f'recsys_requests_total{{{route},status="200"}} 4.0' in requests
+
+
 def _post(port: int, body: dict[str, object]) -> int:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/events",

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
+from recsys.bundle import Bundle
 from serving.app import create_app
 from serving.schemas import OutcomeIn
 from tests.conftest import settings_for
@@ -81,6 +82,21 @@ def test_cors_preflight_is_answered_and_plain_options_still_gets_allow(
     assert answer.headers["access-control-allow-origin"] == origin
     plain = client.options("/v1/items/x", headers={"Origin": origin})
     assert plain.status_code == 405 and _allowed(plain) == {"GET", "PUT", "DELETE"}
+
+
+def test_a_cached_list_gets_the_cors_headers_too(bundles: Path, tmp_path: Path) -> None:
+    """Lists are answered before FastAPI's stack; a cross-origin one is left to it,
+    so its CORS middleware adds the headers to hits as to any answer."""
+    origin = "https://shop.example"
+    with TestClient(create_app(settings_for(bundles, tmp_path, cors_origins=[origin]))) as c:
+        client = Bundle.load(next(p for p in bundles.iterdir() if p.is_dir())).data.clients.ids[0]
+        path = f"/v1/clients/{client}/recommendations"
+        first, again = (c.get(path, headers={"Origin": origin}) for _ in range(2))
+        plain = c.get(path)
+    assert again.json()["cached"] is True and plain.json()["cached"] is True
+    for answer in (first, again):
+        assert answer.headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-origin" not in plain.headers
 
 
 BASKET, ITEM, EVENTS = "/v1/baskets/recommendations", "/v1/items/x", "/v1/events"
