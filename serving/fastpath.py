@@ -23,6 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from starlette.datastructures import QueryParams
@@ -52,15 +53,6 @@ _SCALARS = ("k", "exclude_purchased")
 _ROUTER_ONLY = ("price_min", "price_max", "tags", "mode")
 #: Headers of a request with a body: left to FastAPI's stack (its body limit).
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
-
-
-def _surface(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The ``X-Surface`` header (``api`` when absent); ``None`` when not a surface."""
-    for name, value in headers:
-        if name == b"x-surface":
-            surface = value.decode("latin-1")
-            return surface if surface in SURFACES else None
-    return "api"
 
 
 class _Route:
@@ -95,9 +87,25 @@ class Service(FastAPI):
 
     front: Callable[[ASGIApp], ASGIApp] | None = None
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        telemetry = options.get("telemetry")
+        # FastAPI's own tracing, metrics or logs: on unless all are turned off here.
+        self.telemetry_on = telemetry is None or any(telemetry.values())
+
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         return stack if self.front is None else self.front(stack)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Once built, HTTP requests go straight to the stack, as Starlette sends them,
+        # past FastAPI's per-request telemetry checks (the service turns it off).
+        stack = self.middleware_stack
+        if stack is None or scope["type"] != "http" or self.root_path or self.telemetry_on:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await stack(scope, receive, send)
 
 
 class CachedLists:
@@ -116,7 +124,8 @@ class CachedLists:
         self.cross_origin = cross_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._plain(scope):
+        headers = self._headers(scope)
+        if headers is None:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -126,7 +135,7 @@ class CachedLists:
                 return
             scope[COUNTED] = True
         try:
-            answer = await self._answer(scope)
+            answer = await self._answer(scope, *headers)
         except Exception:  # FastAPI's stack answers it as any failed request
             log.exception("the fast path failed; passing the request on")
             answer = None
@@ -136,15 +145,27 @@ class CachedLists:
         await self._send(send, *answer)
         self.context.metrics.record(_ROUTE.path, 200, started)
 
-    def _plain(self, scope: Scope) -> bool:
-        """A GET with no body (and no ``Origin`` when CORS is on) on the route."""
+    def _headers(self, scope: Scope) -> tuple[bytes | None, str] | None:
+        """(``X-API-Key``, surface) of a GET on the route with no body, no ``Origin``
+        when CORS is on, and a known ``X-Surface`` (else the router answers 422 naming
+        it); ``None`` for anything else. One pass over the headers: the first of each
+        counts, as Starlette reads them for the router."""
         if scope["type"] != "http" or scope["method"] != "GET":
-            return False
+            return None
         path: str = scope["path"]
         if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
-            return False
-        unusual = _BODY_HEADERS + ((b"origin",) if self.cross_origin else ())
-        return not any(name in unusual for name, _ in scope["headers"])
+            return None
+        key: bytes | None = None
+        surface: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                key = value if key is None else key
+            elif name == b"x-surface":
+                surface = value if surface is None else surface
+            elif name in _BODY_HEADERS or (name == b"origin" and self.cross_origin):
+                return None
+        named = "api" if surface is None else surface.decode("latin-1")
+        return (key, named) if named in SURFACES else None
 
     @staticmethod
     async def _send(send: Send, body: bytes, recommendation_id: str, flag: str | None) -> None:
@@ -155,13 +176,12 @@ class CachedLists:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope) -> tuple[bytes, str, str | None] | None:
-        client = self._client(scope)
+    async def _answer(
+        self, scope: Scope, api_key: bytes | None, surface: str
+    ) -> tuple[bytes, str, str | None] | None:
+        client = self._client(scope, api_key)
         if client is None:
             return None
-        surface = _surface(scope["headers"])
-        if surface is None:
-            return None  # the router answers 422 naming the header
         ctx, raw = self.context, scope["query_string"]
         current = ctx.state.current  # set: _client checked it (no catalogue sync on hits)
         assert current is not None
@@ -177,18 +197,17 @@ class CachedLists:
         count_client(ctx, current, client)
         return (*respond(ctx, found, client, surface), found.flag)
 
-    def _client(self, scope: Scope) -> str | None:
-        """The client id of an authorised request (:meth:`_plain`), once a model is loaded."""
+    def _client(self, scope: Scope, api_key: bytes | None) -> str | None:
+        """The client id of an authorised request (with ``api_key``, its ``X-API-Key``),
+        once a model is loaded."""
         path: str = scope["path"]  # already percent-decoded by the server
         if self.context.state.current is None:
             return None
         client = path[len(_PREFIX) : -len(_SUFFIX)]
         if not 0 < len(client) <= MAX_ID or "/" in client:
             return None  # the router answers 404/422 with its usual body
-        keys = self.context.keys
-        given = next((v for n, v in scope["headers"] if n == b"x-api-key"), None)
-        try:  # the first header, as Starlette reads it for the router
-            check(keys, True, given, None, "read")
+        try:
+            check(self.context.keys, True, api_key, None, "read")
         except HTTPException:
             return None  # the router answers 401/403 with its usual body
         return client
