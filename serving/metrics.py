@@ -4,10 +4,11 @@ lookups of clients and items the served bundle does (not) know."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving._tally import Counts, Tally, Timing, Timings
 
 __all__ = ["Metrics"]
 
@@ -16,32 +17,28 @@ class Metrics:
     """A registry per app, so tests and workers never share counters by accident."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self._resolved: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self.requests = Counter(
-            "recsys_requests_total",
-            "Requests by route and status",
-            ["route", "status"],
-            registry=self.registry,
+        self.registry = registry = CollectorRegistry()
+        self._resolved: dict[tuple[str, int], tuple[Tally, Timing]] = {}
+        # The series every request bumps: serving._tally (no lock, no check per call).
+        self.requests = Counts(
+            "recsys_requests_total", "Requests by route and status", ["route", "status"], registry
         )
-        self.latency = Histogram(
+        self.latency = Timings(
             "recsys_request_seconds",
             "Request latency by route",
             ["route"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=self.registry,
+            (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry,
         )
-        self.cache = Counter(
-            "recsys_cache_total", "Cache lookups", ["result"], registry=self.registry
-        )
+        self.cache = Counts("recsys_cache_total", "Cache lookups", ["result"], registry)
         # Children resolved once: labels() costs a lock and a dict lookup per call.
         self.cache_hit, self.cache_miss = self.cache.labels("hit"), self.cache.labels("miss")
-        answers = Counter(
+        answers = Counts(
             "recsys_miss_answers_total",
             "Misses answered from the list before a switch (stale) or by the fallback "
             "(degraded: over the latency budget or the compute backlog)",
             ["answer"],
-            registry=self.registry,
+            registry,
         )
         self.stale, self.degraded = answers.labels("stale"), answers.labels("degraded")
         self.model = Gauge(
@@ -55,11 +52,11 @@ class Metrics:
             "Seconds since the served bundle was trained (set at scrape time)",
             registry=self.registry,
         )
-        self.lookups = Counter(
+        self.lookups = Counts(
             "recsys_lookups",
             "Clients and items asked about, by whether the served bundle knows them",
             ["kind", "known"],
-            registry=self.registry,
+            registry,
         )
         # Children resolved once, indexed by ``known`` (False, True): counted per request.
         self.clients = self.lookups.labels("client", "false"), self.lookups.labels("client", "true")
@@ -97,7 +94,7 @@ class Metrics:
         count.inc()
         timing.observe(time.perf_counter() - started)
 
-    def _children(self, route: str, status: int) -> tuple[Any, Any]:
+    def _children(self, route: str, status: int) -> tuple[Tally, Timing]:
         """The (counter, histogram) children of a route and status, resolved once each:
         ``labels()`` validates, locks and looks up on every call."""
         key = (route, status)
