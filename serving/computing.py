@@ -6,10 +6,12 @@ the loop and every request behind them waits, hits included. Queued, each worker
 yields to the loop after each 5 ms of lists, so other requests go on between them, and the
 queue's length says how long a new list would wait: :meth:`ListQueue.admits` refuses
 one that would not be ready within the budget (the miss is answered by the fallback
-instead, :mod:`serving.misses`). A finished list reaches its request only at the loop's
-next turn, after the other requests of that turn: under a flood of misses that turn took
+instead, :mod:`serving.misses`). A finished list reaches its request only some turns of
+the loop later, after the other requests of those turns: under a flood of misses that took
 half as long again as the lists ahead (all-miss load, 64 connections: a predicted 24 ms
-wait took 35), so the queue also learns that lag and counts it in.
+wait took 35), so the queue also learns that lag, from each request that resumes with
+its list (:meth:`ListQueue.resumed`), and counts it in. With nothing ahead a list is
+always admitted: the lag is measured again, so one long stall cannot shut the queue.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class ListQueue:
 
     def __init__(self, backlog: int, mean: float = 0.002, lag: float = 0.0) -> None:
         self.backlog, self.mean, self.lag = backlog, mean, lag
+        self._finished: WeakKeyDictionary[asyncio.Future[Any], float] = WeakKeyDictionary()
+        """When each list's future got its result (read by :meth:`resumed`)."""
         self._lanes: WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane] = WeakKeyDictionary()
 
     def _lane(self) -> _Lane:
@@ -73,7 +77,16 @@ class ListQueue:
         the lists ahead of it and the loop's turns took on average, and the backlog
         has room."""
         ahead = self.pending()  # one loop runs them all: in turn, whatever the workers
+        if ahead == 0:  # a probe: its request measures the lag again
+            return self.backlog > 0
         return ahead < self.backlog and (ahead + 1) * self.mean + self.lag <= budget
+
+    def resumed(self, future: asyncio.Future[Any]) -> None:
+        """Fold into the lag the time from ``future``'s list's end to now, where the
+        request waiting for it resumed (once per list, by its first request)."""
+        finished = self._finished.pop(future, None)
+        if finished is not None:
+            self.lag += 0.05 * (time.perf_counter() - finished - self.lag)
 
     def submit(
         self, work: Work, key: Hashable | None = None, refresh: bool = False
@@ -118,7 +131,6 @@ class ListQueue:
                     lane.running -= 1
                     lane.refreshing.discard(key)
                 self._done(lane, queued)
-                self._time_lag()
         finally:
             lane.workers -= 1
 
@@ -130,18 +142,7 @@ class ListQueue:
         lane.last_done = now
         self.mean += 0.05 * (interval - self.mean)
 
-    def _time_lag(self) -> None:
-        """Fold into the lag the time from now to the loop's next turn (a callback
-        queued now runs where the request of the list just done resumes)."""
-        done = time.perf_counter()
-
-        def resumed() -> None:
-            self.lag += 0.05 * (time.perf_counter() - done - self.lag)
-
-        asyncio.get_running_loop().call_soon(resumed)
-
-    @staticmethod
-    async def _one(work: Work, future: asyncio.Future[Any]) -> None:
+    async def _one(self, work: Work, future: asyncio.Future[Any]) -> None:
         try:
             result = await work()
         except Exception as error:  # handed to whoever waits; logged when nobody does
@@ -151,6 +152,7 @@ class ListQueue:
             return
         if not future.done():
             future.set_result(result)
+            self._finished[future] = time.perf_counter()
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -37,6 +37,7 @@ from serving.drift import count_client
 from serving.impressions import SURFACES
 from serving.limits import COUNTED, RateLimit
 from serving.lists import FLAG_HEADERS, cached_list, list_key, respond
+from serving.metrics import STARTED
 from serving.misses import answer_miss
 from serving.schemas import MAX_ID, MAX_IDS
 
@@ -138,8 +139,10 @@ class CachedLists:
             answer = await self._answer(scope, *headers)
         except Exception:  # FastAPI's stack answers it as any failed request
             log.exception("the fast path failed; passing the request on")
+            self.context.metrics.fast_path_failures.inc()
             answer = None
         if answer is None:
+            scope[STARTED] = started  # the stack's timing counts the time spent here
             await self.app(scope, receive, send)
             return
         await self._send(send, *answer)

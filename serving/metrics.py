@@ -10,7 +10,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving._tally import Counts, Tally, Timing, Timings
 
-__all__ = ["Metrics"]
+__all__ = ["STARTED", "Metrics"]
+
+#: Set in the scope of a request begun before the metrics layer (by
+#: :mod:`serving.fastpath`, which passes some on): when it began.
+STARTED = "recsys.started"
 
 
 class Metrics:
@@ -41,6 +45,12 @@ class Metrics:
             registry,
         )
         self.stale, self.degraded = answers.labels("stale"), answers.labels("degraded")
+        self.fast_path_failures = Counts(
+            "recsys_fast_path_failures_total",
+            "List requests the fast path failed on and passed to FastAPI (a bug: see the log)",
+            [],
+            registry,
+        ).labels()
         self.model = Gauge(
             "recsys_model_info", "Served bundle", ["version"], registry=self.registry
         )
@@ -72,7 +82,7 @@ class Metrics:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            started, status = time.perf_counter(), [500]
+            started, status = scope.get(STARTED) or time.perf_counter(), [500]
 
             async def capture(message: Message) -> None:
                 if message["type"] == "http.response.start":

@@ -72,6 +72,7 @@ async def answer_miss(
         # queued and is cached when computed.
         done, _ = await asyncio.wait((future,), timeout=budget)
         if done:
+            queue.resumed(future)
             return future.result()  # type: ignore[no-any-return]
     ctx.metrics.degraded.inc()
     return await degraded_list(ctx, client, k, options, arm)

@@ -93,3 +93,26 @@ def test_plain_query_declines_what_it_cannot_vouch_for() -> None:
     assert fastpath.plain_query(b"k=5&exclude=a&exclude=b")[0] == 5  # type: ignore[index]
     for raw in (b"k=5&k=6", b"k=0", b"k=abc", b"exclude_purchased=yes", b"category=", b"exclude="):
         assert fastpath.plain_query(raw) is None, raw
+
+
+def test_a_failing_fast_path_passes_the_request_on_and_counts_it(
+    services: tuple[TestClient, TestClient], bundles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error answering a list before FastAPI is a bug: the request still gets the
+    router's answer (the same list), and the failure is counted."""
+    shipped, routed = services
+    url = f"/v1/clients/{a_client(bundles)[0]}/recommendations?k=7"
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the fast path")
+
+    monkeypatch.setattr(fastpath, "cached_list", broken)
+    answer = shipped.get(url)
+    monkeypatch.undo()
+    reference = routed.get(url).json()
+    metrics = shipped.get("/metrics").text
+    assert answer.status_code == 200
+    assert [i["item_id"] for i in answer.json()["items"]] == [
+        i["item_id"] for i in reference["items"]
+    ]
+    assert "recsys_fast_path_failures_total 1.0" in metrics
