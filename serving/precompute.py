@@ -23,7 +23,6 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import redis
 
@@ -39,7 +38,7 @@ from serving.privacy import FORGET, TOMBSTONE_SET
 from serving.ranked import Arrivals, ClientNow, client_now, client_options, pack_ranking, rank_list
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState, load
-from serving.stream import FIELD, start_after
+from serving.stream import records_after, start_after
 
 __all__ = ["Precomputed", "precompute"]
 
@@ -188,7 +187,7 @@ def _since_training(
     state = _purchases_since(client, settings, loaded)
     cooldown = timedelta(days=settings.outcome_cooldown_days)
     outcomes = OutcomeState(settings.outcomes_path, None, cooldown, settings.today)
-    outcomes.replay(_entries(client, OUTCOMES_STREAM, "0-0"))  # the whole stream, as replicas
+    outcomes.replay(records_after(client, OUTCOMES_STREAM, "0-0"))  # the whole stream, as replicas
     return Now(chosen, seen, state, outcomes, catalogue, _profiles(settings, ids))
 
 
@@ -200,22 +199,12 @@ def _purchases_since(
     state = ServiceState(settings)
     state.forgotten |= _tombstones(client, settings)
     start = start_after(loaded.bundle.events_position, loaded.bundle.created_at)
-    for event in _entries(client, settings.events_stream, start):
+    for event in records_after(client, settings.events_stream, start):
         if event.get("type") == FORGET:
             state.forget(str(event["client_hash"]))
         elif event.get("type", "purchase") == "purchase":
             state.remember(str(event["client_id"]), str(event["item_id"]))
     return state
-
-
-def _entries(client: redis.Redis, stream: str, start: str) -> Iterator[dict[str, Any]]:
-    """Every record of ``stream`` after the id ``start``, oldest first."""
-    while True:
-        got: Any = client.xrange(stream, min=f"({start}", max="+", count=_CHUNK)
-        yield from (orjson.loads(fields[FIELD]) for _, fields in got)
-        if len(got) < _CHUNK:
-            return
-        start = got[-1][0].decode()
 
 
 def _one_by_one(

@@ -24,7 +24,7 @@ import asyncio
 import fcntl
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -43,6 +43,8 @@ __all__ = [
     "FIELD",
     "StreamEventStore",
     "follow",
+    "records_after",
+    "records_after_async",
     "since",
     "start_after",
     "stream_client",
@@ -54,6 +56,38 @@ log = logging.getLogger("recsys.serving")
 FIELD = b"e"
 #: The stream's name unless ``RECSYS_EVENTS_STREAM`` says otherwise.
 DEFAULT_STREAM = "recsys:events"
+#: Entries read per ``XRANGE`` by :func:`records_after` and :func:`records_after_async`.
+CHUNK = 5000
+
+
+def records_after(client: Any, stream: str, start: str = "-") -> Iterator[dict[str, Any]]:
+    """Every record of ``stream`` after the entry id ``start`` (exclusive; ``-``: all),
+    oldest first, :data:`CHUNK` entries per read (a synchronous redis-py client)."""
+    while True:
+        got = client.xrange(stream, min=_exclusive(start), max="+", count=CHUNK)
+        yield from (orjson.loads(fields[FIELD]) for _, fields in got)
+        if len(got) < CHUNK:
+            return
+        start = _entry_id(got[-1][0])
+
+
+async def records_after_async(client: Any, stream: str, start: str = "-") -> list[dict[str, Any]]:
+    """:func:`records_after` with an asyncio client."""
+    found: list[dict[str, Any]] = []
+    while True:
+        got = await client.xrange(stream, min=_exclusive(start), max="+", count=CHUNK)
+        found += [orjson.loads(fields[FIELD]) for _, fields in got]
+        if len(got) < CHUNK:
+            return found
+        start = _entry_id(got[-1][0])
+
+
+def _exclusive(start: str) -> str:
+    return start if start == "-" else f"({start}"
+
+
+def _entry_id(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def stream_client(redis_url: str) -> Any:

@@ -15,12 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
 from recsys.bundle import Bundle
 from serving.event_store import EventStore
 from serving.state import Loaded, ServiceState
-from serving.stream import FIELD, StreamEventStore, start_after
+from serving.stream import StreamEventStore, records_after_async, start_after
 
 __all__ = ["rebase", "reload", "untrained_purchases"]
 
@@ -29,8 +27,6 @@ Warm = Callable[[Loaded], Awaitable[object]]
 WARM_SECONDS = 60.0
 log = logging.getLogger("recsys.serving")
 """Work done for a new bundle before requests switch to it (:func:`serving.warm.warm`)."""
-#: Stream entries read per round trip.
-_CHUNK = 5000
 
 
 async def untrained_purchases(
@@ -39,7 +35,7 @@ async def untrained_purchases(
     """(client, item) of every accepted purchase after the events ``bundle`` was trained on."""
     if isinstance(store, StreamEventStore):
         start = start_after(bundle.events_position, bundle.created_at)
-        records = await _after(store.redis, store.stream, start)
+        records = await records_after_async(store.redis, store.stream, start)
     else:
         position, created = bundle.events_position, bundle.created_at
         records = await asyncio.to_thread(store.read_after, position, created)
@@ -92,15 +88,3 @@ async def _warmed(warm: Warm, fresh: Loaded) -> None:
 def _bought(event: dict[str, Any]) -> bool:
     kind = event.get("type", "purchase")
     return kind == "purchase" and bool(event.get("client_id")) and bool(event.get("item_id"))
-
-
-async def _after(redis: Any, stream: str, start: str) -> list[dict[str, Any]]:
-    """Every record of ``stream`` after the id ``start``, oldest first."""
-    found: list[dict[str, Any]] = []
-    while True:
-        got = await redis.xrange(stream, min=f"({start}", max="+", count=_CHUNK)
-        found += [orjson.loads(fields[FIELD]) for _, fields in got]
-        if len(got) < _CHUNK:
-            return found
-        last = got[-1][0]
-        start = last.decode() if isinstance(last, bytes) else str(last)

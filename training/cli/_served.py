@@ -117,15 +117,13 @@ def outcome_records(settings: ServingSettings) -> list[dict[str, Any]]:
 
 def _stream(url: str, stream: str, start: str = "-") -> list[dict[str, Any]]:
     """The records of ``stream`` after ``start`` (exclusive; ``-``: all)."""
-    import orjson
     import redis
 
-    from serving.stream import FIELD
+    from serving.stream import records_after
 
     client = redis.Redis.from_url(url)
-    begin = start if start == "-" else f"({start}"
     try:
-        return [orjson.loads(f[FIELD]) for _, f in client.xrange(stream, min=begin)]
+        return list(records_after(client, stream, start))
     except redis.RedisError as error:
         raise ConfigError(f"RECSYS_REDIS_URL: cannot read {stream} ({error})") from None
     finally:
