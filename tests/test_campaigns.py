@@ -109,6 +109,32 @@ def test_repeat_due_audience_against_a_count_of_the_raw_events(
     assert ordered == sorted(ordered, reverse=True)  # the most items due first
 
 
+def test_an_item_bought_again_since_training_is_no_longer_due(
+    recommender: HybridRecommender, bundle: Bundle, sample_raw: pd.DataFrame
+) -> None:
+    """Purchases the service accepted since training count: every due item of the
+    most-due client, bought again since, takes it out; one of another's lowers its count."""
+    bought = bought_by_hand(sample_raw, bundle)
+    number = (bought["day"] - pd.Timestamp("1970-01-01")).dt.days
+    stats = number.groupby([bought["client"], bought["item"]]).agg(["nunique", "min", "max"])
+    stats = stats[stats["nunique"] >= 2]
+    every = np.maximum((stats["max"] - stats["min"]) / (stats["nunique"] - 1), 1.0)
+    due = stats[((pd.Timestamp(DAY) - pd.Timestamp("1970-01-01")).days - stats["max"]) >= every]
+    counts = due.groupby(level=0).size().sort_values(ascending=False, kind="stable")
+    top, other = str(counts.index[0]), str(counts.index[counts.to_numpy() >= 2][1])
+    since = {
+        top: due.loc[top].index.astype(str).tolist(),
+        other: due.loc[other].index.astype(str).tolist()[:1],
+    }
+    chosen = campaign(audience={"kind": "repeat_due", "size": 100_000})
+    members = build(recommender, chosen, exclusions=Exclusions(bought_since=since))
+    expected = {**counts.to_dict(), other: counts[other] - 1}
+    del expected[top]
+    assert set(members["client_id"]) == set(expected)
+    ordered = [expected[c] for c in members["client_id"]]
+    assert ordered == sorted(ordered, reverse=True)
+
+
 def purchases_by_hand(sample_raw: pd.DataFrame, bundle: Bundle) -> dict[str, int]:
     """Client → distinct (item, day) purchases, counted from the raw sample."""
     bought = bought_by_hand(sample_raw, bundle)

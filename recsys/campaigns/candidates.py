@@ -10,6 +10,7 @@ one, the clients of other segments.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ def candidates(
     elif spec.kind == "churn_risk":
         found = _churn(features)
     elif spec.kind == "repeat_due":
-        found = _repeat_due(recommender)
+        found = _repeat_due(recommender, exclusions)
     else:
         found = list(dict.fromkeys(spec.clients or []))  # an uploaded list, as given
     return Candidates([c for c in found if exclusions.keeps(c)])
@@ -92,9 +93,10 @@ def _churn(features: pd.DataFrame) -> list[str]:
     return [str(c) for c in spend.fillna(0.0).sort_values(ascending=False, kind="stable").index]
 
 
-def _repeat_due(recommender: HybridRecommender) -> list[str]:
+def _repeat_due(recommender: HybridRecommender, exclusions: Exclusions) -> list[str]:
     """Clients with an item bought on two or more days whose own interval has passed
-    since the last purchase, the most such items first."""
+    since the last purchase, the most such items first. An item the client bought
+    again since training is not due: its last purchase is the new one."""
     index = recommender.bundle.repeats
     if index is None:
         return []
@@ -105,7 +107,28 @@ def _repeat_due(recommender: HybridRecommender) -> list[str]:
     last = np.asarray(index.last[rows, cols]).ravel()
     today = day_number(recommender.today())
     due = (today - last) >= intervals(days.data[again], first, last)
+    due &= ~_bought_since(recommender, exclusions, rows, cols, due)
     counts = np.bincount(rows[due], minlength=len(recommender.bundle.data.clients))
     order = np.argsort(-counts, kind="stable")
     ids = recommender.bundle.data.clients.ids
     return [str(ids[r]) for r in order[counts[order] > 0].tolist()]
+
+
+def _bought_since(
+    recommender: HybridRecommender,
+    exclusions: Exclusions,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    due: np.ndarray,
+) -> np.ndarray:
+    """Which (client row, item column) pairs the client bought since training: asked
+    of the due pairs' clients only (the events since training are few)."""
+    data, n_items = recommender.bundle.data, recommender.n_items
+    if isinstance(exclusions.bought_since, Mapping) and not exclusions.bought_since:
+        return np.zeros(rows.size, dtype=bool)
+    clients = np.unique(rows[due])
+    bought = [(r, exclusions.bought(str(data.clients.ids[r]))) for r in clients.tolist()]
+    keys = [r * n_items + c for r, items in bought for c in recommender.columns(tuple(items))]
+    if not keys:
+        return np.zeros(rows.size, dtype=bool)
+    return np.isin(rows.astype(np.int64) * n_items + cols, np.asarray(keys, dtype=np.int64))
