@@ -17,9 +17,11 @@ from recsys.campaigns.offers import GIVEN
 from recsys.errors import ConfigError, NotFoundError
 from recsys.privacy import client_hash
 from recsys.ranking import HybridRecommender, RequestOptions
+from recsys.rules.cross_sell import load_cross_sell
 from tests.test_audience_api import DAY, most_bought
 
 NOW = datetime(2011, 1, 8, 9, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -389,3 +391,33 @@ def test_every_item_of_the_bundle_may_be_given(
     ids = [str(i) for i in bundle.data.items.ids]
     for start in range(0, len(ids), 20):
         _known_offers(recommender, campaign(offer={"items": ids[start : start + 20]}))
+
+
+def test_next_best_offers_fire_analyst_rules_for_the_members_country(
+    bundle: Bundle, sample_raw: pd.DataFrame
+) -> None:
+    """A rule aimed at one country (the shipped example: Regency teacups → the saucer,
+    United Kingdom only) fires in a campaign's offers as on each member's CRM screen:
+    the offers equal the list ranked for the client with its segment and country."""
+    rules = load_cross_sell(ROOT / "examples" / "cross_sell.yaml")
+    recommender = HybridRecommender(bundle, bundle.rules, rules, today=lambda: DAY)
+    bought = bought_by_hand(sample_raw, bundle)
+    cups = set(bought.loc[bought["item"].isin(["22697", "22699"]), "client"])
+    clients = sorted(cups - set(bought.loc[bought["item"] == "22698", "client"]))[:30]
+    assert len(clients) >= 5
+    features = pd.DataFrame(
+        {"segment": ["champions", None] * 15, "favourite_country": "United Kingdom"},
+        index=pd.Index(clients + [f"other-{i}" for i in range(30 - len(clients))]),
+    )
+    chosen = campaign(audience={"kind": "clients", "clients": clients}, offer={"next_best": 5})
+    members = build(recommender, chosen, features=features)
+    for client, offers in zip(members["client_id"], members["offers"], strict=True):
+        seen = features.loc[client]
+        options = RequestOptions(
+            exclude_purchased=False, segment=seen["segment"], country="United Kingdom"
+        )
+        assert offers == [i.item_id for i in recommender.for_client(client, 5, options=options)]
+    said = [r for reasons in members["reasons"] for r in reasons]
+    assert any("Regency teacups" in r for r in said)  # the rule did fire
+    elsewhere = build(recommender, chosen)  # no country known: the rule stays silent
+    assert not any("Regency teacups" in r for rs in elsewhere["reasons"] for r in rs)

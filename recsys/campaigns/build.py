@@ -19,7 +19,7 @@ from recsys.audience import Exclusions
 from recsys.campaigns.candidates import Candidates, candidates
 from recsys.campaigns.definition import Campaign
 from recsys.campaigns.groups import HOLDOUT, groups
-from recsys.campaigns.offers import Ranker, offers_for
+from recsys.campaigns.offers import NO_PROFILE, Profile, Ranker, offers_for
 from recsys.campaigns.pressure import contacts_near
 from recsys.errors import NotFoundError
 from recsys.ranking import HybridRecommender
@@ -73,7 +73,7 @@ def build_campaign(
     except NotFoundError as error:
         raise NotFoundError(f"audience.value: {error}") from None
     kept, over = _under_cap(found, capped, campaign.audience.size)
-    members, empty = _members(recommender, campaign, kept, rules, segments, ranker)
+    members, empty = _members(recommender, campaign, kept, rules, features, ranker)
     return Built(members, _report(campaign, members, over, empty, now))
 
 
@@ -90,6 +90,23 @@ def _segments(features: pd.DataFrame) -> dict[str, str]:
         return {}
     named = features["segment"].dropna()
     return dict(zip(named.index.astype(str), named.astype(str), strict=True))
+
+
+def _profiles(features: pd.DataFrame, clients: list[str]) -> dict[str, Profile]:
+    """The segment and country of each of ``clients`` the features know."""
+    if features.empty:
+        return {}
+    table = features.set_axis(features.index.astype(str)).reindex(pd.Index(clients).unique())
+    columns = [
+        table[name] if name in table else pd.Series(None, index=table.index, dtype=object)
+        for name in ("segment", "favourite_country")
+    ]
+    pairs = zip(*(c.astype(object).where(c.notna(), None) for c in columns), strict=True)
+    return {str(c): (_text(s), _text(n)) for c, (s, n) in zip(table.index, pairs, strict=True)}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _capped(pressure: Pressure, start: pd.Timestamp, cap: int) -> frozenset[str]:
@@ -121,19 +138,20 @@ def _members(
     campaign: Campaign,
     kept: Candidates,
     rules: Exclusions,
-    segments: dict[str, str],
+    features: pd.DataFrame,
     ranker: Ranker | None,
 ) -> tuple[pd.DataFrame, int]:
     """The members with their offers, and how many clients were left out for having
     none (every given item declined): a member is a client contacted, or held out
     from a contact."""
-    offers, reasons = offers_for(recommender, campaign.offer, kept, rules, ranker)
+    profiles = _profiles(features, kept.clients)
+    offers, reasons = offers_for(recommender, campaign.offer, kept, rules, ranker, profiles)
     table = pd.DataFrame({"client_id": kept.clients, "offers": offers, "reasons": reasons})
     table = table[table["offers"].map(len) > 0].reset_index(drop=True)
     clients = table["client_id"].tolist()
     table.insert(1, "group", groups(campaign.name, clients, campaign.holdout))
     table.insert(2, "channel", campaign.channel)
-    table.insert(3, "segment", [segments.get(c) for c in clients])
+    table.insert(3, "segment", [profiles.get(c, NO_PROFILE)[0] for c in clients])
     return table, len(kept.clients) - len(table)
 
 

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from recsys.campaigns.offers import Lists, Ranker
+    from collections.abc import Sequence
+
+    from recsys.campaigns.offers import Lists, Profile, Ranker
     from recsys.ranking import HybridRecommender
     from serving.settings import ServingSettings
 
@@ -40,11 +42,11 @@ def _start(settings: ServingSettings, bundle: Path) -> None:
     _recommender = served.loaded(settings, bundle).recommender
 
 
-def _rank(rows: np.ndarray, k: int) -> Lists:
+def _rank(rows: np.ndarray, k: int, profiles: Sequence[Profile]) -> Lists:
     from recsys.campaigns.offers import next_best
 
     assert _recommender is not None
-    return next_best(_recommender, rows, k)
+    return next_best(_recommender, rows, k, profiles)
 
 
 def pool_ranker(recommender: HybridRecommender, settings: ServingSettings, bundle: Path) -> Ranker:
@@ -52,14 +54,16 @@ def pool_ranker(recommender: HybridRecommender, settings: ServingSettings, bundl
     (each with the bundle ``settings`` serve), small ones in this process."""
     from recsys.campaigns.offers import next_best
 
-    def rank(rows: np.ndarray, k: int) -> Lists:
+    def rank(rows: np.ndarray, k: int, profiles: Sequence[Profile]) -> Lists:
         workers = min(WORKERS, os.cpu_count() or 1)
         if workers < 2 or len(rows) < SMALL:
-            return next_best(recommender, rows, k)
+            return next_best(recommender, rows, k, profiles)
         context = multiprocessing.get_context("spawn")
-        chunks = [rows[start : start + CHUNK] for start in range(0, len(rows), CHUNK)]
+        starts = range(0, len(rows), CHUNK)
+        chunks = [rows[start : start + CHUNK] for start in starts]
+        of = [list(profiles[start : start + CHUNK]) for start in starts]
         with ProcessPoolExecutor(workers, context, _start, (settings, bundle)) as pool:
-            parts = list(pool.map(_rank, chunks, [k] * len(chunks)))
+            parts = list(pool.map(_rank, chunks, [k] * len(chunks), of))
         return [i for p in parts for i in p[0]], [r for p in parts for r in p[1]]
 
     return rank
