@@ -202,6 +202,13 @@ def test_a_features_file_without_the_column_exits_4(
     assert code == 4 and "'segment'" in said and "thin.parquet" in said, said
 
 
+def test_a_features_path_that_is_no_file_exits_4(bundles: Path, here: Path) -> None:
+    """A repeat-due campaign needs no features, but a --features given is read: a wrong
+    path must not leave the offers silently without segments and countries."""
+    code, said = build(bundles, here, "--features", str(here / "missing.parquet"))
+    assert code == 4 and "--features" in said and "missing.parquet" in said, said
+
+
 def test_the_report_splits_by_segment_when_features_are_given(
     bundles: Path, here: Path, sample_data: Path, sample_features: Path
 ) -> None:

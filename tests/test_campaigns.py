@@ -421,3 +421,18 @@ def test_next_best_offers_fire_analyst_rules_for_the_members_country(
     assert any("Regency teacups" in r for r in said)  # the rule did fire
     elsewhere = build(recommender, chosen)  # no country known: the rule stays silent
     assert not any("Regency teacups" in r for rs in elsewhere["reasons"] for r in rs)
+
+
+def test_features_with_a_client_twice_read_its_last_row(
+    recommender: HybridRecommender, bundle: Bundle
+) -> None:
+    """Client ids that repeat once read as text (an int and a str) do not stop a build:
+    the last row counts, as for the segment column."""
+    client = str(bundle.data.clients.ids[0])
+    features = pd.DataFrame(
+        {"segment": ["loyal", "champions"], "favourite_country": ["France", "Germany"]},
+        index=pd.Index([int(client), client], dtype=object),
+    )
+    chosen = campaign(audience={"kind": "clients", "clients": [client]}, offer={"next_best": 3})
+    members = build(recommender, chosen, features=features)
+    assert members["segment"].tolist() == ["champions"]

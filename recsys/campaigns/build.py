@@ -96,7 +96,10 @@ def _profiles(features: pd.DataFrame, clients: list[str]) -> dict[str, Profile]:
     """The segment and country of each of ``clients`` the features know."""
     if features.empty:
         return {}
-    table = features.set_axis(features.index.astype(str)).reindex(pd.Index(clients).unique())
+    named = features[[c for c in ("segment", "favourite_country") if c in features]]
+    named = named.set_axis(named.index.astype(str))
+    named = named[~named.index.duplicated(keep="last")]  # as _segments reads them
+    table = named.reindex(pd.Index(clients).unique())
     columns = [
         table[name] if name in table else pd.Series(None, index=table.index, dtype=object)
         for name in ("segment", "favourite_country")

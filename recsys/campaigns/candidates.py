@@ -96,7 +96,8 @@ def _churn(features: pd.DataFrame) -> list[str]:
 def _repeat_due(recommender: HybridRecommender, exclusions: Exclusions) -> list[str]:
     """Clients with an item bought on two or more days whose own interval has passed
     since the last purchase, the most such items first. An item the client bought
-    again since training is not due: its last purchase is the new one."""
+    again since training is not due (the purchases since training carry no day: it is
+    judged again once a training learns that purchase)."""
     index = recommender.bundle.repeats
     if index is None:
         return []

@@ -71,6 +71,8 @@ def next_best(
 ) -> Lists:
     """Next-best offers of known clients (bundle rows), ranked :data:`BATCH` at once
     among the rows of one profile (``profiles``: per row; default: none known)."""
+    if profiles is not None and len(profiles) != len(rows):
+        raise ValueError(f"{len(profiles)} profiles for {len(rows)} rows")
     ids: list[list[str]] = [[] for _ in range(len(rows))]
     reasons: list[list[str]] = [[] for _ in range(len(rows))]
     for profile, positions in _grouped(profiles or [NO_PROFILE] * len(rows)).items():

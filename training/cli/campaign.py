@@ -85,9 +85,11 @@ def build(
     campaign = _definition(store, name)
     now = datetime.now(UTC)
     _not_started(store, campaign, now, force)
-    settings = served.settings(bundle, served.day(day) or campaign.start)
-    loaded = served.loaded(settings, bundle)
     table = _features(campaign, features)
+    settings = served.settings(bundle, served.day(day) or campaign.start)
+    if features is not None:  # each segment's popularity, as the service serves it with them
+        settings = settings.model_copy(update={"features_path": features})
+    loaded = served.loaded(settings, bundle)
     bought = served.purchases_since(settings, loaded)
     rules = served.exclusions(settings, tombstones, None, {}, bought)
     pressure = Pressure(_contacts(store, settings, name), *_cap(settings))
@@ -187,7 +189,8 @@ def _definition(store: CampaignStore, name: str) -> Campaign:
 
 def _features(campaign: Campaign, features: Path | None) -> pd.DataFrame:
     """The feature table: required by segment and churn audiences and the segment
-    filter; read whenever given (the report's per-segment figures)."""
+    filter; read whenever given (each member's segment and country for its offers, the
+    report's per-segment figures)."""
     import pandas as pd
 
     spec = campaign.audience
@@ -197,7 +200,7 @@ def _features(campaign: Campaign, features: Path | None) -> pd.DataFrame:
         segment = spec.value if spec.kind == "segment" else spec.segment
         why = "audience.segment" if spec.segment is not None else f"audience.{spec.kind}"
         return served.features_table(features, why, segment, needed)
-    if features is not None and features.is_file():
+    if features is not None:  # read whenever given: a wrong path is an error, not silence
         return served.features_table(features, "--features")
     return pd.DataFrame()
 
