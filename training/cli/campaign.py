@@ -87,7 +87,7 @@ def build(
     _not_started(store, campaign, now, force)
     table = _features(campaign, features)
     settings = served.settings(bundle, served.day(day) or campaign.start)
-    if features is not None:  # each segment's popularity, as the service serves it with them
+    if features is not None and "segment" in table:  # each segment's popularity, as served
         settings = settings.model_copy(update={"features_path": features})
     loaded = served.loaded(settings, bundle)
     bought = served.purchases_since(settings, loaded)
