@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from weakref import WeakKeyDictionary
 
 import numpy as np
 
 from feature_store import OnlineStore
-from recsys.audience import Audience, Exclusions, Scored, build_audience, score_clients
+from recsys.audience import Audience, Exclusions, Profile, Scored, build_audience, score_clients
 from recsys.ranking import HybridRecommender
 
 __all__ = ["KEPT", "item_audience", "scored_for", "segment_reader"]
@@ -57,27 +57,40 @@ def _put(recommender: HybridRecommender, key: _Key, scored: Scored) -> None:
             kept.popitem(last=False)
 
 
-def scored_for(recommender: HybridRecommender, columns: np.ndarray, day: date) -> Scored:
-    """Every client's score for ``columns`` on ``day``: the kept one, or one pass (a
-    caller waiting for the same key's pass then finds it kept)."""
+def scored_for(
+    recommender: HybridRecommender,
+    columns: np.ndarray,
+    day: date,
+    profiles: Mapping[str, Profile] | None = None,
+) -> Scored:
+    """Every client's score for ``columns`` on ``day`` (``profiles``: the served
+    bundle's, fixed with its recommender): the kept one, or one pass (a caller waiting
+    for the same key's pass then finds it kept)."""
     key = (tuple(columns.tolist()), day)
     found = _get(recommender, key)
     if found is not None:
         return found
     with _passes:
-        found = _get(recommender, key) or score_clients(recommender, columns, day)
+        found = _get(recommender, key) or score_clients(
+            recommender, columns, day, profiles=profiles
+        )
         _put(recommender, key, found)
     return found
 
 
 def item_audience(
-    recommender: HybridRecommender, columns: np.ndarray, k: int, exclusions: Exclusions
+    recommender: HybridRecommender,
+    columns: np.ndarray,
+    k: int,
+    exclusions: Exclusions,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> Audience:
     """The audience of ``columns`` on the recommender's day (run it off the loop)."""
     day = recommender.today()
     if columns.size == 0:
         return Audience([], day)
-    return build_audience(recommender, scored_for(recommender, columns, day), k, exclusions)
+    scored = scored_for(recommender, columns, day, profiles)
+    return build_audience(recommender, scored, k, exclusions)
 
 
 def segment_reader(features: OnlineStore) -> Callable[[str], str | None]:

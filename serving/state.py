@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
+from recsys.audience import Profile, profiles_of
 from recsys.bundle import Bundle
 from recsys.errors import ConfigError, ModelError, RecsysError
 from recsys.feedback import Experiments, load_experiments
@@ -58,6 +60,8 @@ class Loaded:
     """The recommender of each (experiment, arm) with its own blend."""
     experiments_digest: str = ""
     """SHA-1 of the experiments file read (empty without one): a change is reread."""
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    """Each client's segment and country from ``RECSYS_FEATURES_PATH`` (audiences)."""
 
     def arm_of(self, client_id: str | None) -> tuple[str, str] | None:
         """(experiment, arm) of a client while an experiment runs, else ``None``."""
@@ -139,12 +143,21 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
     recommender = HybridRecommender(
         bundle, bundle.rules, rules, blend, today or day_clock(settings)
     )
-    if settings.features_path is not None:
-        segments = pd.read_parquet(settings.features_path, columns=["segment"])["segment"]
-        recommender.set_segments({str(c): str(s) for c, s in segments.items()})
+    profiles = _profiles(settings.features_path)
+    if profiles:
+        recommender.set_segments({c: str(s) for c, (s, _) in profiles.items() if s is not None})
     experiments, digest = read_experiments(settings)
     arms = _arm_recommenders(recommender, experiments)
-    return Loaded(bundle, recommender, source, origin, experiments, arms, digest)
+    return Loaded(bundle, recommender, source, origin, experiments, arms, digest, profiles)
+
+
+def _profiles(path: Path | None) -> dict[str, Profile]:
+    """Each client's segment and country from the features file (none without one)."""
+    if path is None:
+        return {}
+    names = set(pq.read_schema(path).names)
+    columns = [c for c in ("segment", "favourite_country") if c in names]
+    return profiles_of(pd.read_parquet(path, columns=columns)) if columns else {}
 
 
 def read_experiments(settings: ServingSettings) -> tuple[Experiments, str]:

@@ -309,3 +309,39 @@ def test_scoring_a_category_is_one_pass(deep: HybridRecommender) -> None:
     both = audience(deep, columns, 20)
     assert len(both.members) == 20 and both.items == [deep.id_list[c] for c in columns]
     assert all(m.item_id in items and m.reason.text for m in both.members)
+
+
+def test_the_blend_read_by_item_ranks_each_client_with_its_country(
+    bundle: Bundle, sample_data: Any
+) -> None:
+    """An analyst rule aimed at one country (the shipped example: Regency teacups → the
+    saucer 22698, United Kingdom only) counts in the audience for the clients of that
+    country only: each client's score is the served blend's for it with its profile."""
+    from pathlib import Path
+
+    from recsys.data import load_events
+    from recsys.rules.cross_sell import load_cross_sell
+
+    rules = load_cross_sell(Path(__file__).resolve().parents[1] / "examples" / "cross_sell.yaml")
+    config = BlendConfig(candidates=DEPTH)
+    deep = HybridRecommender(bundle, bundle.rules, rules, config, today=lambda: DAY)
+    lines = load_events(sample_data, "online-retail").events
+    cups = set(lines.loc[lines["item_id"].astype(str).isin(["22697", "22699"]), "client_id"])
+    ids = bundle.data.clients.ids.astype(str)
+    uk = np.isin(ids, [str(c) for c in cups])
+    assert uk.sum() >= 5
+    profiles = {c: (None, "United Kingdom") for c in ids[uk].tolist()}
+    item, column = "22698", np.array([bundle.data.items.lookup("22698")])
+    here = served_scores(deep, item)
+    others = tuple(str(i) for i in bundle.data.items.ids if i != item)
+    british = RequestOptions(
+        exclude_purchased=False, exclude=others, day=DAY, country="United Kingdom"
+    )
+    ranked = deep.rank_clients(np.flatnonzero(uk), 1, british)
+    there = np.where(ranked.items[:, 0] >= 0, np.nan_to_num(ranked.scores[:, 0]), 0.0)
+    expected = here.copy()
+    expected[uk] = there
+    assert (np.abs(there - here[uk]) > 1e-6).any()  # the rule moves these clients' scores
+    options = RequestOptions(exclude_purchased=False, day=DAY)
+    read = blend_columns(deep, column, options, profiles=profiles).scores.toarray()[:, 0]
+    np.testing.assert_allclose(read, expected, rtol=1e-6, atol=1e-6)

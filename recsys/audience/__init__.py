@@ -13,23 +13,27 @@ audiences against the actual buyers after a cut-off.
 from recsys.audience.blended import DEPTH, BlendColumns, blend_columns
 from recsys.audience.build import Audience, AudienceMember, audience, build_audience
 from recsys.audience.evaluate import evaluate_audiences
+from recsys.audience.profiles import NO_PROFILE, Profile, profiles_of
 from recsys.audience.scored import Scored, ranking, score_clients
 from recsys.audience.select import Exclusions, Lookup
 from recsys.audience.targets import Target, target_columns
 
 __all__ = [
     "DEPTH",
+    "NO_PROFILE",
     "Audience",
     "AudienceMember",
     "BlendColumns",
     "Exclusions",
     "Lookup",
+    "Profile",
     "Scored",
     "Target",
     "audience",
     "blend_columns",
     "build_audience",
     "evaluate_audiences",
+    "profiles_of",
     "ranking",
     "score_clients",
     "target_columns",

@@ -12,16 +12,21 @@ holds it to :meth:`rank_clients` at the same candidate depth). Two differences, 
 on purpose: the candidate depth (:data:`DEPTH`, not the lists' 50: an audience needs
 each client's score for items far below their top 10), and no pinning boost (a
 marketing rule's pin moves an item up a list, it says nothing of who buys it; the
-analyst source's share still counts).
+analyst source's share still counts). Given the clients' profiles (segment and country,
+:mod:`recsys.audience.profiles`), the clients of each profile are ranked together with
+it, so an analyst rule aimed at a segment or a country counts for its clients only, as
+in their lists.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.audience.profiles import NO_PROFILE, Profile
 from recsys.ranking import HybridRecommender, RequestOptions, normalise
 from recsys.ranking.sources import Batch
 
@@ -54,24 +59,65 @@ def blend_columns(
     options: RequestOptions,
     depth: int = DEPTH,
     chunk: int = 1024,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> BlendColumns:
     """The blend's score of every known client for ``targets`` (item columns), read
-    from one batched ranking pass in chunks of ``chunk`` clients, ``depth`` candidates
-    per source."""
+    from one batched ranking pass in chunks of ``chunk`` clients of one profile
+    (``profiles``: client id → segment and country; default: none known), ``depth``
+    candidates per source."""
     targets = np.unique(np.asarray(targets, dtype=np.int64))
     options = recommender.dated(options)
     n = len(recommender.bundle.data.clients)
+    order, groups = _by_profile(recommender, profiles or {})
     pieces = [
-        _chunk(recommender, np.arange(start, min(n, start + chunk)), targets, options, depth)
-        for start in range(0, n, chunk)
+        _chunk(recommender, rows, targets, replace(options, segment=s, country=c), depth)
+        for (s, c), rows in _chunks(order, groups, chunk)
     ]
     shape = (n, targets.size)
     parts = {
-        name: sp.vstack([p[name] for p in pieces], format="csr") if pieces else sp.csr_matrix(shape)
+        name: _in_row_order(sp.vstack([p[name] for p in pieces], format="csr"), order)
+        if pieces
+        else sp.csr_matrix(shape)
         for name in recommender.sources
     }
     total = sum(parts.values(), sp.csr_matrix(shape, dtype=np.float64))
     return BlendColumns(targets, sp.csr_matrix(total), parts)
+
+
+def _by_profile(
+    recommender: HybridRecommender, profiles: Mapping[str, Profile]
+) -> tuple[np.ndarray, list[tuple[Profile, int]]]:
+    """Client rows grouped by profile (the clients without one first, in row order)
+    and each group's profile and end in that order."""
+    ids = recommender.bundle.data.clients.ids
+    n = len(ids)
+    if not profiles:
+        return np.arange(n), [(NO_PROFILE, n)]
+    of = [profiles.get(str(c), NO_PROFILE) for c in ids.tolist()]
+    distinct = [NO_PROFILE, *(p for p in dict.fromkeys(of) if p != NO_PROFILE)]
+    kinds = {p: i for i, p in enumerate(distinct)}
+    codes = np.array([kinds[p] for p in of], dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=len(kinds)))
+    return order, [(p, int(ends[k])) for p, k in kinds.items()]
+
+
+def _in_row_order(stacked: sp.csr_matrix, order: np.ndarray) -> sp.csr_matrix:
+    """Rows ranked in ``order`` (grouped by profile) back in client row order."""
+    if np.array_equal(order, np.arange(order.size)):
+        return stacked
+    return sp.csr_matrix(stacked[np.argsort(order, kind="stable")])
+
+
+def _chunks(
+    order: np.ndarray, groups: list[tuple[Profile, int]], chunk: int
+) -> Iterator[tuple[Profile, np.ndarray]]:
+    """Chunks of at most ``chunk`` rows, each within one profile's group."""
+    start = 0
+    for profile, end in groups:
+        for first in range(start, end, chunk):
+            yield profile, order[first : min(end, first + chunk)]
+        start = end
 
 
 def _chunk(

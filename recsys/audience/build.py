@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 
 from recsys.audience.blended import DEPTH
+from recsys.audience.profiles import Profile
 from recsys.audience.reasons import best_target, reason_for
 from recsys.audience.scored import Scored, score_clients
 from recsys.audience.select import Exclusions, Picked, pick
@@ -49,16 +51,17 @@ def audience(
     exclusions: Exclusions | None = None,
     day: date | None = None,
     depth: int = DEPTH,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> Audience:
     """The ``k`` clients most likely to buy any of ``columns`` (item columns) on
     ``day`` (default: the recommender's clock), after ``exclusions``: one batched pass
-    over every client (:func:`~recsys.audience.scored.score_clients`), then the walk;
-    no columns (an unavailable item): an empty audience, without the pass."""
+    over every client (:func:`~recsys.audience.scored.score_clients`; ``profiles``:
+    each client's segment and country), then the walk; no columns (an unavailable
+    item): an empty audience, without the pass."""
     if np.asarray(columns).size == 0:
         return Audience([], day or recommender.today())
-    return build_audience(
-        recommender, score_clients(recommender, columns, day, depth), k, exclusions
-    )
+    scored = score_clients(recommender, columns, day, depth, profiles)
+    return build_audience(recommender, scored, k, exclusions)
 
 
 def build_audience(

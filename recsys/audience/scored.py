@@ -12,6 +12,7 @@ expected number of purchases of the item if each purchase follows the client's l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,6 +21,7 @@ import scipy.sparse as sp
 
 from recsys.audience.blended import DEPTH, blend_columns
 from recsys.audience.due import activity, bought_pairs, not_due, usual_intervals
+from recsys.audience.profiles import Profile
 from recsys.bundle import Bundle
 from recsys.ranking import HybridRecommender, RequestOptions
 
@@ -58,13 +60,15 @@ def score_clients(
     targets: np.ndarray,
     day: date | None = None,
     depth: int = DEPTH,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> Scored:
     """Score every known client for ``targets`` (item columns) on ``day`` (default:
     the recommender's clock): bought items may come back (the repeat source scores
-    them), but not the pairs bought within their usual interval."""
+    them), but not the pairs bought within their usual interval (``profiles``: each
+    client's segment and country, for analyst rules aimed at them)."""
     options = recommender.dated(RequestOptions(exclude_purchased=False, day=day))
     assert options.day is not None  # dated
-    blended = blend_columns(recommender, targets, options, depth)
+    blended = blend_columns(recommender, targets, options, depth, profiles=profiles)
     bundle, targets = recommender.bundle, blended.targets
     early, usual = _early(bundle, targets, day_number(options.day))
     kept = sp.csr_matrix(blended.scores - blended.scores.multiply(early))

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from recsys.audience import Exclusions
+from recsys.audience.profiles import NO_PROFILE, profiles_of
 from recsys.campaigns.candidates import Candidates, candidates
 from recsys.campaigns.definition import Campaign
 from recsys.campaigns.groups import HOLDOUT, groups
-from recsys.campaigns.offers import NO_PROFILE, Profile, Ranker, offers_for
+from recsys.campaigns.offers import Ranker, offers_for
 from recsys.campaigns.pressure import contacts_near
 from recsys.errors import NotFoundError
 from recsys.ranking import HybridRecommender
@@ -92,26 +93,6 @@ def _segments(features: pd.DataFrame) -> dict[str, str]:
     return dict(zip(named.index.astype(str), named.astype(str), strict=True))
 
 
-def _profiles(features: pd.DataFrame, clients: list[str]) -> dict[str, Profile]:
-    """The segment and country of each of ``clients`` the features know."""
-    if features.empty:
-        return {}
-    named = features[[c for c in ("segment", "favourite_country") if c in features]]
-    named = named.set_axis(named.index.astype(str))
-    named = named[~named.index.duplicated(keep="last")]  # as _segments reads them
-    table = named.reindex(pd.Index(clients).unique())
-    columns = [
-        table[name] if name in table else pd.Series(None, index=table.index, dtype=object)
-        for name in ("segment", "favourite_country")
-    ]
-    pairs = zip(*(c.astype(object).where(c.notna(), None) for c in columns), strict=True)
-    return {str(c): (_text(s), _text(n)) for c, (s, n) in zip(table.index, pairs, strict=True)}
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 def _capped(pressure: Pressure, start: pd.Timestamp, cap: int) -> frozenset[str]:
     """Clients who already have ``cap`` contacts within the window around ``start``."""
     contacts = pressure.contacts
@@ -147,7 +128,7 @@ def _members(
     """The members with their offers, and how many clients were left out for having
     none (every given item declined): a member is a client contacted, or held out
     from a contact."""
-    profiles = _profiles(features, kept.clients)
+    profiles = profiles_of(features, kept.clients)
     offers, reasons = offers_for(recommender, campaign.offer, kept, rules, ranker, profiles)
     table = pd.DataFrame({"client_id": kept.clients, "offers": offers, "reasons": reasons})
     table = table[table["offers"].map(len) > 0].reset_index(drop=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.audience import Exclusions, Target, audience, target_columns
+from recsys.audience import Exclusions, Profile, Target, audience, profiles_of, target_columns
 from recsys.audience.due import activity
 from recsys.audience.scored import day_number
 from recsys.campaigns.definition import AudienceSpec
@@ -47,7 +47,7 @@ def candidates(
     order, each one ``exclusions`` keeps (``features``: the client feature table,
     indexed by client id; read by the segment and churn kinds)."""
     if spec.kind in ("item", "category", "tag"):
-        return _affinity(recommender, spec, exclusions, wanted)
+        return _affinity(recommender, spec, exclusions, wanted, profiles_of(features))
     if spec.kind == "segment":
         found = _by_activity(recommender, _flagged(features, features.get("segment") == spec.value))
     elif spec.kind == "churn_risk":
@@ -60,10 +60,15 @@ def candidates(
 
 
 def _affinity(
-    recommender: HybridRecommender, spec: AudienceSpec, exclusions: Exclusions, wanted: int
+    recommender: HybridRecommender,
+    spec: AudienceSpec,
+    exclusions: Exclusions,
+    wanted: int,
+    profiles: dict[str, Profile],
 ) -> Candidates:
     target = Target(spec.kind, str(spec.value))  # type: ignore[arg-type]
-    found = audience(recommender, target_columns(recommender, target), wanted, exclusions)
+    columns = target_columns(recommender, target)
+    found = audience(recommender, columns, wanted, exclusions, profiles=profiles)
     members = found.members
     return Candidates(
         [m.client_id for m in members], [m.item_id for m in members], [m.reason for m in members]

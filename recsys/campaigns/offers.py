@@ -20,11 +20,12 @@ from dataclasses import replace
 import numpy as np
 
 from recsys.audience import Exclusions
+from recsys.audience.profiles import NO_PROFILE, Profile
 from recsys.campaigns.candidates import Candidates
 from recsys.campaigns.definition import OfferSpec
 from recsys.ranking import HybridRecommender, RankedItem, RequestOptions
 
-__all__ = ["BATCH", "GIVEN", "NO_PROFILE", "Profile", "Ranker", "next_best", "offers_for"]
+__all__ = ["BATCH", "GIVEN", "Ranker", "next_best", "offers_for"]
 
 #: Clients ranked at once (a batch holds a dense clients × items block).
 BATCH = 256
@@ -34,9 +35,6 @@ GIVEN = "Chosen for this campaign by the marketing team"
 OFFERS = RequestOptions(exclude_purchased=False)
 
 Lists = tuple[list[list[str]], list[list[str]]]
-Profile = tuple[str | None, str | None]
-"""A client's segment and country, as analyst rules target them."""
-NO_PROFILE: Profile = (None, None)
 #: Next-best offers of known clients (bundle rows), ``k`` each, given each row's
 #: profile: their ids and reasons. In process by default (:func:`next_best`);
 #: ``recsys campaign build`` spreads the rows over worker processes.

@@ -69,7 +69,9 @@ async def audience(
     named = None if segment is None else str(segment.value)
     exclusions = _exclusions(ctx, named)
     try:
-        found = await run_in_threadpool(item_audience, recommender, columns, k, exclusions)
+        found = await run_in_threadpool(
+            item_audience, recommender, columns, k, exclusions, current.profiles
+        )
     except (RedisError, OSError):  # the feature store, asked for segments
         raise HTTPException(503, "segment: the feature store is not answering") from None
     return _body(found, item_id, current.version, named)

@@ -19,7 +19,8 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from recsys.campaigns.offers import Lists, Profile, Ranker
+    from recsys.audience.profiles import Profile
+    from recsys.campaigns.offers import Lists, Ranker
     from recsys.ranking import HybridRecommender
     from serving.settings import ServingSettings
 

@@ -22,7 +22,7 @@ from training.cli._errors import handle_errors
 from training.cli._options import DEFAULT_TOMBSTONES, TombstonesOption
 
 if TYPE_CHECKING:
-    from recsys.audience import Audience, Exclusions, Target
+    from recsys.audience import Audience, Exclusions, Profile, Target
     from serving.state import Loaded
 
 __all__ = ["audience"]
@@ -70,10 +70,12 @@ def audience(
     started = time.perf_counter()
     target = _target(item, category, tag)
     settings = served.settings(bundle, served.day(day))
+    if features is not None and features.is_file():  # segments and countries, as served
+        settings = settings.model_copy(update={"features_path": features})
     loaded = served.loaded(settings, bundle)
     named, bought = served.segments(segment, features), served.purchases_since(settings, loaded)
     rules = served.exclusions(settings, tombstones, segment, named, bought)
-    found = _audience(loaded, target, k, rules)
+    found = _audience(loaded, target, k, rules, loaded.profiles)
     _write(out, found)
     seconds = time.perf_counter() - started
     what = f"{target.kind} {target.value!r} ({len(found.items)} items)"
@@ -91,7 +93,9 @@ def _target(item: str | None, category: str | None, tag: str | None) -> Target:
     return Target(kind, value)  # type: ignore[arg-type]
 
 
-def _audience(loaded: Loaded, target: Target, k: int, exclusions: Exclusions) -> Audience:
+def _audience(
+    loaded: Loaded, target: Target, k: int, exclusions: Exclusions, profiles: dict[str, Profile]
+) -> Audience:
     """The audience of ``target`` (an unknown one: exit 4 naming its option)."""
     from recsys.audience import audience, target_columns
 
@@ -99,7 +103,7 @@ def _audience(loaded: Loaded, target: Target, k: int, exclusions: Exclusions) ->
         columns = target_columns(loaded.recommender, target)
     except NotFoundError:
         raise ConfigError(f"--{target.kind}: {target.missing}") from None
-    return audience(loaded.recommender, columns, k, exclusions)
+    return audience(loaded.recommender, columns, k, exclusions, profiles=profiles)
 
 
 def _write(out: Path, found: Audience) -> None:
