@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from recsys.audience import Profile, profiles_of
 from recsys.bundle import Bundle
@@ -152,12 +151,14 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
 
 
 def _profiles(path: Path | None) -> dict[str, Profile]:
-    """Each client's segment and country from the features file (none without one)."""
+    """Each client's segment and country from the features file or directory (none
+    without one); one that cannot be read is a :class:`ConfigError` naming it."""
     if path is None:
         return {}
-    names = set(pq.read_schema(path).names)
-    columns = [c for c in ("segment", "favourite_country") if c in names]
-    return profiles_of(pd.read_parquet(path, columns=columns)) if columns else {}
+    try:
+        return profiles_of(pd.read_parquet(path))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot read the client features ({error})") from None
 
 
 def read_experiments(settings: ServingSettings) -> tuple[Experiments, str]:

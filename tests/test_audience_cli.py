@@ -107,6 +107,18 @@ def test_bad_options_exit_non_zero_naming_them(
     assert not (here / "x.csv").exists()
 
 
+def test_an_unreadable_features_file_exits_4_naming_it(
+    bundles: Path, bundle: Bundle, here: Path
+) -> None:
+    """The features give each client's segment and country: a file that is not
+    parquet is named, never a traceback."""
+    broken = here / "broken.parquet"
+    broken.write_text("not parquet", encoding="utf-8")
+    code, said = run("--bundle", str(bundles), "--item", most_bought(bundle), "--out",
+                     str(here / "a.csv"), "--features", str(broken))  # fmt: skip
+    assert code == 4 and "broken.parquet" in said and "Traceback" not in said, said
+
+
 def test_a_missing_bundle_is_named(here: Path) -> None:
     got, said = run("--bundle", str(here / "nowhere"), "--item", "A", "--out", "x.csv")
     assert got == 4 and "--bundle" in said

@@ -70,8 +70,8 @@ def blend_columns(
     n = len(recommender.bundle.data.clients)
     order, groups = _by_profile(recommender, profiles or {})
     pieces = [
-        _chunk(recommender, rows, targets, replace(options, segment=s, country=c), depth)
-        for (s, c), rows in _chunks(order, groups, chunk)
+        _chunk(recommender, rows, targets, _with(options, profile), depth)
+        for profile, rows in _chunks(order, groups, chunk)
     ]
     shape = (n, targets.size)
     parts = {
@@ -100,6 +100,13 @@ def _by_profile(
     order = np.argsort(codes, kind="stable")
     ends = np.cumsum(np.bincount(codes, minlength=len(kinds)))
     return order, [(p, int(ends[k])) for p, k in kinds.items()]
+
+
+def _with(options: RequestOptions, profile: Profile) -> RequestOptions:
+    """``options`` for the clients of ``profile`` (none known: as given)."""
+    if profile == NO_PROFILE:
+        return options
+    return replace(options, segment=profile[0], country=profile[1])
 
 
 def _in_row_order(stacked: sp.csr_matrix, order: np.ndarray) -> sp.csr_matrix:
