@@ -27,6 +27,7 @@ import pandas as pd
 import redis
 
 from feature_store.online import OnlineStore
+from recsys.audience import FIELDS
 from recsys.errors import ConfigError
 from recsys.privacy import client_hash, read_tombstones
 from recsys.ranking import RequestOptions
@@ -46,7 +47,7 @@ Progress = Callable[[int, int], None]
 Target = tuple[RequestOptions, np.ndarray]
 Profile = dict[str, str | None]
 #: The feature-store fields analyst rules target (:func:`serving.ranked.client_options`).
-_TARGETING = ("segment", "favourite_country")
+_TARGETING = FIELDS
 _CHUNK = 1000
 
 

@@ -13,9 +13,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from redis.exceptions import RedisError
 
-from recsys.audience import Profile, profiles_of
+from feature_store import OnlineStore
+from recsys.audience import FIELDS, Profile, profile_of, profiles_of
 from recsys.bundle import Bundle
 from recsys.errors import ConfigError, ModelError, RecsysError
 from recsys.feedback import Experiments, load_experiments
@@ -142,7 +145,7 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
     recommender = HybridRecommender(
         bundle, bundle.rules, rules, blend, today or day_clock(settings)
     )
-    profiles = _profiles(settings.features_path)
+    profiles = _profiles(settings, bundle.data.clients.ids)
     if profiles:
         recommender.set_segments({c: str(s) for c, (s, _) in profiles.items() if s is not None})
     experiments, digest = read_experiments(settings)
@@ -150,15 +153,24 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
     return Loaded(bundle, recommender, source, origin, experiments, arms, digest, profiles)
 
 
-def _profiles(path: Path | None) -> dict[str, Profile]:
-    """Each client's segment and country from the features file or directory (none
-    without one); one that cannot be read is a :class:`ConfigError` naming it."""
-    if path is None:
+def _profiles(settings: ServingSettings, clients: np.ndarray) -> dict[str, Profile]:
+    """Each client's segment and country as requests read them: from the features file
+    or directory (one that cannot be read is a :class:`ConfigError` naming it), else
+    from the Redis feature store (none when it does not answer: logged)."""
+    path = settings.features_path
+    if path is not None:
+        try:
+            return profiles_of(pd.read_parquet(path))
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{path}: cannot read the client features ({error})") from None
+    if settings.redis_url is None:
         return {}
     try:
-        return profiles_of(pd.read_parquet(path))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"{path}: cannot read the client features ({error})") from None
+        rows = OnlineStore(settings.redis_url).fields_of(clients.tolist(), FIELDS)
+    except (RedisError, OSError) as error:
+        log.warning("client features unreadable (%s): no segments or countries", error)
+        return {}
+    return {client: profile_of(row) for client, row in rows.items()}
 
 
 def read_experiments(settings: ServingSettings) -> tuple[Experiments, str]:

@@ -117,3 +117,51 @@ def test_a_segment_keeps_its_clients_only(
     body = answer.json()
     assert answer.status_code == 200 and body["segment"] == "can't lose"
     assert body["clients"] and {segments[c["client_id"]] for c in body["clients"]} == {"can't lose"}
+
+
+def test_profiles_come_from_the_redis_feature_store_without_a_features_file(
+    bundles: Path, bundle: Bundle, sample_features: Path, tmp_path: Path
+) -> None:
+    """An analyst rule aimed at one country (the shipped example: Regency teacups → the
+    saucer 22698, United Kingdom only) counts for that country's clients when the
+    service reads client features from Redis as it does from the features file; without
+    either it counts for nobody."""
+    from feature_store.online import OnlineStore
+    from tests.servers import free_port, start_redis
+
+    process = start_redis(port := free_port(), tmp_path)
+    try:
+        redis = f"redis://127.0.0.1:{port}/0"
+        OnlineStore(redis).materialise(pd.read_parquet(sample_features), "v1")
+        runs = {
+            "file": {"features_path": sample_features},
+            "redis": {"redis_url": redis},
+            "none": {},
+        }
+        found = {
+            name: _saucer_audience(bundles, tmp_path / name, extra) for name, extra in runs.items()
+        }
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    assert found["redis"] == found["file"]
+    assert found["file"] != found["none"]  # the rule moves the United Kingdom's clients
+
+
+def _saucer_audience(bundles: Path, tmp: Path, extra: dict[str, object]) -> list[tuple[str, float]]:
+    settings = settings_for(bundles, tmp, today=DAY, **extra)
+    with TestClient(create_app(settings), client=LOOPBACK) as api:
+        answer = api.get("/v1/items/22698/audience?k=200")
+    assert answer.status_code == 200, answer.text
+    return [(c["client_id"], round(c["score"], 6)) for c in answer.json()["clients"]]
+
+
+def test_a_feature_store_that_does_not_answer_leaves_profiles_empty(
+    bundles: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from serving.state import load
+    from tests.servers import free_port
+
+    settings = settings_for(bundles, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    assert load(settings).profiles == {}
+    assert "client features unreadable" in caplog.text

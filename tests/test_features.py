@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from feature_store import FEATURES, SEGMENT_RULES, OnlineStore, build_features, rfm_segment
@@ -126,6 +127,10 @@ def test_online_store_round_trip_memory_and_redis(table: pd.DataFrame, redis_url
         assert got["segment"] == table.loc[client, "segment"]
         assert got["frequency"] == table.loc[client, "frequency"]
         assert store.get("nobody") is None
+    # Other tests' services share this Redis: features left there would give them segments.
+    shared = redis.Redis.from_url(redis_url)
+    shared.delete(*shared.scan_iter(match="features:*"))
+    shared.close()
 
 
 def test_features_cli(sample_data: Path, tmp_path: Path) -> None:

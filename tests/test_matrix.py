@@ -125,6 +125,7 @@ def test_id_map_lookups() -> None:
     categorical = pd.Series(["c1", None, "zz"], dtype="category")
     assert ids.index(categorical).tolist() == [1, -1, -1]
     assert ids.lookup("c3") == 0 and ids.lookup("nobody") is None
+    assert IdMap(["7", "10"]).lookup(10) == 1 and ids.lookup("") is None  # as strings
     assert ids.to_ids(np.array([1, 0])).tolist() == ["c1", "c3"]
     with pytest.raises(ValueError, match="unique"):
         IdMap(["a", "a"])

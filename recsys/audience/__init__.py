@@ -13,13 +13,14 @@ audiences against the actual buyers after a cut-off.
 from recsys.audience.blended import DEPTH, BlendColumns, blend_columns
 from recsys.audience.build import Audience, AudienceMember, audience, build_audience
 from recsys.audience.evaluate import evaluate_audiences
-from recsys.audience.profiles import NO_PROFILE, Profile, profiles_of
+from recsys.audience.profiles import FIELDS, NO_PROFILE, Profile, profile_of, profiles_of
 from recsys.audience.scored import Scored, ranking, score_clients
 from recsys.audience.select import Exclusions, Lookup
 from recsys.audience.targets import Target, target_columns
 
 __all__ = [
     "DEPTH",
+    "FIELDS",
     "NO_PROFILE",
     "Audience",
     "AudienceMember",
@@ -33,6 +34,7 @@ __all__ = [
     "blend_columns",
     "build_audience",
     "evaluate_audiences",
+    "profile_of",
     "profiles_of",
     "ranking",
     "score_clients",

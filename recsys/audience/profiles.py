@@ -4,15 +4,17 @@ client feature table (``segment``, ``favourite_country``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-__all__ = ["NO_PROFILE", "Profile", "profiles_of"]
+__all__ = ["FIELDS", "NO_PROFILE", "Profile", "profile_of", "profiles_of"]
 
 Profile = tuple[str | None, str | None]
 """(segment, country); ``None`` where not known."""
 NO_PROFILE: Profile = (None, None)
+FIELDS = ("segment", "favourite_country")
+"""The client features a profile is read from."""
 
 
 def profiles_of(features: pd.DataFrame, clients: Iterable[str] | None = None) -> dict[str, Profile]:
@@ -30,6 +32,11 @@ def profiles_of(features: pd.DataFrame, clients: Iterable[str] | None = None) ->
     ]
     pairs = zip(*(c.astype(object).where(c.notna(), None) for c in columns), strict=True)
     return {str(c): (_text(s), _text(n)) for c, (s, n) in zip(table.index, pairs, strict=True)}
+
+
+def profile_of(features: Mapping[str, object]) -> Profile:
+    """One client's profile from its features (a field missing or ``None``: unknown)."""
+    return _text(features.get(FIELDS[0])), _text(features.get(FIELDS[1]))
 
 
 def _text(value: object) -> str | None:

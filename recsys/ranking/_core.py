@@ -193,7 +193,9 @@ class BlendCore:
     def _blocking(self, keys: np.ndarray, o: RequestOptions) -> Blocking:
         columns = self.facts.unavailable
         if o.exclude or o.out_of_stock:
-            columns = np.union1d(columns, self.columns((*o.exclude, *o.out_of_stock)))
+            asked = self.columns((*o.exclude, *o.out_of_stock))
+            # Ids the bundle does not know block nothing: no merge for them.
+            columns = np.union1d(columns, asked) if asked.size else columns
         if not o.only:
             return Blocking(keys, columns)
         facts, only = self.facts, o.only
