@@ -20,13 +20,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import redis
 
-from feature_store.online import OnlineStore
 from recsys.audience import FIELDS
 from recsys.errors import ConfigError
 from recsys.privacy import client_hash, read_tombstones
@@ -36,6 +33,7 @@ from serving.catalogue import CatalogueState, stored_catalogue
 from serving.lists import cache_key, stored_list
 from serving.outcomes import OUTCOMES_STREAM, OutcomeState
 from serving.privacy import FORGET, TOMBSTONE_SET
+from serving.profiles import as_fields, read_profiles
 from serving.ranked import Arrivals, ClientNow, client_now, client_options, pack_ranking, rank_list
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState, load
@@ -46,8 +44,6 @@ __all__ = ["Precomputed", "precompute"]
 Progress = Callable[[int, int], None]
 Target = tuple[RequestOptions, np.ndarray]
 Profile = dict[str, str | None]
-#: The feature-store fields analyst rules target (:func:`serving.ranked.client_options`).
-_TARGETING = FIELDS
 _CHUNK = 1000
 
 
@@ -272,16 +268,8 @@ def _most_active(loaded: Loaded, limit: int | None, gone: frozenset[str]) -> np.
 
 def _profiles(settings: ServingSettings, clients: list[str]) -> dict[str, Profile]:
     """Each client's segment and favourite country as the feature store gives them to a
-    request: from the features file (the service materialises the same file), else from
-    the Redis feature store the service reads (:func:`serving.app.open_features`)."""
-    if settings.features_path is None:
-        if settings.redis_url is None:
-            return {}
-        return OnlineStore(settings.redis_url).fields_of(clients, _TARGETING)
-    table = pd.read_parquet(settings.features_path, columns=[*_TARGETING])
-    table = table.fillna("").astype(str).replace({"": None})  # as the online store reads
-    rows: dict[Any, Any] = table.to_dict("index")
-    return {str(c): fields for c, fields in rows.items()}
+    request (:func:`serving.profiles.read_profiles`), as feature fields."""
+    return {c: as_fields(p) for c, p in read_profiles(settings, clients).items()}
 
 
 def _groups(loaded: Loaded, profiles: dict[str, Profile], rows: np.ndarray) -> Iterator[Target]:
@@ -291,9 +279,9 @@ def _groups(loaded: Loaded, profiles: dict[str, Profile], rows: np.ndarray) -> I
     grouped: dict[tuple[str | None, ...], list[int]] = {}
     for row in rows.tolist():
         profile = profiles.get(str(ids[row]), {})
-        grouped.setdefault(tuple(profile.get(f) for f in _TARGETING), []).append(row)
+        grouped.setdefault(tuple(profile.get(f) for f in FIELDS), []).append(row)
     for values, members in grouped.items():
-        profile = dict(zip(_TARGETING, values, strict=True))
+        profile = dict(zip(FIELDS, values, strict=True))
         yield client_options(RequestOptions(), ClientNow(None), profile), np.array(members)
 
 

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from redis.exceptions import RedisError
 
-from feature_store import OnlineStore
-from recsys.audience import FIELDS, Profile, profile_of, profiles_of
+from recsys.audience import Profile
 from recsys.bundle import Bundle
 from recsys.errors import ConfigError, ModelError, RecsysError
 from recsys.feedback import Experiments, load_experiments
@@ -26,6 +24,7 @@ from recsys.privacy import client_hash
 from recsys.ranking import BlendConfig, HybridRecommender
 from recsys.ranking.options import Today
 from recsys.rules.cross_sell import CrossSellRules, load_cross_sell, save_cross_sell
+from serving.profiles import read_profiles
 from serving.registry import registry_bundle
 from serving.settings import ServingSettings, day_clock
 
@@ -154,23 +153,13 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
 
 
 def _profiles(settings: ServingSettings, clients: np.ndarray) -> dict[str, Profile]:
-    """Each client's segment and country as requests read them: from the features file
-    or directory (one that cannot be read is a :class:`ConfigError` naming it), else
-    from the Redis feature store (none when it does not answer: logged)."""
-    path = settings.features_path
-    if path is not None:
-        try:
-            return profiles_of(pd.read_parquet(path))
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"{path}: cannot read the client features ({error})") from None
-    if settings.redis_url is None:
-        return {}
+    """:func:`~serving.profiles.read_profiles`; none when the Redis feature store does not
+    answer (logged: the service still starts, ranking without segments and countries)."""
     try:
-        rows = OnlineStore(settings.redis_url).fields_of(clients.tolist(), FIELDS)
+        return read_profiles(settings, clients.tolist())
     except (RedisError, OSError) as error:
         log.warning("client features unreadable (%s): no segments or countries", error)
         return {}
-    return {client: profile_of(row) for client, row in rows.items()}
 
 
 def read_experiments(settings: ServingSettings) -> tuple[Experiments, str]:
