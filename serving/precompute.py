@@ -25,6 +25,7 @@ import numpy as np
 import redis
 
 from recsys.audience import FIELDS
+from recsys.audience import Profile as AudienceProfile
 from recsys.errors import ConfigError
 from recsys.privacy import client_hash, read_tombstones
 from recsys.ranking import RequestOptions
@@ -33,7 +34,7 @@ from serving.catalogue import CatalogueState, stored_catalogue
 from serving.lists import cache_key, stored_list
 from serving.outcomes import OUTCOMES_STREAM, OutcomeState
 from serving.privacy import FORGET, TOMBSTONE_SET
-from serving.profiles import as_fields, read_profiles
+from serving.profiles import Profiles, as_fields, strict
 from serving.ranked import Arrivals, ClientNow, client_now, client_options, pack_ranking, rank_list
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState, load
@@ -78,7 +79,7 @@ def precompute(
     if settings.redis_url is None:
         raise ConfigError("redis_url: precompute writes to Redis; set RECSYS_REDIS_URL")
     started = time.perf_counter()
-    loaded, catalogue = _load(settings)
+    loaded, catalogue = _load(settings, strict(settings))  # one read: workers get it
     client = redis.Redis.from_url(settings.redis_url)
     chosen = _most_active(loaded, limit, _tombstones(client, settings))
     now = _since_training(client, settings, loaded, catalogue, chosen)
@@ -150,20 +151,22 @@ def _run(
         yield from map(_write, tasks)
         return
     context = multiprocessing.get_context("spawn")  # no forked BLAS or faiss threads
-    with ProcessPoolExecutor(workers, context, _start, (settings,)) as pool:
+    with ProcessPoolExecutor(workers, context, _start, (settings, loaded.profiles)) as pool:
         yield from pool.map(_write, tasks)
 
 
-def _start(settings: ServingSettings) -> None:
-    """A worker process: load the bundle (memory-mapped) and connect."""
+def _start(settings: ServingSettings, profiles: dict[str, AudienceProfile]) -> None:
+    """A worker process: load the bundle (memory-mapped) with the run's profiles, and
+    connect."""
     global _worker
-    _worker = (_load(settings)[0], redis.Redis.from_url(str(settings.redis_url)))
+    loaded = _load(settings, lambda _: profiles)[0]
+    _worker = (loaded, redis.Redis.from_url(str(settings.redis_url)))
 
 
-def _load(settings: ServingSettings) -> tuple[Loaded, CatalogueState]:
+def _load(settings: ServingSettings, profiles: Profiles) -> tuple[Loaded, CatalogueState]:
     """The bundle the service serves, its item facts brought up to the stored catalogue
     (so no unavailable item is stored; titles and categories as the catalogue says)."""
-    loaded = load(settings)
+    loaded = load(settings, profiles=profiles)
     catalogue = CatalogueState(settings.catalogue_path, today=settings.today)
     catalogue.catalogue = stored_catalogue(settings.catalogue_path, settings.redis_url)
     loaded.recommender.facts.sync(catalogue.catalogue, catalogue.clock())
@@ -185,7 +188,7 @@ def _since_training(
     cooldown = timedelta(days=settings.outcome_cooldown_days)
     outcomes = OutcomeState(settings.outcomes_path, None, cooldown, settings.today)
     outcomes.replay(records_after(client, OUTCOMES_STREAM, "0-0"))  # the whole stream, as replicas
-    return Now(chosen, seen, state, outcomes, catalogue, _profiles(settings, ids))
+    return Now(chosen, seen, state, outcomes, catalogue, _fields(loaded, ids))
 
 
 def _purchases_since(
@@ -266,10 +269,10 @@ def _most_active(loaded: Loaded, limit: int | None, gone: frozenset[str]) -> np.
     return np.sort(order if limit is None else order[:limit])
 
 
-def _profiles(settings: ServingSettings, clients: list[str]) -> dict[str, Profile]:
-    """Each client's segment and favourite country as the feature store gives them to a
-    request (:func:`serving.profiles.read_profiles`), as feature fields."""
-    return {c: as_fields(p) for c, p in read_profiles(settings, clients).items()}
+def _fields(loaded: Loaded, clients: list[str]) -> dict[str, Profile]:
+    """The profiles of ``clients`` the run read, as the feature fields a request reads."""
+    found = loaded.profiles
+    return {c: as_fields(found[c]) for c in clients if c in found}
 
 
 def _groups(loaded: Loaded, profiles: dict[str, Profile], rows: np.ndarray) -> Iterator[Target]:

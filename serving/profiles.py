@@ -5,16 +5,24 @@ popularity with them (:func:`serving.ranked.client_options`): from the features 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
+from redis.exceptions import RedisError
 
 from feature_store import OnlineStore
 from recsys.audience import FIELDS, Profile, profile_of, profiles_of
 from recsys.errors import ConfigError
 from serving.settings import ServingSettings
 
-__all__ = ["as_fields", "read_profiles"]
+__all__ = ["Profiles", "as_fields", "read_profiles", "strict", "tolerant"]
+
+log = logging.getLogger("recsys.serving")
+
+Profiles = Callable[[np.ndarray], dict[str, Profile]]
+"""How a bundle's load reads its clients' profiles (given the bundle's client ids)."""
 
 
 def read_profiles(settings: ServingSettings, clients: Sequence[str]) -> dict[str, Profile]:
@@ -36,3 +44,23 @@ def read_profiles(settings: ServingSettings, clients: Sequence[str]) -> dict[str
 def as_fields(profile: Profile) -> dict[str, str | None]:
     """A profile as the feature fields a request's options are read from."""
     return dict(zip(FIELDS, profile, strict=True))
+
+
+def strict(settings: ServingSettings) -> Profiles:
+    """:func:`read_profiles`, a feature store that does not answer an error (batch jobs:
+    every process must rank with the same profiles)."""
+    return lambda clients: read_profiles(settings, clients.tolist())
+
+
+def tolerant(settings: ServingSettings, fallback: dict[str, Profile]) -> Profiles:
+    """:func:`read_profiles`; when the Redis feature store does not answer, ``fallback``
+    (the service's: the profiles it serves, so a reload never loses them), logged."""
+
+    def read(clients: np.ndarray) -> dict[str, Profile]:
+        try:
+            return read_profiles(settings, clients.tolist())
+        except (RedisError, OSError) as error:
+            log.warning("client features unreadable (%s): %d profiles kept", error, len(fallback))
+            return fallback
+
+    return read

@@ -13,9 +13,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from redis.exceptions import RedisError
-
 from recsys.audience import Profile
 from recsys.bundle import Bundle
 from recsys.errors import ConfigError, ModelError, RecsysError
@@ -24,7 +21,7 @@ from recsys.privacy import client_hash
 from recsys.ranking import BlendConfig, HybridRecommender
 from recsys.ranking.options import Today
 from recsys.rules.cross_sell import CrossSellRules, load_cross_sell, save_cross_sell
-from serving.profiles import read_profiles
+from serving.profiles import Profiles, tolerant
 from serving.registry import registry_bundle
 from serving.settings import ServingSettings, day_clock
 
@@ -62,7 +59,8 @@ class Loaded:
     experiments_digest: str = ""
     """SHA-1 of the experiments file read (empty without one): a change is reread."""
     profiles: dict[str, Profile] = field(default_factory=dict)
-    """Each client's segment and country from ``RECSYS_FEATURES_PATH`` (audiences)."""
+    """Each client's segment and country (:mod:`serving.profiles`: the features file,
+    else the Redis feature store), read when the bundle loaded."""
 
     def arm_of(self, client_id: str | None) -> tuple[str, str] | None:
         """(experiment, arm) of a client while an experiment runs, else ``None``."""
@@ -132,9 +130,12 @@ def locate(settings: ServingSettings) -> tuple[Path, str]:
     return found, f"MLflow {settings.registered_model}@{settings.serving_alias}"
 
 
-def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
+def load(
+    settings: ServingSettings, today: Today | None = None, profiles: Profiles | None = None
+) -> Loaded:
     """Load and validate the bundle and the cross-sell rules the settings name;
-    ``today``: the service's clock of days (default: the settings')."""
+    ``today``: the service's clock of days (default: the settings'); ``profiles``: how
+    its clients' segments and countries are read (default: :func:`tolerant`, none kept)."""
     source, origin = locate(settings)
     bundle = Bundle.load(source)
     rules: CrossSellRules | None = None
@@ -144,22 +145,12 @@ def load(settings: ServingSettings, today: Today | None = None) -> Loaded:
     recommender = HybridRecommender(
         bundle, bundle.rules, rules, blend, today or day_clock(settings)
     )
-    profiles = _profiles(settings, bundle.data.clients.ids)
-    if profiles:
-        recommender.set_segments({c: str(s) for c, (s, _) in profiles.items() if s is not None})
+    found = (profiles or tolerant(settings, {}))(bundle.data.clients.ids)
+    if found:
+        recommender.set_segments({c: str(s) for c, (s, _) in found.items() if s is not None})
     experiments, digest = read_experiments(settings)
     arms = _arm_recommenders(recommender, experiments)
-    return Loaded(bundle, recommender, source, origin, experiments, arms, digest, profiles)
-
-
-def _profiles(settings: ServingSettings, clients: np.ndarray) -> dict[str, Profile]:
-    """:func:`~serving.profiles.read_profiles`; none when the Redis feature store does not
-    answer (logged: the service still starts, ranking without segments and countries)."""
-    try:
-        return read_profiles(settings, clients.tolist())
-    except (RedisError, OSError) as error:
-        log.warning("client features unreadable (%s): no segments or countries", error)
-        return {}
+    return Loaded(bundle, recommender, source, origin, experiments, arms, digest, found)
 
 
 def read_experiments(settings: ServingSettings) -> tuple[Experiments, str]:
@@ -232,8 +223,9 @@ class ServiceState:
     def prepare(self) -> tuple[bool, Loaded | None]:
         """Load the bundle the settings point at: (loaded, the new one to switch to or
         ``None`` when it is the one served); a refused one keeps the old one."""
+        kept = self.current.profiles if self.current is not None else {}
         try:
-            fresh = load(self.settings, self.today)
+            fresh = load(self.settings, self.today, tolerant(self.settings, kept))
         except Exception as error:  # RecsysError, or a failure nobody foresaw: refuse either
             self.last_error = str(error) if isinstance(error, RecsysError) else repr(error)
             log.warning("bundle refused, keeping %s: %s", self.version, error)

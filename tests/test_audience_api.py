@@ -156,12 +156,34 @@ def _saucer_audience(bundles: Path, tmp: Path, extra: dict[str, object]) -> list
     return [(c["client_id"], round(c["score"], 6)) for c in answer.json()["clients"]]
 
 
-def test_a_feature_store_that_does_not_answer_leaves_profiles_empty(
-    bundles: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_a_feature_store_that_does_not_answer_keeps_the_profiles_served(
+    bundles: Path, sample_features: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from serving.state import load
-    from tests.servers import free_port
+    """A bundle loaded while the Redis feature store is down keeps the profiles of the
+    one it replaces (none at the first load: the service still starts)."""
+    import shutil
 
-    settings = settings_for(bundles, tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    assert load(settings).profiles == {}
-    assert "client features unreadable" in caplog.text
+    from feature_store.online import OnlineStore
+    from serving.state import ServiceState, load
+    from tests.servers import free_port, start_redis
+
+    served, original = tmp_path / "bundles", next(p for p in bundles.iterdir() if p.is_dir())
+    for name in ("a", "b"):
+        shutil.copytree(original, served / name)
+    (served / "CURRENT").write_text("a")
+    process = start_redis(port := free_port(), tmp_path)
+    redis = f"redis://127.0.0.1:{port}/0"
+    settings = settings_for(served, tmp_path / "service", redis_url=redis)
+    try:
+        OnlineStore(redis).materialise(pd.read_parquet(sample_features), "v1")
+        state = ServiceState(settings)
+        assert state.reload() and state.current is not None
+        read = state.current.profiles
+        assert len(read) > 500  # the sample's clients with features
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    (served / "CURRENT").write_text("b")
+    assert state.reload() and state.current.source.name == "b"
+    assert state.current.profiles == read and "profiles kept" in caplog.text
+    assert load(settings).profiles == {}  # a first load: nothing to keep

@@ -119,18 +119,21 @@ def test_point_in_time_no_leakage(raw: pd.DataFrame, table: pd.DataFrame) -> Non
 
 
 def test_online_store_round_trip_memory_and_redis(table: pd.DataFrame, redis_url: str) -> None:
+    # A database of its own: other tests' services share the session's Redis, and
+    # features left in theirs would give them segments.
+    own = redis_url.rsplit("/", 1)[0] + "/12"
+    redis.Redis.from_url(own).flushdb()
     client = str(table.index[0])
-    for store in (OnlineStore(None), OnlineStore(redis_url)):
-        assert store.materialise(table.head(50), "v1") == 50
-        got = store.get(client)
-        assert got is not None
-        assert got["segment"] == table.loc[client, "segment"]
-        assert got["frequency"] == table.loc[client, "frequency"]
-        assert store.get("nobody") is None
-    # Other tests' services share this Redis: features left there would give them segments.
-    shared = redis.Redis.from_url(redis_url)
-    shared.delete(*shared.scan_iter(match="features:*"))
-    shared.close()
+    try:
+        for store in (OnlineStore(None), OnlineStore(own)):
+            assert store.materialise(table.head(50), "v1") == 50
+            got = store.get(client)
+            assert got is not None
+            assert got["segment"] == table.loc[client, "segment"]
+            assert got["frequency"] == table.loc[client, "frequency"]
+            assert store.get("nobody") is None
+    finally:
+        redis.Redis.from_url(own).flushdb()
 
 
 def test_features_cli(sample_data: Path, tmp_path: Path) -> None:

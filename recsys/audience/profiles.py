@@ -4,6 +4,7 @@ client feature table (``segment``, ``favourite_country``)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
@@ -40,4 +41,5 @@ def profile_of(features: Mapping[str, object]) -> Profile:
 
 
 def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+    # Interned: a million clients share a few segment and country strings.
+    return None if value is None else sys.intern(str(value))

@@ -49,13 +49,18 @@ def settings(bundle: Path, today: date | None) -> ServingSettings:
 
 def loaded(settings: ServingSettings, path: Path) -> Loaded:
     """The bundle with the service's blend, analyst rules and catalogue."""
+    from redis.exceptions import RedisError
+
     from serving.catalogue import stored_catalogue
+    from serving.profiles import strict
     from serving.state import load
 
     try:
-        found = load(settings)
+        found = load(settings, profiles=strict(settings))
     except ModelError as error:
         raise ConfigError(f"--bundle: {error}") from None
+    except RedisError as error:  # the feature store, read as the service reads it
+        raise ConfigError(f"RECSYS_REDIS_URL: cannot read client features ({error})") from None
     catalogue = stored_catalogue(settings.catalogue_path, settings.redis_url)
     found.recommender.facts.sync(catalogue, datetime.now(UTC))
     return found
