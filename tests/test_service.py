@@ -225,6 +225,14 @@ def test_precompute_fills_redis_for_every_client(
                 assert a["score"] == pytest.approx(b["score"], abs=1e-5), who
     no_redis = CliRunner().invoke(cli, ["precompute"])
     assert no_redis.exit_code == 4 and "RECSYS_REDIS_URL" in no_redis.output
+    patch.setenv("RECSYS_BUNDLE_PATH", str(bundles))
+    patch.setenv("RECSYS_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nobody there
+    try:
+        down = CliRunner().invoke(cli, ["precompute"])
+    finally:
+        patch.undo()
+    assert down.exit_code == 4 and "RECSYS_REDIS_URL: Redis did not answer" in down.output
+    assert down.exception is None or isinstance(down.exception, SystemExit)  # no traceback
 
 
 def test_blend_weights_are_a_setting(bundles: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from recsys.errors import ConfigError
 from training.cli._errors import handle_errors
 from training.cli._options import CleaningSetOption, SkipStepOption
 
@@ -144,13 +145,19 @@ def precompute(
 ) -> None:
     """Write every known client's top-k list into Redis (RECSYS_REDIS_URL), ranked in
     batches, stored compressed; progress on stderr."""
+    from redis.exceptions import RedisError
+
     from serving.precompute import precompute as run
     from serving.settings import ServingSettings
 
     def progress(done: int, total: int) -> None:
         typer.echo(f"\r{done:,}/{total:,} clients", nl=False, err=True)
 
-    got = run(ServingSettings(), k, batch, progress, limit, workers)
+    settings = ServingSettings()
+    try:
+        got = run(settings, k, batch, progress, limit, workers)
+    except RedisError as error:  # the lists' store: nothing is written without it
+        raise ConfigError(f"RECSYS_REDIS_URL: Redis did not answer ({error})") from None
     typer.echo("", err=True)
     typer.echo(
         f"precomputed {got.clients:,} lists (k={k}) of bundle {got.version} in "
