@@ -3,15 +3,21 @@
 A list is ~1 ms of numpy with the GIL held, run on the loop (in threads they fought
 over the GIL). Computed inline, a burst of misses runs back to back in one turn of
 the loop and every request behind them waits, hits included. Queued, each worker
-yields to the loop after each 5 ms of lists, so other requests go on between them, and the
-queue's length says how long a new list would wait: :meth:`ListQueue.admits` refuses
-one that would not be ready within the budget (the miss is answered by the fallback
-instead, :mod:`serving.misses`). A finished list reaches its request only some turns of
-the loop later, after the other requests of those turns: under a flood of misses that took
-half as long again as the lists ahead (all-miss load, 64 connections: a predicted 24 ms
-wait took 35), so the queue also learns that lag, from each request that resumes with
-its list (:meth:`ListQueue.resumed`), and counts it in. With nothing ahead a list is
-always admitted: the lag is measured again, so one long stall cannot shut the queue.
+yields to the loop after each slice of lists (5 ms, or as long as the loop's turns
+between slices take, up to 25 ms: lists waiting get half of the loop or more), so
+other requests go on between them, and the queue says how long a new list would wait
+(:meth:`ListQueue.wait`): :meth:`ListQueue.admits` refuses one that would not be ready
+within the budget (the miss is answered by the fallback instead,
+:mod:`serving.misses`). The wait is the lists ahead and the new one (their mean cost),
+a turn of the loop after each full slice of them (the turns' mean length), and the lag
+from a list's end to where its request resumes, learnt from each request that resumes
+with its list (:meth:`ListQueue.resumed`). With nothing ahead a list is always
+admitted: the lag is measured again, so one long stall cannot shut the queue.
+
+Each request waits on a future of its own, awaited directly: it resumes one turn after
+its list (through ``asyncio.wait`` it took two, each a slice and a turn long under a
+flood of misses), and a budget that runs out cancels its future only; the list is
+still computed and cached.
 """
 
 from __future__ import annotations
@@ -31,35 +37,53 @@ log = logging.getLogger("recsys.serving")
 Work = Callable[[], Awaitable[Any]]
 #: Lists computed side by side: two, so one waiting on Redis leaves the CPU to another.
 WORKERS = 2
-#: Seconds of lists computed back to back before the loop serves the others (hits wait
-#: at most this long behind lists; one list per turn starved the lists under a flood
-#: of cheap answers, as each turn of the loop served all of those first).
+#: Seconds of lists computed back to back before the loop serves the others, at least
+#: (hits wait about this long behind lists; one list per turn starved the lists under a
+#: flood of cheap answers, as each turn of the loop served all of those first).
 SLICE = 0.005
+#: The longest slice. A slice lasts as long as the loop's turns between slices take
+#: (at least :data:`SLICE`), so lists waiting get half of the loop or more: with 5 ms
+#: slices, a flood of fallback answers filled the turns between them (each answered at
+#: once and asking again), fewer lists ran, more misses got the fallback.
+LONGEST_SLICE = 0.025
+
+
+class _Job:
+    """One list to compute, and the futures of the requests waiting for it: one each,
+    so a request that stops waiting (its budget ran out) cancels its own only."""
+
+    __slots__ = ("key", "tickets", "work")
+
+    def __init__(self, work: Work, key: Hashable, ticket: asyncio.Future[Any]) -> None:
+        self.work, self.key, self.tickets = work, key, [ticket]
 
 
 class _Lane:
     """One event loop's queue, workers and keys queued for a refresh."""
 
     def __init__(self) -> None:
-        self.jobs: deque[tuple[Work, asyncio.Future[Any], Hashable, float]] = deque()
+        self.jobs: deque[_Job] = deque()
         self.running, self.workers = 0, 0
-        self.turn = self.last_done = 0.0
-        """When the current slice began; when the last list was done."""
+        self.turn = 0.0
+        """When the current slice began."""
         self.refreshing: set[Hashable] = set()
         """Keys of the refreshes queued or running."""
-        self.queued: dict[Hashable, asyncio.Future[Any]] = {}
-        """The future of each key's job waiting in the queue (not started)."""
+        self.queued: dict[Hashable, _Job] = {}
+        """Each key's job waiting in the queue (not started)."""
         self.tasks: set[asyncio.Task[None]] = set()
         """The workers' tasks, referenced while they run."""
 
 
 class ListQueue:
-    """Lists waiting to be computed, in arrival order, the mean time the queue takes
-    per list while busy (the lists and what the loop serves between them) and the
-    mean lag from a list's end to the loop's next turn, where its request resumes."""
+    """Lists waiting to be computed, in arrival order, and what a new one would wait:
+    the lists ahead and itself (their mean ``cost``), the loop's turns between the
+    slices that takes (their mean ``gap``), and the mean ``lag`` from a list's end to
+    where its request resumes."""
 
-    def __init__(self, backlog: int, mean: float = 0.002, lag: float = 0.0) -> None:
-        self.backlog, self.mean, self.lag = backlog, mean, lag
+    def __init__(
+        self, backlog: int, cost: float = 0.001, lag: float = 0.0, gap: float = 0.0
+    ) -> None:
+        self.backlog, self.cost, self.lag, self.gap = backlog, cost, lag, gap
         self._finished: WeakKeyDictionary[asyncio.Future[Any], float] = WeakKeyDictionary()
         """When each list's future got its result (read by :meth:`resumed`)."""
         self._lanes: WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane] = WeakKeyDictionary()
@@ -73,13 +97,28 @@ class ListQueue:
         return len(lane.jobs) + lane.running
 
     def admits(self, budget: float) -> bool:
-        """Whether one more list would reach its request within ``budget`` seconds, as
-        the lists ahead of it and the loop's turns took on average, and the backlog
-        has room."""
+        """Whether one more list would reach its request within ``budget`` seconds
+        (:meth:`wait`), and the backlog has room."""
         ahead = self.pending()  # one loop runs them all: in turn, whatever the workers
         if ahead == 0:  # a probe: its request measures the lag again
             return self.backlog > 0
-        return ahead < self.backlog and (ahead + 1) * self.mean + self.lag <= budget
+        return ahead < self.backlog and self.wait(ahead) <= budget
+
+    def wait(self, ahead: int) -> float:
+        """Seconds a list queued behind ``ahead`` others would take to reach its
+        request: the lists, a turn of the loop after each full slice of them, then the
+        lag. Not the time a busy queue took per list: when the fallback answers most
+        misses, the turns between slices fill with those answers, few lists run per
+        second, and a mean per list counted the turns once per list instead of once
+        per slice: the queue then admitted one list at a time, which kept the fallback
+        answering most (an all-miss load settled at 99 % fallback, ~30 lists a second)."""
+        lists = (ahead + 1) * self.cost
+        return lists + (lists // self.slice()) * self.gap + self.lag
+
+    def slice(self) -> float:
+        """Seconds of lists computed back to back before the loop serves the others:
+        as long as its turns between slices take, within [SLICE, LONGEST_SLICE]."""
+        return max(SLICE, min(self.gap, LONGEST_SLICE))
 
     def resumed(self, future: asyncio.Future[Any]) -> None:
         """Fold into the lag the time from ``future``'s list's end to now, where the
@@ -91,22 +130,25 @@ class ListQueue:
     def submit(
         self, work: Work, key: Hashable | None = None, refresh: bool = False
     ) -> asyncio.Future[Any]:
-        """Queue ``work()``; its result (or error) arrives in the future returned. While
-        a job of the same ``key`` waits in the queue, its future is shared (it reads
-        what events changed when it starts); a ``refresh`` (nobody waits for it) is not
+        """Queue ``work()``; its result (or error) arrives in the future returned (the
+        caller's own: await it directly, a timeout may cancel it). While a job of the
+        same ``key`` waits in the queue, it serves this caller too (it reads what
+        events changed when it starts); a ``refresh`` (nobody waits for it) is not
         queued either while one of its key runs (its future is then a done one)."""
         lane = self._lane()
-        if key is not None and key in lane.queued:
-            return lane.queued[key]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if key is not None and key in lane.queued:
+            lane.queued[key].tickets.append(future)
+            return future
         if refresh and key in lane.refreshing:
             future.set_result(None)
             return future
         if refresh:
             lane.refreshing.add(key)
+        job = _Job(work, key, future)
         if key is not None:
-            lane.queued[key] = future
-        lane.jobs.append((work, future, key, time.perf_counter()))
+            lane.queued[key] = job
+        lane.jobs.append(job)
         if lane.workers < WORKERS:
             lane.workers += 1
             task = asyncio.ensure_future(self._work(lane))
@@ -117,42 +159,42 @@ class ListQueue:
     async def _work(self, lane: _Lane) -> None:
         try:
             while lane.jobs:
-                if time.perf_counter() - lane.turn >= SLICE:
+                if time.perf_counter() - lane.turn >= self.slice():
+                    yielded = time.perf_counter()
                     await asyncio.sleep(0)  # let the loop serve the others
                     lane.turn = time.perf_counter()
+                    self.gap += 0.05 * (lane.turn - yielded - self.gap)
                     continue
-                work, future, key, queued = lane.jobs.popleft()
-                if lane.queued.get(key) is future:
-                    del lane.queued[key]  # started: a later request queues its own
+                job = lane.jobs.popleft()
+                if lane.queued.get(job.key) is job:
+                    del lane.queued[job.key]  # started: a later request queues its own
                 lane.running += 1
+                began = time.perf_counter()
                 try:
-                    await self._one(work, future)
+                    await self._one(job)
                 finally:
                     lane.running -= 1
-                    lane.refreshing.discard(key)
-                self._done(lane, queued)
+                    lane.refreshing.discard(job.key)
+                self.cost += 0.05 * (time.perf_counter() - began - self.cost)
         finally:
             lane.workers -= 1
 
-    def _done(self, lane: _Lane, queued: float) -> None:
-        """Fold one list into the mean: the time since the list before was done while
-        this one waited (how fast a busy queue drains), else since it was queued."""
-        now = time.perf_counter()
-        interval = now - max(queued, lane.last_done)
-        lane.last_done = now
-        self.mean += 0.05 * (interval - self.mean)
-
-    async def _one(self, work: Work, future: asyncio.Future[Any]) -> None:
+    async def _one(self, job: _Job) -> None:
         try:
-            result = await work()
+            result = await job.work()
         except Exception as error:  # handed to whoever waits; logged when nobody does
-            if not future.done():
-                future.set_exception(error)
-            future.add_done_callback(_retrieved)
+            waiting = [t for t in job.tickets if not t.done()]
+            for ticket in waiting:
+                ticket.set_exception(error)
+                ticket.add_done_callback(_retrieved)
+            if not waiting:
+                log.error("a queued list failed: %r", error)
             return
-        if not future.done():
-            future.set_result(result)
-            self._finished[future] = time.perf_counter()
+        now = time.perf_counter()
+        for ticket in job.tickets:
+            if not ticket.done():
+                ticket.set_result(result)
+                self._finished[ticket] = now
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

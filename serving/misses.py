@@ -67,13 +67,18 @@ async def answer_miss(
     if budget <= 0:
         return await compute()
     if queue.admits(budget):
-        future = queue.submit(compute, key)
-        # asyncio.wait, not wait_for: no task, no cancel; over the budget the list stays
-        # queued and is cached when computed.
-        done, _ = await asyncio.wait((future,), timeout=budget)
-        if done:
+        future = queue.submit(compute, key)  # this request's own: a timeout cancels it
+        try:
+            # Awaited directly: the request resumes one turn of the loop after its list
+            # (asyncio.wait took two). Over the budget the list stays queued and is
+            # cached when computed.
+            async with asyncio.timeout(budget):
+                served: Served = await future
+        except TimeoutError:
+            pass
+        else:
             queue.resumed(future)
-            return future.result()  # type: ignore[no-any-return]
+            return served
     ctx.metrics.degraded.inc()
     return await degraded_list(ctx, client, k, options, arm)
 

@@ -221,9 +221,9 @@ def test_an_experiment_starting_is_read_and_its_arms_answer_stale_at_first(
 
 def test_the_queue_admits_what_the_budget_allows() -> None:
     async def scenario() -> list[bool]:
-        queue = ListQueue(backlog=6, mean=0.01)
+        queue = ListQueue(backlog=6, cost=0.01)
         gate = asyncio.Event()
-        for _ in range(4):  # four lists ahead: 5 × 10 ms ≤ 50 ms
+        for _ in range(4):  # four lists ahead: 5 × 10 ms ≤ 50 ms (no turns between)
             queue.submit(gate.wait)
         await asyncio.sleep(0)
         found = [queue.admits(0.05)]
@@ -246,7 +246,7 @@ def test_the_queue_counts_the_lag_before_a_list_reaches_its_request() -> None:
     whatever the lag (else a lag learnt in one stall would shut it for good)."""
 
     async def scenario() -> tuple[float, list[bool]]:
-        queue, loop = ListQueue(backlog=100, mean=0.01), asyncio.get_running_loop()
+        queue, loop = ListQueue(backlog=100, cost=0.01), asyncio.get_running_loop()
 
         async def list_then_a_busy_turn() -> None:
             loop.call_soon(time.sleep, 0.02)  # the turn's other work: at least 20 ms
@@ -256,7 +256,7 @@ def test_the_queue_counts_the_lag_before_a_list_reaches_its_request() -> None:
             await asyncio.wait((future,), timeout=5)
             queue.resumed(future)
         learnt = queue.lag
-        queue.mean, queue.lag = 0.01, 0.03
+        queue.cost, queue.lag, queue.gap = 0.01, 0.03, 0.0
         gate = asyncio.Event()
         queue.submit(gate.wait)
         await asyncio.sleep(0)
@@ -294,3 +294,48 @@ def test_the_quick_fallback_is_popularity_ranked_for_the_client(bundles: Path) -
         quick = fallback_items(current, who, 10, options)
         ranked = current.fallback.for_client(who.client_id, 10, (), options, who.recent)
         assert [i.item_id for i in quick] == [i.item_id for i in ranked], client
+
+
+def test_the_wait_counts_the_lists_a_turn_after_each_slice_and_the_lag() -> None:
+    """Hand-worked: 1 ms a list, 10 ms turns of the loop between slices, 12 ms of lag.
+    A slice lasts as long as a turn (lists keep half of the loop), within 5–25 ms."""
+    queue = ListQueue(backlog=100, cost=0.001, gap=0.010, lag=0.012)
+    assert queue.slice() == pytest.approx(0.010)
+    # 35 lists (34 ahead) = 35 ms: three full 10 ms slices, each followed by a turn.
+    assert queue.wait(34) == pytest.approx(0.035 + 3 * 0.010 + 0.012)
+    assert queue.wait(4) == pytest.approx(0.005 + 0 * 0.010 + 0.012)  # within one slice
+    queue.gap = 0.001  # short turns: 5 ms slices, 7 of them in 35 ms
+    assert queue.slice() == pytest.approx(0.005)
+    assert queue.wait(34) == pytest.approx(0.035 + 7 * 0.001 + 0.012)
+    queue.gap = 0.100  # long turns: slices of 25 ms at most
+    assert queue.slice() == pytest.approx(0.025)
+    assert queue.wait(34) == pytest.approx(0.035 + 1 * 0.100 + 0.012)
+
+
+def test_a_request_that_stops_waiting_leaves_the_list_to_the_others() -> None:
+    """Requests for one key share its queued list, each on a future of its own: one
+    whose budget runs out cancels only its own; the list is computed once and the
+    others get it."""
+
+    async def scenario() -> tuple[bool, str, int]:
+        queue, gate, runs = ListQueue(backlog=10), asyncio.Event(), []
+
+        async def work() -> str:
+            await gate.wait()
+            runs.append(1)
+            return "the list"
+
+        first = queue.submit(work, "k")
+        second = queue.submit(work, "k")
+        try:
+            async with asyncio.timeout(0.01):
+                await first
+        except TimeoutError:
+            pass
+        gate.set()
+        got = await second
+        while queue.pending():
+            await asyncio.sleep(0)
+        return first.cancelled(), got, len(runs)
+
+    assert asyncio.run(scenario()) == (True, "the list", 1)
