@@ -3,8 +3,8 @@
 A list is ~1 ms of numpy with the GIL held, run on the loop (in threads they fought
 over the GIL). Computed inline, a burst of misses runs back to back in one turn of
 the loop and every request behind them waits, hits included. Queued, each worker
-yields to the loop after each slice of lists (5 ms, or as long as the loop's turns
-between slices take, up to 25 ms: lists waiting get half of the loop or more), so
+yields to the loop after each slice of lists (5 ms, or as long as the loop gave the
+others between two slices, up to 25 ms: lists waiting keep about half of the loop), so
 other requests go on between them, and the queue says how long a new list would wait
 (:meth:`ListQueue.wait`): :meth:`ListQueue.admits` refuses one that would not be ready
 within the budget (the miss is answered by the fallback instead,
@@ -14,16 +14,18 @@ from a list's end to where its request resumes, learnt from each request that re
 with its list (:meth:`ListQueue.resumed`). With nothing ahead a list is always
 admitted: the lag is measured again, so one long stall cannot shut the queue.
 
-Each request waits on a future of its own, awaited directly: it resumes one turn after
-its list (through ``asyncio.wait`` it took two, each a slice and a turn long under a
-flood of misses), and a budget that runs out cancels its future only; the list is
-still computed and cached.
+Each request waits on a future of its own, awaited directly (:meth:`ListQueue.within`):
+it resumes one turn after its list (through ``asyncio.wait`` it took two, each a slice
+and a turn long under a flood of misses), and a budget that runs out cancels its future
+only; the list is still computed and cached. The costs are wall times: with Redis, a
+list's reads and writes count in its cost (measured here with the in-process cache).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
@@ -41,10 +43,11 @@ WORKERS = 2
 #: (hits wait about this long behind lists; one list per turn starved the lists under a
 #: flood of cheap answers, as each turn of the loop served all of those first).
 SLICE = 0.005
-#: The longest slice. A slice lasts as long as the loop's turns between slices take
-#: (at least :data:`SLICE`), so lists waiting get half of the loop or more: with 5 ms
-#: slices, a flood of fallback answers filled the turns between them (each answered at
-#: once and asking again), fewer lists ran, more misses got the fallback.
+#: The longest slice. A slice lasts as long as the loop gives the others between two
+#: slices (at least :data:`SLICE`), so lists waiting keep about half of the loop: with
+#: 5 ms slices, a flood of fallback answers filled the loop between them (each answered
+#: at once and asking again), fewer lists ran, more misses got the fallback. A request
+#: on the loop waits at most about one slice per worker behind lists.
 LONGEST_SLICE = 0.025
 
 
@@ -64,8 +67,10 @@ class _Lane:
     def __init__(self) -> None:
         self.jobs: deque[_Job] = deque()
         self.running, self.workers = 0, 0
-        self.turn = 0.0
-        """When the current slice began."""
+        self.busy = 0.0
+        """Seconds of slices so far, every worker of the lane."""
+        self.mark = (0.0, 0.0)
+        """(when, :attr:`busy`) as the last slice began."""
         self.refreshing: set[Hashable] = set()
         """Keys of the refreshes queued or running."""
         self.queued: dict[Hashable, _Job] = {}
@@ -113,12 +118,29 @@ class ListQueue:
         per slice: the queue then admitted one list at a time, which kept the fallback
         answering most (an all-miss load settled at 99 % fallback, ~30 lists a second)."""
         lists = (ahead + 1) * self.cost
-        return lists + (lists // self.slice()) * self.gap + self.lag
+        slices = math.floor(lists / self.slice() + 1e-9)  # 0.03 // 0.01 is 2.0
+        return lists + slices * self.gap + self.lag
 
     def slice(self) -> float:
         """Seconds of lists computed back to back before the loop serves the others:
-        as long as its turns between slices take, within [SLICE, LONGEST_SLICE]."""
+        as long as the loop gives the others between two slices, within [SLICE,
+        LONGEST_SLICE]."""
         return max(SLICE, min(self.gap, LONGEST_SLICE))
+
+    async def within(self, future: asyncio.Future[Any], budget: float) -> tuple[bool, Any]:
+        """(True, the result) when ``future`` (from :meth:`submit`) is done within
+        ``budget`` seconds, else (False, None): it is cancelled, the list is still
+        computed and cached. Awaited directly, the request resumes one turn of the loop
+        after its list (``asyncio.wait`` took two); a list done in the turn the budget
+        ran out still counts."""
+        try:
+            async with asyncio.timeout(budget):
+                await future
+        except TimeoutError:
+            if not future.done() or future.cancelled():
+                return False, None
+        self.resumed(future)
+        return True, future.result()
 
     def resumed(self, future: asyncio.Future[Any]) -> None:
         """Fold into the lag the time from ``future``'s list's end to now, where the
@@ -150,6 +172,8 @@ class ListQueue:
             lane.queued[key] = job
         lane.jobs.append(job)
         if lane.workers < WORKERS:
+            if lane.workers == 0:  # a new burst: the idle time before it was nobody's
+                lane.mark = (time.perf_counter(), lane.busy)
             lane.workers += 1
             task = asyncio.ensure_future(self._work(lane))
             lane.tasks.add(task)
@@ -157,13 +181,13 @@ class ListQueue:
         return future
 
     async def _work(self, lane: _Lane) -> None:
+        turn = time.perf_counter()  # when this worker's slice began
         try:
             while lane.jobs:
-                if time.perf_counter() - lane.turn >= self.slice():
-                    yielded = time.perf_counter()
+                if time.perf_counter() - turn >= self.slice():
+                    lane.busy += time.perf_counter() - turn
                     await asyncio.sleep(0)  # let the loop serve the others
-                    lane.turn = time.perf_counter()
-                    self.gap += 0.05 * (lane.turn - yielded - self.gap)
+                    turn = self._turned(lane)
                     continue
                 job = lane.jobs.popleft()
                 if lane.queued.get(job.key) is job:
@@ -177,26 +201,38 @@ class ListQueue:
                     lane.refreshing.discard(job.key)
                 self.cost += 0.05 * (time.perf_counter() - began - self.cost)
         finally:
+            lane.busy += time.perf_counter() - turn
             lane.workers -= 1
+
+    def _turned(self, lane: _Lane) -> float:
+        """A slice begins now: fold into the gap what the loop gave the others since the
+        last slice began (the time since, less the lane's slices meanwhile: a worker's
+        slice is not a turn of the loop for the other)."""
+        now = time.perf_counter()
+        then, busy = lane.mark
+        self.gap += 0.05 * (max(now - then - (lane.busy - busy), 0.0) - self.gap)
+        lane.mark = (now, lane.busy)
+        return now
 
     async def _one(self, job: _Job) -> None:
         try:
             result = await job.work()
-        except Exception as error:  # handed to whoever waits; logged when nobody does
-            waiting = [t for t in job.tickets if not t.done()]
-            for ticket in waiting:
-                ticket.set_exception(error)
-                ticket.add_done_callback(_retrieved)
-            if not waiting:
-                log.error("a queued list failed: %r", error)
+        except Exception as error:  # to whoever waits; logged once
+            for ticket in job.tickets:
+                if not ticket.done():
+                    ticket.set_exception(error)
+                    ticket.add_done_callback(_retrieved)
+            log.error("a queued list failed: %r", error)
             return
-        now = time.perf_counter()
+        now, first = time.perf_counter(), True
         for ticket in job.tickets:
             if not ticket.done():
                 ticket.set_result(result)
-                self._finished[ticket] = now
+                if first:  # the lag: once per list, by its first request
+                    self._finished[ticket], first = now, False
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a queued list failed: %r", future.exception())
+    """Mark the error seen (the request got it, or nobody waits: logged once above)."""
+    if not future.cancelled():
+        future.exception()

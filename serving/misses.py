@@ -24,8 +24,6 @@ first of:
 
 from __future__ import annotations
 
-import asyncio
-
 from recsys.ranking import RequestOptions
 from serving.catalogue import STAMP
 from serving.deps import Context
@@ -67,18 +65,11 @@ async def answer_miss(
     if budget <= 0:
         return await compute()
     if queue.admits(budget):
-        future = queue.submit(compute, key)  # this request's own: a timeout cancels it
-        try:
-            # Awaited directly: the request resumes one turn of the loop after its list
-            # (asyncio.wait took two). Over the budget the list stays queued and is
-            # cached when computed.
-            async with asyncio.timeout(budget):
-                served: Served = await future
-        except TimeoutError:
-            pass
-        else:
-            queue.resumed(future)
-            return served
+        # This request's own future: over the budget it is cancelled, the list stays
+        # queued and is cached when computed.
+        done, served = await queue.within(queue.submit(compute, key), budget)
+        if done:
+            return served  # type: ignore[no-any-return]
     ctx.metrics.degraded.inc()
     return await degraded_list(ctx, client, k, options, arm)
 

@@ -339,3 +339,51 @@ def test_a_request_that_stops_waiting_leaves_the_list_to_the_others() -> None:
         return first.cancelled(), got, len(runs)
 
     assert asyncio.run(scenario()) == (True, "the list", 1)
+
+
+def test_a_list_done_as_the_budget_runs_out_still_answers() -> None:
+    """The budget's timer and the list's end in one turn of the loop: the request gets
+    the list (it is done), not the fallback; one not done in time is cancelled and
+    still computed."""
+
+    async def scenario() -> tuple[tuple[bool, object], tuple[bool, object], bool, list[str]]:
+        queue, gate, ran = ListQueue(backlog=10), asyncio.Event(), []
+
+        async def instant() -> str:
+            return "the list"
+
+        async def late() -> str:
+            await gate.wait()
+            ran.append("late")
+            return "later"
+
+        at_once = await queue.within(queue.submit(instant, "a"), 0)
+        late_ticket = queue.submit(late, "b")
+        missed = await queue.within(late_ticket, 0.01)
+        gate.set()
+        while queue.pending():
+            await asyncio.sleep(0)
+        return at_once, missed, late_ticket.cancelled(), ran
+
+    assert asyncio.run(scenario()) == ((True, "the list"), (False, None), True, ["late"])
+
+
+def test_the_gap_counts_the_loop_given_to_others_not_the_other_workers_slices() -> None:
+    """Two workers and lists alone on the loop (1 ms of CPU each, nothing else to
+    serve): the loop gives the others nothing, so the slice stays the shortest. Counted
+    around each worker's own yield, the other worker's slice made the gap, and so the
+    slice, grow to 25 ms."""
+
+    async def scenario() -> float:
+        queue = ListQueue(backlog=1000)
+
+        async def list_of_1ms() -> None:
+            time.sleep(0.001)  # CPU held, as numpy holds it
+
+        for _ in range(300):
+            queue.submit(list_of_1ms)
+        while queue.pending():
+            await asyncio.sleep(0)
+        return queue.gap
+
+    assert asyncio.run(scenario()) < 0.002  # 5 ms slices: ~5 ms counted per yield before
