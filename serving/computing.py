@@ -9,16 +9,19 @@ other requests go on between them, and the queue says how long a new list would 
 (:meth:`ListQueue.wait`): :meth:`ListQueue.admits` refuses one that would not be ready
 within the budget (the miss is answered by the fallback instead,
 :mod:`serving.misses`). The wait is the lists ahead and the new one (their mean cost),
-a turn of the loop after each full slice of them (the turns' mean length), and the lag
-from a list's end to where its request resumes, learnt from each request that resumes
-with its list (:meth:`ListQueue.resumed`). With nothing ahead a list is always
-admitted: the lag is measured again, so one long stall cannot shut the queue.
+a turn of the loop after each full slice of them (what the loop gave the others between
+two slices, on average), and the lag from a list's end to where its request resumes,
+learnt once per list from its first request that resumes with it
+(:meth:`ListQueue.resumed`). With nothing ahead a list is always admitted: the lag is
+measured again, so one long stall cannot shut the queue.
 
 Each request waits on a future of its own, awaited directly (:meth:`ListQueue.within`):
 it resumes one turn after its list (through ``asyncio.wait`` it took two, each a slice
 and a turn long under a flood of misses), and a budget that runs out cancels its future
-only; the list is still computed and cached. The costs are wall times: with Redis, a
-list's reads and writes count in its cost (measured here with the in-process cache).
+only; the list is still computed and cached. Measured with the in-process cache. With
+Redis a list awaits its reads and writes: the costs are wall times, so those count in a
+list's cost, and the awaits count as slice time, so the gap reads ~0 and slices stay 5 ms
+(the lists then keep less of the loop; moving the I/O out of the queued job would mend it).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ SLICE = 0.005
 #: at once and asking again), fewer lists ran, more misses got the fallback. A request
 #: on the loop waits at most about one slice per worker behind lists.
 LONGEST_SLICE = 0.025
+
+
+_Done = tuple[float, list[bool]]
+"""When a list was done, and whether a request resuming with it was counted in the lag."""
 
 
 class _Job:
@@ -89,7 +96,7 @@ class ListQueue:
         self, backlog: int, cost: float = 0.001, lag: float = 0.0, gap: float = 0.0
     ) -> None:
         self.backlog, self.cost, self.lag, self.gap = backlog, cost, lag, gap
-        self._finished: WeakKeyDictionary[asyncio.Future[Any], float] = WeakKeyDictionary()
+        self._finished: WeakKeyDictionary[asyncio.Future[Any], _Done] = WeakKeyDictionary()
         """When each list's future got its result (read by :meth:`resumed`)."""
         self._lanes: WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane] = WeakKeyDictionary()
 
@@ -146,8 +153,9 @@ class ListQueue:
         """Fold into the lag the time from ``future``'s list's end to now, where the
         request waiting for it resumed (once per list, by its first request)."""
         finished = self._finished.pop(future, None)
-        if finished is not None:
-            self.lag += 0.05 * (time.perf_counter() - finished - self.lag)
+        if finished is not None and not finished[1][0]:
+            finished[1][0] = True
+            self.lag += 0.05 * (time.perf_counter() - finished[0] - self.lag)
 
     def submit(
         self, work: Work, key: Hashable | None = None, refresh: bool = False
@@ -224,12 +232,11 @@ class ListQueue:
                     ticket.add_done_callback(_retrieved)
             log.error("a queued list failed: %r", error)
             return
-        now, first = time.perf_counter(), True
+        done = (time.perf_counter(), [False])  # the lag: once per list, by its first request
         for ticket in job.tickets:
             if not ticket.done():
                 ticket.set_result(result)
-                if first:  # the lag: once per list, by its first request
-                    self._finished[ticket], first = now, False
+                self._finished[ticket] = done
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -24,6 +24,8 @@ first of:
 
 from __future__ import annotations
 
+from typing import cast
+
 from recsys.ranking import RequestOptions
 from serving.catalogue import STAMP
 from serving.deps import Context
@@ -69,7 +71,7 @@ async def answer_miss(
         # queued and is cached when computed.
         done, served = await queue.within(queue.submit(compute, key), budget)
         if done:
-            return served  # type: ignore[no-any-return]
+            return cast(Served, served)
     ctx.metrics.degraded.inc()
     return await degraded_list(ctx, client, k, options, arm)
 
