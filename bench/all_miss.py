@@ -16,28 +16,22 @@ stall), so the later rounds show whether the load leaves the state that put it i
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import _switch
-from serve import SHARED, UNCACHED, _degraded, free_port, start, stop, train_bundle, wrk
+from serve import UNCACHED, _degraded, bundle_parser, free_port, reused_bundles, start, stop, wrk
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bundle", default="/tmp/miss-cpu/bundles")
-    parser.add_argument("--events", default=str(SHARED))
-    parser.add_argument("--format", default="online-retail")
+    parser = bundle_parser(__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--disturb", type=float, default=0.0, help="seconds of CPU hogs")
     args = parser.parse_args()
-    bundles = Path(args.bundle)
-    if not bundles.is_dir() or not any(p.is_dir() for p in bundles.iterdir()):
-        train_bundle(args.events, args.format, bundles)
+    bundles = reused_bundles(args)
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             "RECSYS_BUNDLE_PATH": str(bundles),

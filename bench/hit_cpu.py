@@ -16,34 +16,23 @@ code imported is the first ``serving`` on ``sys.path``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared/data/online_retail_ii_2009_2010.csv.gz"
+from serve import bundle_parser, reused_bundles
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bundle", default="/tmp/miss-cpu/bundles")
-    parser.add_argument("--events", default=str(SHARED))
-    parser.add_argument("--format", default="online-retail")
+    parser = bundle_parser(__doc__.split("\n")[0])
     parser.add_argument("--hits", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    bundles = Path(args.bundle)
-    if not bundles.is_dir() or not any(p.is_dir() for p in bundles.iterdir()):
-        sys.path.insert(0, str(HERE))
-        from serve import train_bundle
-
-        train_bundle(args.events, args.format, bundles)
+    bundles = reused_bundles(args)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(
             RECSYS_BUNDLE_PATH=str(bundles),

@@ -41,9 +41,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from serve import bundle_parser, reused_bundles
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SHARED = ROOT.parent / "shared/data/online_retail_ii_2009_2010.csv.gz"
 #: The two lists a miss computes: the client's list and the next-best offers'.
 LISTS = {"list": True, "offers": False}
 
@@ -52,12 +53,7 @@ def main() -> None:
     args = parser().parse_args()
     if args.child:
         return child(args)
-    bundles = Path(args.bundle)
-    if not bundles.is_dir() or not any(p.is_dir() for p in bundles.iterdir()):
-        sys.path.insert(0, str(HERE))
-        from serve import train_bundle  # the serving line-up, as bench/serve.py trains it
-
-        train_bundle(args.events, args.format, bundles)
+    reused_bundles(args)  # the serving line-up, as bench/serve.py trains it
     base = worktree(Path(args.base), args.commit)
     runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
     for _ in range(args.rounds):
@@ -67,10 +63,7 @@ def main() -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--events", default=str(SHARED))
-    p.add_argument("--format", default="online-retail")
-    p.add_argument("--bundle", default="/tmp/miss-cpu/bundles")
+    p = bundle_parser(__doc__.split("\n")[0])
     p.add_argument("--base", default="/tmp/miss-base")
     p.add_argument("--commit", default="HEAD")
     p.add_argument("--clients", type=int, default=2000)

@@ -89,6 +89,28 @@ def start(target: str, port: int, env: dict[str, str], workers: int) -> subproce
     raise SystemExit(f"{target} did not start")
 
 
+#: The serving line-up trained on the shared data for the in-process benches
+#: (``hit_cpu``, ``miss_cpu``, ``all_miss``): trained by the first, reused by the others.
+REUSED_BUNDLES = "/tmp/miss-cpu/bundles"
+
+
+def bundle_parser(description: str) -> argparse.ArgumentParser:
+    """:func:`events_parser` with ``--bundle`` (default :data:`REUSED_BUNDLES`)."""
+    parser = events_parser()
+    parser.description = description
+    parser.add_argument("--bundle", default=REUSED_BUNDLES)
+    return parser
+
+
+def reused_bundles(args: argparse.Namespace) -> Path:
+    """``args.bundle``, the serving line-up trained into it from ``args.events`` when it
+    holds no bundle yet."""
+    bundles = Path(args.bundle)
+    if not bundles.is_dir() or not any(p.is_dir() for p in bundles.iterdir()):
+        train_bundle(args.events, args.format, bundles)
+    return bundles
+
+
 def events_parser() -> argparse.ArgumentParser:
     """The options every service benchmark takes: the events file and its format."""
     parser = argparse.ArgumentParser()

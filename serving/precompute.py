@@ -24,8 +24,7 @@ from datetime import timedelta
 import numpy as np
 import redis
 
-from recsys.audience import FIELDS
-from recsys.audience import Profile as AudienceProfile
+from recsys.audience import FIELDS, Profile
 from recsys.errors import ConfigError
 from recsys.privacy import client_hash, read_tombstones
 from recsys.ranking import RequestOptions
@@ -44,7 +43,8 @@ __all__ = ["Precomputed", "precompute"]
 
 Progress = Callable[[int, int], None]
 Target = tuple[RequestOptions, np.ndarray]
-Profile = dict[str, str | None]
+Fields = dict[str, str | None]
+"""A client's targeting features as a request reads them (segment, favourite country)."""
 _CHUNK = 1000
 
 
@@ -106,7 +106,7 @@ class Now:
     """Purchases and deletions since training."""
     outcomes: OutcomeState
     catalogue: CatalogueState
-    profiles: dict[str, Profile]
+    profiles: dict[str, Fields]
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def _run(
         yield from pool.map(_write, tasks)
 
 
-def _start(settings: ServingSettings, profiles: dict[str, AudienceProfile]) -> None:
+def _start(settings: ServingSettings, profiles: dict[str, Profile]) -> None:
     """A worker process: load the bundle (memory-mapped) with the run's profiles, and
     connect."""
     global _worker
@@ -269,13 +269,13 @@ def _most_active(loaded: Loaded, limit: int | None, gone: frozenset[str]) -> np.
     return np.sort(order if limit is None else order[:limit])
 
 
-def _fields(loaded: Loaded, clients: list[str]) -> dict[str, Profile]:
+def _fields(loaded: Loaded, clients: list[str]) -> dict[str, Fields]:
     """The profiles of ``clients`` the run read, as the feature fields a request reads."""
     found = loaded.profiles
     return {c: as_fields(found[c]) for c in clients if c in found}
 
 
-def _groups(loaded: Loaded, profiles: dict[str, Profile], rows: np.ndarray) -> Iterator[Target]:
+def _groups(loaded: Loaded, profiles: dict[str, Fields], rows: np.ndarray) -> Iterator[Target]:
     """``rows`` grouped by their targeting (segment, favourite country), with the
     options each group is ranked with."""
     ids = loaded.bundle.data.clients.ids
