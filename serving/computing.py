@@ -18,15 +18,17 @@ measured again, so one long stall cannot shut the queue.
 Each request waits on a future of its own, awaited directly (:meth:`ListQueue.within`):
 it resumes one turn after its list (through ``asyncio.wait`` it took two, each a slice
 and a turn long under a flood of misses), and a budget that runs out cancels its future
-only; the list is still computed and cached. Measured with the in-process cache. With
-Redis a list awaits its reads and writes: the costs are wall times, so those count in a
-list's cost, and the awaits count as slice time, so the gap reads ~0 and slices stay 5 ms
-(the lists then keep less of the loop; moving the I/O out of the queued job would mend it).
+only; the list is still computed and cached. A list's reads and its store are not its
+cost (:class:`serving.lists.ListJob`: ``read`` is awaited before the work, untimed and
+outside the slice; ``then`` stores it on its own): through Redis, awaited inside the work
+they counted in the cost and in the slices, and the queue admitted fewer lists and gave
+them less of the loop than it had.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import time
@@ -39,7 +41,12 @@ __all__ = ["ListQueue"]
 
 log = logging.getLogger("recsys.serving")
 
-Work = Callable[[], Awaitable[Any]]
+Work = Callable[[], Any]
+"""A list's computation: CPU only (a plain function), or awaitable (its awaits then count
+in its cost and in the slice)."""
+Then = Callable[[], Awaitable[Any]]
+"""What comes before a list's work (its reads: awaited by the worker, untimed) or after
+it (storing it: run on its own once its requests have it, untimed)."""
 #: Lists computed side by side: two, so one waiting on Redis leaves the CPU to another.
 WORKERS = 2
 #: Seconds of lists computed back to back before the loop serves the others, at least
@@ -62,10 +69,12 @@ class _Job:
     """One list to compute, and the futures of the requests waiting for it: one each,
     so a request that stops waiting (its budget ran out) cancels its own only."""
 
-    __slots__ = ("key", "tickets", "work")
+    __slots__ = ("key", "read", "then", "tickets", "work")
 
-    def __init__(self, work: Work, key: Hashable, ticket: asyncio.Future[Any]) -> None:
+    def __init__(self, work: Work, key: Hashable, ticket: asyncio.Future[Any],
+                 read: Then | None, then: Then | None) -> None:  # fmt: skip
         self.work, self.key, self.tickets = work, key, [ticket]
+        self.read, self.then = read, then
 
 
 class _Lane:
@@ -158,13 +167,20 @@ class ListQueue:
             self.lag += 0.05 * (time.perf_counter() - finished[0] - self.lag)
 
     def submit(
-        self, work: Work, key: Hashable | None = None, refresh: bool = False
+        self,
+        work: Work,
+        key: Hashable | None = None,
+        refresh: bool = False,
+        read: Then | None = None,
+        then: Then | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue ``work()``; its result (or error) arrives in the future returned (the
-        caller's own: await it directly, a timeout may cancel it). While a job of the
-        same ``key`` waits in the queue, it serves this caller too (it reads what
-        events changed when it starts); a ``refresh`` (nobody waits for it) is not
-        queued either while one of its key runs (its future is then a done one)."""
+        """Queue ``work()``, after ``read()`` (awaited untimed: its I/O is not the list's
+        cost); its result (or error) arrives in the future returned (the caller's own:
+        await it directly, a timeout may cancel it), then ``then()`` runs on its own
+        (after a result only). While a job of the same ``key`` waits in the
+        queue, it serves this caller too (it reads what events changed when it starts);
+        a ``refresh`` (nobody waits for it) is not queued either while one of its key
+        runs (its future is then a done one)."""
         lane = self._lane()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if key is not None and key in lane.queued:
@@ -175,7 +191,7 @@ class ListQueue:
             return future
         if refresh:
             lane.refreshing.add(key)
-        job = _Job(work, key, future)
+        job = _Job(work, key, future, read, then)
         if key is not None:
             lane.queued[key] = job
         lane.jobs.append(job)
@@ -190,26 +206,27 @@ class ListQueue:
 
     async def _work(self, lane: _Lane) -> None:
         turn = time.perf_counter()  # when this worker's slice began
+        read = 0.0  # seconds of it awaiting jobs' reads: the loop served the others
         try:
             while lane.jobs:
-                if time.perf_counter() - turn >= self.slice():
-                    lane.busy += time.perf_counter() - turn
+                if time.perf_counter() - turn - read >= self.slice():
+                    lane.busy += time.perf_counter() - turn - read
                     await asyncio.sleep(0)  # let the loop serve the others
-                    turn = self._turned(lane)
+                    turn, read = self._turned(lane), 0.0
                     continue
                 job = lane.jobs.popleft()
                 if lane.queued.get(job.key) is job:
                     del lane.queued[job.key]  # started: a later request queues its own
                 lane.running += 1
-                began = time.perf_counter()
                 try:
-                    await self._one(job)
+                    waited, spent = await self._one(job)
                 finally:
                     lane.running -= 1
                     lane.refreshing.discard(job.key)
-                self.cost += 0.05 * (time.perf_counter() - began - self.cost)
+                read += waited
+                self.cost += 0.05 * (spent - self.cost)
         finally:
-            lane.busy += time.perf_counter() - turn
+            lane.busy += time.perf_counter() - turn - read
             lane.workers -= 1
 
     def _turned(self, lane: _Lane) -> float:
@@ -222,21 +239,40 @@ class ListQueue:
         lane.mark = (now, lane.busy)
         return now
 
-    async def _one(self, job: _Job) -> None:
+    async def _one(self, job: _Job) -> tuple[float, float]:
+        """Run ``job``: seconds awaiting its read (untimed), seconds of its work."""
+        began = time.perf_counter()
         try:
-            result = await job.work()
+            if job.read is not None:
+                await job.read()
+            started = time.perf_counter()
+            result = job.work()
+            if inspect.isawaitable(result):
+                result = await result
         except Exception as error:  # to whoever waits; logged once
             for ticket in job.tickets:
                 if not ticket.done():
                     ticket.set_exception(error)
                     ticket.add_done_callback(_retrieved)
             log.error("a queued list failed: %r", error)
-            return
+            return 0.0, time.perf_counter() - began
         done = (time.perf_counter(), [False])  # the lag: once per list, by its first request
         for ticket in job.tickets:
             if not ticket.done():
                 ticket.set_result(result)
                 self._finished[ticket] = done
+        if job.then is not None:  # not in the list's cost, nor in the slice
+            task = asyncio.ensure_future(_then(job.then))
+            self._lane().tasks.add(task)
+            task.add_done_callback(self._lane().tasks.discard)
+        return started - began, done[0] - started
+
+
+async def _then(then: Then) -> None:
+    try:
+        await then()
+    except Exception as error:  # nobody waits for it: logged
+        log.error("storing a computed list failed: %r", error)
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -33,6 +33,7 @@ from serving.fallback import fallback_items
 from serving.impressions import listed
 from serving.lists import (
     Arm,
+    ListJob,
     Served,
     client_profile,
     compute_list,
@@ -51,25 +52,23 @@ async def answer_miss(
 ) -> Served:
     """A missed list: stale, computed within the budget, or degraded (module doc)."""
 
-    current = ctx.current  # what the key was made from, whatever is served when it runs
-
-    async def compute() -> Served:
-        return await compute_list(ctx, key, client, k, options, arm, current)
-
+    # What the key was made from, whatever is served when the list is ranked.
+    job = ListJob(ctx, key, client, k, options, arm, ctx.current)
     queue, budget = ctx.cache.queue, ctx.settings.list_budget_ms / 1000
     stale = await stale_list(ctx, client, raw)
     if stale is not None:
         # Refreshes fill half the backlog at most: misses with no list must get in.
         if queue.pending() < ctx.settings.compute_backlog // 2:  # else the next read asks
-            queue.submit(compute, key, refresh=True)
+            queue.submit(job.rank, key, refresh=True, read=job.read, then=job.store)
         ctx.metrics.stale.inc()
         return stale
     if budget <= 0:
-        return await compute()
+        return await compute_list(ctx, key, client, k, options, arm, job.current)
     if queue.admits(budget):
         # This request's own future: over the budget it is cancelled, the list stays
         # queued and is cached when computed.
-        done, served = await queue.within(queue.submit(compute, key), budget)
+        future = queue.submit(job.rank, key, read=job.read, then=job.store)
+        done, served = await queue.within(future, budget)
         if done:
             return cast(Served, served)
     ctx.metrics.degraded.inc()
