@@ -7,13 +7,15 @@ split), what it buys next with re-purchases counted (``--include-seen``), and wh
 complete its history (the random split). EASE's time terms pull them apart: recency-weighted
 targets with a short half-life help the first and cost the third most. Every point (Steck's
 EASE, the forward term, the targets' half-life) scores the default hybrid's NDCG@10 on three
-validation splits that read no test data of any reported protocol:
+validation splits drawn from the lines that are train data in every reported protocol:
+before the cut-off, and not in the README's random split's test part (``--split random
+--test-fraction 0.25 --seed 42``):
 
 - ``time``: new items, on the validation period before the cut-off (``bench/_shared.py``);
-- ``seen``: the same period with re-purchases counted;
-- ``random``: a random quarter of each client's items (seed 7) drawn from the lines that are
-  train data both in the time split (before the cut-off) and in the README's random split
-  (``--split random --test-fraction 0.25 --seed 42``).
+- ``seen``: the same period with re-purchases counted; the re-purchase probability fitted
+  on the weeks before it (as ``bench/tune_blend.py --include-seen`` does: its default
+  coefficients were fitted on this period);
+- ``random``: a random quarter of each client's items (seed 7).
 
 Each score is divided by its protocol's best; the point whose least ratio is largest wins
 (maximin: the default that loses least on any protocol). Only the winner is then scored on
@@ -26,7 +28,11 @@ from typing import Any
 
 import pandas as pd
 from _shared import Splits, shared_splits
+from tune_blend import cutoff
 
+from recsys.evaluation import make_task
+from recsys.matrix import MatrixConfig
+from recsys.ranking.rebuy import Rebuy, fit_on_events
 from recsys.split import Split, split_by_time, split_random_per_client
 from training import jobs, tracking
 from training.settings import TrainingSettings
@@ -47,9 +53,13 @@ def main() -> None:
     reported = split_random_per_client(_events(splits), 0.25, seed=42)
     cut = pd.Timestamp(str(splits.test.description["cutoff"]))
     common = split_by_time(reported.train, cut).train  # train data in both test protocols
-    validation = {"time": splits.validation, "seen": splits.validation}
+    timed = split_by_time(common, cutoff(splits.validation))
+    validation = {"time": timed, "seen": timed}
     validation["random"] = split_random_per_client(common, 0.25, seed=7)
-    table = [[_scored(p, validation[n], ex, "protocols") for n, ex in PROTOCOLS] for p in POINTS]
+    rebuy = _rebuy_before(timed, cut - cutoff(splits.validation))
+    table = [
+        [_scored(p, validation[n], ex, "protocols", rebuy) for n, ex in PROTOCOLS] for p in POINTS
+    ]
     best = [max(column) for column in zip(*table, strict=True)]
     worst = [min(s / b for s, b in zip(row, best, strict=True)) for row in table]
     for point, row, least in zip(POINTS, table, worst, strict=True):
@@ -68,14 +78,28 @@ def _events(splits: Splits) -> pd.DataFrame:
     return pd.concat([splits.test.train, splits.test.test], ignore_index=True)
 
 
-def _scored(point: dict[str, float], split: Split, exclude_seen: bool, grid: str) -> float:
-    """The default hybrid's NDCG@10 with EASE set to ``point``, logged to MLflow."""
+def _rebuy_before(split: Split, period: pd.Timedelta) -> Rebuy:
+    """The re-purchase probability fitted on the train part's last ``period``."""
+    task = make_task(split, MatrixConfig(), exclude_seen=False)
+    end = cutoff(split)
+    dates = (str((end - period).normalize()), str(end))
+    return fit_on_events(split.train, task.train.clients, task.train.items, dates, Rebuy())
+
+
+def _scored(
+    point: dict[str, float], split: Split, exclude_seen: bool, grid: str, rebuy: Rebuy | None = None
+) -> float:
+    """The default hybrid's NDCG@10 with EASE set to ``point`` (and the re-purchase
+    probability ``rebuy``, else the default), logged to MLflow."""
     ease = {"regularization": LAMBDA, "forward_weight": 0.0, "target_half_life_days": 0.0}
     tree: dict[str, dict[str, Any]] = {"ease": {**ease, **point}}
     models, blends = jobs.choose_models(["hybrid"], tree), jobs.choose_blends(["hybrid"], tree)
+    if rebuy is not None:
+        blends = {"hybrid": blends["hybrid"].model_copy(update={"rebuy": rebuy})}
     config, rules = jobs.matrix_config(tree), jobs.rules_config(tree)
     report = jobs.evaluate(split, models, 10, config, exclude_seen, blends, rules)
-    tags = {"models": "hybrid", "grid": grid, "split": str(split.description["kind"])}
+    kind = f"{split.description['kind']}{'' if exclude_seen else '-seen'}"
+    tags = {"models": "hybrid", "grid": grid, "split": kind}
     with tracking.tracked_run("tune", TrainingSettings(), tree, tags):
         tracking.log_metrics(report["models"])
     return float(report["models"]["hybrid"]["ndcg@10"])

@@ -34,8 +34,8 @@ __all__ = ["DEPTH", "BlendColumns", "blend_columns"]
 
 #: Candidates per source and client read for an audience: the smallest depth within 1 %
 #: of the best validation precision@100 (bench/tune_audience_depth.py, validation period
-#: 2010-06-10..2010-09-09 of the shared data, the default blend: 0.2178 at 1000, 0.2162 at
-#: 500, 0.2094 at 200; a pass at 1000 takes 1.16 × 500's). Deeper lists hold more clients
+#: 2010-06-10..2010-09-09 of the shared data, the default blend: 0.2177 at 1000, 0.2163 at
+#: 500, 0.2084 at 200; a pass at 1000 takes 1.13 × 500's). Deeper lists hold more clients
 #: per item and rank them better, less and less.
 DEPTH = 500
 #: The blend's floor on a proposed candidate's share (so a min-max 0 still counts).

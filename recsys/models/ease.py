@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 #: The targets' default half-life: the point whose worst loss over the three validation
 #: protocols (what comes next, re-purchases counted, a random part of each history) is
-#: least (``bench/tune_protocols.py``: 365 d loses at most 1.9 %, 60 d 13 % on the random
+#: least (``bench/tune_protocols.py``: 240 d loses at most 2.7 %, 60 d 13 % on the random
 #: one; docs/explanation/evaluation.md, "Tuning").
-DEFAULT_TARGET_HALF_LIFE_DAYS = 365.0
+DEFAULT_TARGET_HALF_LIFE_DAYS = 240.0
 #: Rows that set the forward term's scale (a seeded sample: never clients × items).
 _SCALE_ROWS = 10_000
 
