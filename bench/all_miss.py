@@ -2,7 +2,7 @@
 round the rps, p50, p99, the share of degraded answers and the real lists a second.
 
     .venv/bin/python bench/all_miss.py [--bundle DIR] [--rounds 4] [--seconds 8]
-                                       [--disturb SECONDS]
+                                       [--disturb SECONDS] [--redis]
     PYTHONPATH=/tmp/base .venv/bin/python bench/all_miss.py   # another checkout's server
 
 The bundle is ``bench/serve.py``'s serving line-up trained on the shared data (into
@@ -11,7 +11,9 @@ reused when there). One uvicorn worker with the bench's settings, 64 connections
 wrk, each request a new query for one of 500 clients. Rounds follow each other on the
 same server: a state the load settles in shows as rounds alike. ``--disturb S``: two
 processes spin on the CPU for the first S seconds of round 1 (a noisy neighbour, a
-stall), so the later rounds show whether the load leaves the state that put it in.
+stall), so the later rounds show whether the load leaves the state that put it in. ``--redis``:
+the service on a redis-server of its own (the list cache and the feature store there, as
+replicas run), so each list also reads and writes through Redis.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import _switch
+from replicas import redis_server
 from serve import UNCACHED, _degraded, bundle_parser, free_port, reused_bundles, start, stop, wrk
 
 
@@ -30,6 +33,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--disturb", type=float, default=0.0, help="seconds of CPU hogs")
+    parser.add_argument("--redis", action="store_true", help="cache and features in Redis")
     args = parser.parse_args()
     bundles = reused_bundles(args)
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,6 +44,10 @@ def main() -> None:
             "RECSYS_EXPERIMENTS_PATH": str(_switch.no_experiments(Path(tmp))),
             "RECSYS_STALE_SECONDS": "2",
         }
+        redis = None
+        if args.redis:
+            redis = redis_server(redis_port := free_port(), Path(tmp))
+            env["RECSYS_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         port = free_port()
         server = start("serving.app:create_app", port, env, 1)
         try:
@@ -50,6 +58,8 @@ def main() -> None:
                     hog.wait()
         finally:
             stop(server)
+            if redis is not None:
+                redis.kill()
 
 
 def _hogs(seconds: float) -> list[subprocess.Popen[bytes]]:

@@ -17,12 +17,13 @@ import redis
 from feature_store import managers
 from feature_store.managers import ASSIGNED, MemoryManagers
 
-__all__ = ["OnlineStore"]
+__all__ = ["READ", "READ_KEYS", "OnlineStore", "decode_row"]
 
 _CURRENT = "features:current"
 #: GET the current version and HGETALL that version's hash in one round trip.
 #: A client assigned on the screen gets that manager (as JSON, like every field).
-_READ = """
+#: Public so that an async client runs the same read (``serving.profiles.LiveProfiles``).
+READ = """
 local version = redis.call('GET', KEYS[1])
 if not version then return {} end
 local row = redis.call('HGETALL', 'features:' .. version .. ':' .. ARGV[1])
@@ -33,6 +34,15 @@ if assigned and #row > 0 then
 end
 return row
 """
+#: The keys :data:`READ` is run with (its one argument: the client id).
+READ_KEYS = (_CURRENT, ASSIGNED)
+
+
+def decode_row(flat: list[bytes]) -> dict[str, Any] | None:
+    """A client's features as :data:`READ` returns them (field, JSON value, …);
+    ``None`` for an unknown client."""
+    pairs = zip(flat[0::2], flat[1::2], strict=True)
+    return {_text(k): orjson.loads(v) for k, v in pairs} or None
 
 
 def _missing(value: object) -> bool:
@@ -65,7 +75,7 @@ class OnlineStore:
             if redis_url
             else None
         )
-        self._read = self.redis.register_script(_READ) if self.redis is not None else None
+        self._read = self.redis.register_script(READ) if self.redis is not None else None
         self._scripts = managers.scripts(self.redis) if self.redis is not None else {}
         self._memory: dict[str, dict[str, dict[str, bytes]]] = {}
         self._version: str | None = None
@@ -125,9 +135,7 @@ class OnlineStore:
             fields = self._memory.get(self._version or "", {}).get(client) or {}
             row = {k: orjson.loads(v) for k, v in fields.items()}
             return self._managers.merged(client, row) or None
-        flat = self._read(keys=[_CURRENT, ASSIGNED], args=[client])
-        pairs = zip(flat[0::2], flat[1::2], strict=True)
-        return {_text(k): orjson.loads(v) for k, v in pairs} or None
+        return decode_row(self._read(keys=list(READ_KEYS), args=[client]))
 
     def fields_of(
         self, clients: list[str], fields: tuple[str, ...], batch: int = 1000

@@ -32,6 +32,7 @@ from serving.limits import BodyLimit, RateLimit, Windows
 from serving.metrics import Metrics
 from serving.outcomes import OutcomeState
 from serving.privacy import FORGET, forgotten_elsewhere, load_tombstones
+from serving.profiles import LiveProfiles
 from serving.routers import audience as audience_routes
 from serving.routers import (
     campaign_pages,
@@ -256,7 +257,10 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     context = Context(
         settings, state, cache, store, Metrics(), catalogue, shown, outcomes, keys, trail
     )
-    context = replace(context, features=features, windows=windows)
+    live = None
+    if features is not None and features.redis is not None and cache.redis is not None:
+        live = LiveProfiles(cache.redis)
+    context = replace(context, features=features, windows=windows, live_profiles=live)
     app.state.context = context
     app.state.campaigns = CampaignBook(settings.campaigns_path)
     limit = None

@@ -219,6 +219,10 @@ class ListCache:
             value = await self._redis(self.redis.get(key))
         return value
 
+    def generation_here(self, client: str) -> Generation:
+        """``client``'s generation now, without Redis (in process: nothing to await)."""
+        return Generation(self.local.generation(client), None)
+
     async def generation(self, client: str) -> Generation:
         """``client``'s generation now: read it before what events change."""
         local = self.local.generation(client)
@@ -227,16 +231,24 @@ class ListCache:
         shared = await self._redis(self.redis.get(generation_key(client)), _DOWN)
         return Generation(local, None if shared is _DOWN else shared or b"0")
 
+    def store_here(self, key: str, client: str, value: bytes, seen: Generation) -> bool:
+        """:meth:`store` without Redis (in process: nothing to await)."""
+        if self.local.generation(client) != seen.local:
+            return False
+        self.local.set(key, client, value)
+        return True
+
     async def store(self, key: str, client: str, value: bytes, seen: Generation) -> bool:
         """Store in both levels if ``client``'s generation is still ``seen``; whether
         it was (Redis failing, the local level still takes it)."""
+        if self.redis is None or seen.shared is None:
+            return self.store_here(key, client, value, seen)
         if self.local.generation(client) != seen.local:
             return False
-        if self.redis is not None and seen.shared is not None:
-            keys = [key, f"keys:{client}", generation_key(client)]
-            stored = await self._redis(self._store(keys=keys, args=[value, self.ttl, seen.shared]))
-            if stored == 0 or self.local.generation(client) != seen.local:
-                return False
+        keys = [key, f"keys:{client}", generation_key(client)]
+        stored = await self._redis(self._store(keys=keys, args=[value, self.ttl, seen.shared]))
+        if stored == 0 or self.local.generation(client) != seen.local:
+            return False
         self.local.set(key, client, value)
         return True
 

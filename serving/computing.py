@@ -19,10 +19,11 @@ Each request waits on a future of its own, awaited directly (:meth:`ListQueue.wi
 it resumes one turn after its list (through ``asyncio.wait`` it took two, each a slice
 and a turn long under a flood of misses), and a budget that runs out cancels its future
 only; the list is still computed and cached. A list's reads and its store are not its
-cost (:class:`serving.lists.ListJob`: ``read`` is awaited before the work, untimed and
-outside the slice; ``then`` stores it on its own): through Redis, awaited inside the work
-they counted in the cost and in the slices, and the queue admitted fewer lists and gave
-them less of the loop than it had.
+cost (:class:`serving.lists.ListJob`: ``read`` starts when the list is queued, side by side
+with the others', and is awaited before the work, untimed and outside the slice; ``then``
+stores it on its own): through Redis, awaited inside the work, each list's reads took
+turns of a loop busy with every other request and counted in its cost: under a flood of
+misses the queue then admitted almost none (100 % of the answers the fallback).
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ class _Job:
     """One list to compute, and the futures of the requests waiting for it: one each,
     so a request that stops waiting (its budget ran out) cancels its own only."""
 
-    __slots__ = ("key", "read", "then", "tickets", "work")
+    __slots__ = ("key", "reading", "then", "tickets", "work")
 
     def __init__(self, work: Work, key: Hashable, ticket: asyncio.Future[Any],
                  read: Then | None, then: Then | None) -> None:  # fmt: skip
-        self.work, self.key, self.tickets = work, key, [ticket]
-        self.read, self.then = read, then
+        self.work, self.key, self.tickets, self.then = work, key, [ticket], then
+        # Read at once, side by side with the others queued: awaited by a worker in
+        # turn, each read took turns of a loop busy with the other requests' (through
+        # Redis, under a flood of misses, ~170 ms between a worker's slices).
+        self.reading = None if read is None else asyncio.ensure_future(read())
 
 
 class _Lane:
@@ -174,13 +178,13 @@ class ListQueue:
         read: Then | None = None,
         then: Then | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue ``work()``, after ``read()`` (awaited untimed: its I/O is not the list's
-        cost); its result (or error) arrives in the future returned (the caller's own:
-        await it directly, a timeout may cancel it), then ``then()`` runs on its own
-        (after a result only). While a job of the same ``key`` waits in the
-        queue, it serves this caller too (it reads what events changed when it starts);
-        a ``refresh`` (nobody waits for it) is not queued either while one of its key
-        runs (its future is then a done one)."""
+        """Queue ``work()``, after ``read()`` (started now, awaited untimed before the
+        work: its I/O is not the list's cost); its result (or error) arrives in the
+        future returned (the caller's own: await it directly, a timeout may cancel it),
+        then ``then()`` runs on its own (after a result only). While a job of the same
+        ``key`` waits in the queue, it serves this caller too (it ranks with what events
+        changed when it starts); a ``refresh`` (nobody waits for it) is not queued
+        either while one of its key runs (its future is then a done one)."""
         lane = self._lane()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if key is not None and key in lane.queued:
@@ -243,8 +247,8 @@ class ListQueue:
         """Run ``job``: seconds awaiting its read (untimed), seconds of its work."""
         began = time.perf_counter()
         try:
-            if job.read is not None:
-                await job.read()
+            if job.reading is not None:
+                await job.reading
             started = time.perf_counter()
             result = job.work()
             if inspect.isawaitable(result):

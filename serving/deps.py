@@ -25,6 +25,7 @@ from serving.impressions import Impressions, Surface
 from serving.limits import Windows
 from serving.metrics import Metrics
 from serving.outcomes import OutcomeState
+from serving.profiles import LiveProfiles
 from serving.schemas import MAX_ID, MAX_IDS
 from serving.settings import ServingSettings
 from serving.state import Loaded, ServiceState
@@ -62,6 +63,8 @@ class Context:
     audit: AuditTrail
     features: OnlineStore | None = None
     windows: Windows | None = None
+    live_profiles: LiveProfiles | None = None
+    """The Redis feature store's reads on the event loop (with Redis only)."""
 
     @property
     def current(self) -> Loaded:

@@ -11,7 +11,7 @@ computed across an event is never stored after the event dropped the client's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 import orjson
@@ -207,6 +207,8 @@ async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
     if ctx.features.redis is None:  # an in-process dict: no I/O to wait for
         return ctx.features.get(client_id) or {}
     try:
+        if ctx.live_profiles is not None:  # on the loop: no thread, no GIL hand-over
+            return await ctx.live_profiles.get(client_id) or {}
         return await run_in_threadpool(ctx.features.get, client_id) or {}
     except (RedisError, OSError):  # Redis down: rank without targeting, still 200
         return {}
@@ -232,6 +234,20 @@ class ListJob:
         self.profile: dict[str, Any] = {}
         self.stored: bytes | None = None
 
+    @property
+    def reader(self) -> Callable[[], Awaitable[ListJob]] | None:
+        """:meth:`read` where the reads wait on Redis; ``None`` where nothing would wait
+        (:meth:`rank` reads at once: a read task per list cut the lists' slices short)."""
+        features = self.ctx.features
+        remote = features is not None and features.redis is not None
+        return self.read if self.ctx.cache.redis is not None or remote else None
+
+    @property
+    def storer(self) -> Callable[[], Awaitable[None]] | None:
+        """:meth:`store` where it waits on Redis; ``None`` in process (:meth:`rank`
+        stores at once)."""
+        return None if self.reader is None else self.store
+
     async def read(self) -> ListJob:
         """The generation (first: an event after it moves it, so the list is then not
         stored) and the client's profile (analyst rules may target segments and
@@ -248,6 +264,11 @@ class ListJob:
         and served 20 × fewer)."""
         ctx, loaded = self.ctx, self.current or self.ctx.current
         who = client_now(ctx.state, ctx.outcomes, self.client_id)
+        here = self.generation is None  # in process (no reader): nothing to wait for
+        if here:
+            self.generation = ctx.cache.generation_here(self.client_id)
+            features = ctx.features.get(who.client_id) if ctx.features and who.client_id else None
+            self.profile = features or {}
         recommender = loaded.recommender_for(self.arm)
         ctx.catalogue.facts_for(recommender)
         targeted = client_options(self.options, who, self.profile)
@@ -255,6 +276,9 @@ class ListJob:
         served, self.stored = stored_list(
             ctx.catalogue, self.client_id, loaded.version, items, self.arm
         )
+        if here and self.generation is not None:  # stored at once, as it was ranked
+            ctx.cache.store_here(self.key, self.client_id, self.stored, self.generation)
+            self.stored = None  # nothing left for :meth:`store`
         return served
 
     async def store(self) -> None:

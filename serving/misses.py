@@ -59,7 +59,7 @@ async def answer_miss(
     if stale is not None:
         # Refreshes fill half the backlog at most: misses with no list must get in.
         if queue.pending() < ctx.settings.compute_backlog // 2:  # else the next read asks
-            queue.submit(job.rank, key, refresh=True, read=job.read, then=job.store)
+            queue.submit(job.rank, key, refresh=True, read=job.reader, then=job.storer)
         ctx.metrics.stale.inc()
         return stale
     if budget <= 0:
@@ -67,7 +67,7 @@ async def answer_miss(
     if queue.admits(budget):
         # This request's own future: over the budget it is cancelled, the list stays
         # queued and is cached when computed.
-        future = queue.submit(job.rank, key, read=job.read, then=job.store)
+        future = queue.submit(job.rank, key, read=job.reader, then=job.storer)
         done, served = await queue.within(future, budget)
         if done:
             return cast(Served, served)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import redis
+import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
 from feature_store import FEATURES, SEGMENT_RULES, OnlineStore, build_features, rfm_segment
 from recsys.data import read_events
+from serving.profiles import LiveProfiles
 from training.cli import app
 
 AS_OF = pd.Timestamp("2010-06-01")
@@ -132,8 +136,25 @@ def test_online_store_round_trip_memory_and_redis(table: pd.DataFrame, redis_url
             assert got["segment"] == table.loc[client, "segment"]
             assert got["frequency"] == table.loc[client, "frequency"]
             assert store.get("nobody") is None
+        # The service's reads on the event loop: the same row, a manager assigned on the
+        # screen included, and None for an unknown client.
+        OnlineStore(own).assign(client, "Ann Lee")
+        live = asyncio.run(_live_reads(own, [client, "nobody"]))
+        assert live[0] is not None and live[0]["manager"] == "Ann Lee"
+        assert live[0]["segment"] == table.loc[client, "segment"]
+        assert live[0]["frequency"] == table.loc[client, "frequency"]
+        assert live[1] is None
     finally:
         redis.Redis.from_url(own).flushdb()
+
+
+async def _live_reads(url: str, clients: list[str]) -> list[dict[str, Any] | None]:
+    client = aioredis.from_url(url)
+    try:
+        reader = LiveProfiles(client)
+        return [await reader.get(c) for c in clients]
+    finally:
+        await client.aclose()
 
 
 def test_features_cli(sample_data: Path, tmp_path: Path) -> None:

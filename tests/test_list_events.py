@@ -83,6 +83,23 @@ class Held:
                 gate.set()
 
 
+class HeldAsync(Held):
+    """:class:`Held` for a reader awaited on the event loop (the service's feature reads
+    through Redis, :class:`serving.profiles.LiveProfiles`): the loop goes on meanwhile."""
+
+    async def __call__(self, client: str) -> Any:  # type: ignore[override]
+        with self.lock:
+            gate = threading.Event()
+            if self.free:
+                gate.set()
+            self.gates.append(gate)
+        for _ in range(10_000):  # 20 s
+            if gate.is_set():
+                return await self.read(client)
+            await asyncio.sleep(0.002)
+        raise AssertionError("never released")
+
+
 def test_precompute_honours_a_decline_and_a_purchase_made_before_it(
     bundles: Path, tmp_path: Path, own_redis: str, sample_features: Path
 ) -> None:
@@ -140,7 +157,7 @@ def test_a_purchase_during_a_slow_list_never_appears_later(
 
     with TestClient(create_app(settings), client=LOOPBACK) as c:
         ctx = c.app.state.context  # type: ignore[attr-defined]
-        held = ctx.features.get = Held(ctx.features.get)  # the profile read lists wait for
+        held = ctx.live_profiles.get = HeldAsync(ctx.live_profiles.get)  # what lists read
         top = _ids(c.get(FRESH.format(who)).json())[0]
         key = list_key(ctx.current, who, b"k=10", None)
         held.free = False

@@ -25,7 +25,7 @@ from serving.app import create_app
 from serving.computing import ListQueue
 from tests.conftest import settings_for
 from tests.servers import LOOPBACK, free_port, start_redis
-from tests.test_list_events import Held
+from tests.test_list_events import HeldAsync
 
 Q = "/v1/clients/{}/recommendations?k=10&exclude=zz"
 WARMED = "/v1/clients/{}/recommendations?k=10"
@@ -179,7 +179,7 @@ def test_over_the_budget_the_fallback_answers_and_the_list_is_cached_later(
     )
     with TestClient(create_app(settings), client=LOOPBACK) as c:
         ctx = c.app.state.context  # type: ignore[attr-defined]
-        held = ctx.features.get = Held(ctx.features.get)  # the profile read lists wait for
+        held = ctx.live_profiles.get = HeldAsync(ctx.live_profiles.get)  # what lists read
         held.free = False
         try:
             answer = c.get(Q.format(who))  # its list waits on the held read: over budget

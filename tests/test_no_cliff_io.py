@@ -83,13 +83,13 @@ def test_through_redis_a_slow_feature_read_is_not_the_lists_cost(
     settings = settings_for(bundles, tmp_path, redis_url=own_redis, list_budget_ms=5000)
     with TestClient(create_app(settings), client=LOOPBACK) as c:
         ctx = c.app.state.context  # type: ignore[attr-defined]
-        read = ctx.features.get
+        read = ctx.live_profiles.get
 
-        def slow(client: str) -> Any:  # in the threadpool: the loop goes on meanwhile
-            time.sleep(SLOW)
-            return read(client)
+        async def slow(client: str) -> Any:  # awaited: the loop goes on meanwhile
+            await asyncio.sleep(SLOW)
+            return await read(client)
 
-        ctx.features.get = slow
+        ctx.live_profiles.get = slow
         queue = ctx.cache.queue
         queue.cost = 0.001
         first = [c.get(Q.format(client)).json() for client in clients]
