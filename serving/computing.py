@@ -96,7 +96,7 @@ class _Lane:
         self.queued: dict[Hashable, _Job] = {}
         """Each key's job waiting in the queue (not started)."""
         self.tasks: set[asyncio.Task[None]] = set()
-        """The workers' tasks, referenced while they run."""
+        """The workers' tasks and the stores after lists, referenced while they run."""
 
 
 class ListQueue:
@@ -246,6 +246,7 @@ class ListQueue:
     async def _one(self, job: _Job) -> tuple[float, float]:
         """Run ``job``: seconds awaiting its read (untimed), seconds of its work."""
         began = time.perf_counter()
+        started: float | None = None  # when the work began, once the read is done
         try:
             if job.reading is not None:
                 await job.reading
@@ -259,7 +260,8 @@ class ListQueue:
                     ticket.set_exception(error)
                     ticket.add_done_callback(_retrieved)
             log.error("a queued list failed: %r", error)
-            return 0.0, time.perf_counter() - began
+            now = time.perf_counter()  # a failed read is no work, a failed work no read
+            return (now - began, 0.0) if started is None else (started - began, now - started)
         done = (time.perf_counter(), [False])  # the lag: once per list, by its first request
         for ticket in job.tickets:
             if not ticket.done():

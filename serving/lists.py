@@ -201,29 +201,37 @@ def known_client(ctx: Context, client_id: str | None) -> str | None:
 
 
 async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
-    """The client's features from the online store (empty when unknown or no store)."""
+    """The client's features from the online store (empty when unknown, with no store,
+    or when the store does not answer: ranked without targeting, still 200)."""
+    try:
+        return await read_profile(ctx, client_id)
+    except (RedisError, OSError):
+        return {}
+
+
+async def read_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
+    """:func:`client_profile`, the store's errors the caller's."""
     if ctx.features is None or client_id is None:
         return {}
     if ctx.features.redis is None:  # an in-process dict: no I/O to wait for
         return ctx.features.get(client_id) or {}
-    try:
-        if ctx.live_profiles is not None:  # on the loop: no thread, no GIL hand-over
-            return await ctx.live_profiles.get(client_id) or {}
-        return await run_in_threadpool(ctx.features.get, client_id) or {}
-    except (RedisError, OSError):  # Redis down: rank without targeting, still 200
-        return {}
+    if ctx.live_profiles is not None:  # on the loop: no thread, no GIL hand-over
+        return await ctx.live_profiles.get(client_id) or {}
+    return await run_in_threadpool(ctx.features.get, client_id) or {}
 
 
 class ListJob:
     """One missed list in three steps, so that only its ranking takes the event loop's
-    turns: its reads (the client's generation and profile: awaited before it is
-    queued), :meth:`rank` (CPU only, what :class:`serving.computing.ListQueue` times)
-    and :meth:`store` (awaited after). Through Redis, reads and store inside the queued
-    work counted as its cost and took the slices' time: the queue admitted fewer lists."""
+    turns: its reads (the client's generation and profile: started when it is queued),
+    :meth:`rank` (CPU only, what :class:`serving.computing.ListQueue` times) and
+    :meth:`store` (after its requests have it). Through Redis, reads and store inside
+    the queued work counted as its cost and took the slices' time: the queue admitted
+    fewer lists. A list ranked without the profile the store did not give in time is
+    served, not stored (it would answer untargeted for the cache's lifetime)."""
 
     __slots__ = (
         "arm", "client_id", "ctx", "current", "generation", "k", "key", "options", "profile",
-        "stored",
+        "stored", "untargeted",
     )  # fmt: skip
 
     def __init__(self, ctx: Context, key: str, client_id: str, k: int, options: RequestOptions,
@@ -233,6 +241,8 @@ class ListJob:
         self.generation: Generation | None = None
         self.profile: dict[str, Any] = {}
         self.stored: bytes | None = None
+        self.untargeted = False
+        """Whether the feature store failed to answer (the list is then not stored)."""
 
     @property
     def reader(self) -> Callable[[], Awaitable[ListJob]] | None:
@@ -254,7 +264,10 @@ class ListJob:
         countries: the feature store knows them)."""
         self.generation = await self.ctx.cache.generation(self.client_id)
         who = client_now(self.ctx.state, self.ctx.outcomes, self.client_id)
-        self.profile = await client_profile(self.ctx, who.client_id)
+        try:
+            self.profile = await read_profile(self.ctx, who.client_id)
+        except (RedisError, OSError):  # ranked without targeting, served, not stored
+            self.profile, self.untargeted = {}, True
         return self
 
     def rank(self) -> Served:
@@ -271,7 +284,9 @@ class ListJob:
             self.profile = features or {}
         recommender = loaded.recommender_for(self.arm)
         ctx.catalogue.facts_for(recommender)
-        targeted = client_options(self.options, who, self.profile)
+        # Deleted since the read: ranked as cold start, its features no longer read.
+        profile = self.profile if who.client_id is not None else {}
+        targeted = client_options(self.options, who, profile)
         items = rank_list(recommender, who, self.k, targeted, arrivals_of(ctx))
         served, self.stored = stored_list(
             ctx.catalogue, self.client_id, loaded.version, items, self.arm
@@ -283,7 +298,7 @@ class ListJob:
 
     async def store(self) -> None:
         """Store the ranked list under the generation read first (refused if it moved)."""
-        if self.stored is not None and self.generation is not None:
+        if self.stored is not None and self.generation is not None and not self.untargeted:
             await self.ctx.cache.store(self.key, self.client_id, self.stored, self.generation)
 
 
