@@ -5,7 +5,8 @@
 Every point is scored on the validation period inside the train part (``_shared``);
 prints NDCG@10 per point, then each model's winner refitted on the whole train part and
 scored on the test period once. The defaults in ``recsys.models.default_models`` and
-``MatrixConfig`` come from this run.
+``MatrixConfig`` come from this run, but EASE's time term: one protocol alone picks the
+targets' 60-day half-life, ``bench/tune_protocols.py`` the default across protocols.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ targets; the best of :data:`REPEATS`). The rule, fixed before any test figure: t
 smallest depth whose validation precision@100 is within :data:`TOLERANCE` (relative) of
 the best depth's. Only that depth is then refitted on the whole train part and scored
 on the test period once (and, for the record, :data:`BASELINE` if it differs). Ratios
-are against :data:`BASELINE`, the depth served before this run, measured here.
+are against :data:`BASELINE` (500: served before the 1000 of an earlier run, and after
+it), measured here.
 """
 
 from __future__ import annotations

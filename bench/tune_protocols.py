@@ -7,9 +7,9 @@ split), what it buys next with re-purchases counted (``--include-seen``), and wh
 complete its history (the random split). EASE's time terms pull them apart: recency-weighted
 targets with a short half-life help the first and cost the third most. Every point (Steck's
 EASE, the forward term, the targets' half-life) scores the default hybrid's NDCG@10 on three
-validation splits drawn from the lines that are train data in every reported protocol:
-before the cut-off, and not in the README's random split's test part (``--split random
---test-fraction 0.25 --seed 42``):
+validation splits drawn from the lines that are train data in both protocols the defaults
+are reported on: before the cut-off, and not in the README's random split's test part
+(``--split random --test-fraction 0.25 --seed 42``):
 
 - ``time``: new items, on the validation period before the cut-off (``bench/_shared.py``);
 - ``seen``: the same period with re-purchases counted; the re-purchase probability fitted

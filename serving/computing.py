@@ -228,7 +228,8 @@ class ListQueue:
                     lane.running -= 1
                     lane.refreshing.discard(job.key)
                 read += waited
-                self.cost += 0.05 * (spent - self.cost)
+                if spent is not None:  # a failed read ran no work: nothing to learn
+                    self.cost += 0.05 * (spent - self.cost)
         finally:
             lane.busy += time.perf_counter() - turn - read
             lane.workers -= 1
@@ -243,8 +244,9 @@ class ListQueue:
         lane.mark = (now, lane.busy)
         return now
 
-    async def _one(self, job: _Job) -> tuple[float, float]:
-        """Run ``job``: seconds awaiting its read (untimed), seconds of its work."""
+    async def _one(self, job: _Job) -> tuple[float, float | None]:
+        """Run ``job``: seconds awaiting its read (untimed), seconds of its work
+        (``None`` when its read failed: no work ran)."""
         began = time.perf_counter()
         started: float | None = None  # when the work began, once the read is done
         try:
@@ -261,7 +263,7 @@ class ListQueue:
                     ticket.add_done_callback(_retrieved)
             log.error("a queued list failed: %r", error)
             now = time.perf_counter()  # a failed read is no work, a failed work no read
-            return (now - began, 0.0) if started is None else (started - began, now - started)
+            return (now - began, None) if started is None else (started - began, now - started)
         done = (time.perf_counter(), [False])  # the lag: once per list, by its first request
         for ticket in job.tickets:
             if not ticket.done():

@@ -226,8 +226,9 @@ class ListJob:
     :meth:`rank` (CPU only, what :class:`serving.computing.ListQueue` times) and
     :meth:`store` (after its requests have it). Through Redis, reads and store inside
     the queued work counted as its cost and took the slices' time: the queue admitted
-    fewer lists. A list ranked without the profile the store did not give in time is
-    served, not stored (it would answer untargeted for the cache's lifetime)."""
+    fewer lists. In process (no Redis) nothing is awaited: :meth:`rank` reads and stores
+    at once. A list ranked without the profile the store did not give in time is served,
+    not stored (it would answer untargeted for the cache's lifetime)."""
 
     __slots__ = (
         "arm", "client_id", "ctx", "current", "generation", "k", "key", "options", "profile",

@@ -15,7 +15,8 @@ first of:
 2. **the list**, when it is computed within ``list_budget_ms``;
 3. **degraded**: the fallback (:attr:`serving.state.Loaded.fallback`: popular items,
    the client's segment's when the feature store is in memory, same filters) when the
-   budget ran out - the list is still computed and cached when ready - or at once when
+   budget ran out - the list is still computed and cached when ready (unless ranked
+   without the features the store did not give in time) - or at once when
    the lists queued ahead would not let it be ready within the budget, or
    ``compute_backlog`` are queued already (then it is not queued: load is shed, the
    next request for it computes it). Lists are computed in turn from a queue
