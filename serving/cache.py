@@ -225,9 +225,9 @@ class ListCache:
 
     async def generation(self, client: str) -> Generation:
         """``client``'s generation now: read it before what events change."""
-        local = self.local.generation(client)
         if self.redis is None:
-            return Generation(local, None)
+            return self.generation_here(client)
+        local = self.local.generation(client)
         shared = await self._redis(self.redis.get(generation_key(client)), _DOWN)
         return Generation(local, None if shared is _DOWN else shared or b"0")
 

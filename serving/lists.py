@@ -209,12 +209,17 @@ async def client_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
         return {}
 
 
-async def read_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
-    """:func:`client_profile`, the store's errors the caller's."""
+def profile_here(ctx: Context, client_id: str | None) -> dict[str, Any]:
+    """:func:`client_profile` where nothing is awaited (no store, or one in process)."""
     if ctx.features is None or client_id is None:
         return {}
-    if ctx.features.redis is None:  # an in-process dict: no I/O to wait for
-        return ctx.features.get(client_id) or {}
+    return ctx.features.get(client_id) or {}
+
+
+async def read_profile(ctx: Context, client_id: str | None) -> dict[str, Any]:
+    """:func:`client_profile`, the store's errors the caller's."""
+    if ctx.features is None or client_id is None or ctx.features.redis is None:
+        return profile_here(ctx, client_id)  # an in-process dict: no I/O to wait for
     if ctx.live_profiles is not None:  # on the loop: no thread, no GIL hand-over
         return await ctx.live_profiles.get(client_id) or {}
     return await run_in_threadpool(ctx.features.get, client_id) or {}
@@ -281,8 +286,7 @@ class ListJob:
         here = self.generation is None  # in process (no reader): nothing to wait for
         if here:
             self.generation = ctx.cache.generation_here(self.client_id)
-            features = ctx.features.get(who.client_id) if ctx.features and who.client_id else None
-            self.profile = features or {}
+            self.profile = profile_here(ctx, who.client_id)
         recommender = loaded.recommender_for(self.arm)
         ctx.catalogue.facts_for(recommender)
         # Deleted since the read: ranked as cold start, its features no longer read.
