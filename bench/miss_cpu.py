@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/miss_cpu.py [--events PATH] [--bundle DIR] [--base DIR]
                                        [--clients 2000] [--unknown 100] [--rounds 2]
-                                       [--passes 3]
+                                       [--passes 3] [--candidate-cache 0]
 
 The recommender is the one the service serves (:func:`serving.state.load` with the
 settings' defaults, the example analyst rules ``examples/cross_sell.yaml`` and the
@@ -16,6 +16,13 @@ next-best offers' ``exclude_purchased=false`` list. Each is timed twice per clie
 list's time is its least over ``--passes`` passes over all the clients (the machine
 is shared: other jobs only ever add to a time, and a pass leaves no client's rows in
 the caches for its next pass).
+
+``--candidate-cache N``: the ranking core keeps N requests' candidates
+(``RECSYS_CANDIDATE_CACHE_SIZE``, :mod:`recsys.ranking._memo`). The default, 0, times
+every list from scratch; with N ≥ the lists asked, every pass after the warm-up finds its
+client's candidates kept (a later list of a client whose sources see the same request),
+and the ``serving`` time follows a ``for_client`` of the same request. A tree without the
+memo ignores it.
 
 The baseline is the code of a git commit (``--commit``, default ``HEAD``) checked out
 as a worktree at ``--base`` (default ``/tmp/miss-base``; made with ``git worktree add
@@ -72,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--passes", type=int, default=3, help="passes over the clients per run")
     p.add_argument("--today", default="2010-12-10", help="the service's pinned day")
+    p.add_argument("--candidate-cache", type=int, default=0, help="requests' candidates kept")
     p.add_argument("--child", help=argparse.SUPPRESS)  # measure this tree into a file
     return p
 
@@ -88,6 +96,7 @@ def measure(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One child run of this script with ``tree``'s code first on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
     env["PYTHONPATH"] = str(tree)
+    env["RECSYS_CANDIDATE_CACHE_SIZE"] = str(args.candidate_cache)
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         script = str(Path(__file__).resolve())
         command = [sys.executable, script, *sys.argv[1:], "--child", out.name]

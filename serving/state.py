@@ -111,7 +111,9 @@ class Loaded:
     def with_cross_sell(self, rules: CrossSellRules) -> Loaded:
         """The same bundle under other analyst rules (segments carried over)."""
         old = self.recommender
-        fresh = HybridRecommender(self.bundle, self.bundle.rules, rules, old.config, old.today)
+        fresh = HybridRecommender(
+            self.bundle, self.bundle.rules, rules, old.config, old.today, old.memo.size
+        )
         fresh.share_segments(old)
         arms = _arm_recommenders(fresh, self.experiments)
         return replace(self, recommender=fresh, arms=arms)
@@ -143,7 +145,12 @@ def load(
         rules = load_cross_sell(settings.cross_sell_path)
     blend = BlendConfig(weights=settings.blend_weights) if settings.blend_weights else None
     recommender = HybridRecommender(
-        bundle, bundle.rules, rules, blend, today or day_clock(settings)
+        bundle,
+        bundle.rules,
+        rules,
+        blend,
+        today or day_clock(settings),
+        settings.candidate_cache_size,
     )
     found = (profiles or tolerant(settings, {}))(bundle.data.clients.ids)
     if found:
@@ -182,7 +189,9 @@ def _arm_recommenders(
     for experiment in experiments.experiments:
         for arm in (a for a in experiment.arms if a.blend is not None):
             blend = BlendConfig(weights=arm.blend or {})
-            found = HybridRecommender(base.bundle, base.rules, base.cross_sell, blend, base.today)
+            found = HybridRecommender(
+                base.bundle, base.rules, base.cross_sell, blend, base.today, base.memo.size
+            )
             found.share_segments(base)
             out[(experiment.name, arm.name)] = found
     return out

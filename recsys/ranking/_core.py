@@ -17,7 +17,8 @@ from recsys._sparse import row_keys
 from recsys.bundle import Bundle
 from recsys.catalogue import ItemFacts
 from recsys.ranking import explain
-from recsys.ranking.blend import BlendConfig, Blended, Blocking, blend
+from recsys.ranking._memo import Memo, memo_key, read_only, with_options
+from recsys.ranking.blend import BlendConfig, Blended, Blocking, Candidates, blend
 from recsys.ranking.options import RequestOptions, Today, utc_today
 from recsys.ranking.sources import (
     AnalystSource,
@@ -68,6 +69,8 @@ class BlendCore:
     ``today`` is the clock of a request that names no day (serving passes the
     service's one clock; default: the UTC date): the core fills ``options.day`` from
     it, so the repeat and analyst sources read one day and never a clock of their own.
+    ``memo``: how many requests' candidates :meth:`rank_one` keeps for the next request
+    the sources see alike (:mod:`recsys.ranking._memo`; 0, the default: none).
     """
 
     def __init__(
@@ -77,8 +80,10 @@ class BlendCore:
         cross_sell: CrossSellRules | None = None,
         config: BlendConfig | None = None,
         today: Today = utc_today,
+        memo: int = 0,
     ) -> None:
         self.bundle, self.rules, self.cross_sell = bundle, rules, cross_sell
+        self.memo: Memo[tuple[Query, dict[str, Candidates]]] = Memo(memo)
         self.config = config or BlendConfig()
         self.today = today
         self.ids = bundle.data.items.ids
@@ -118,11 +123,13 @@ class BlendCore:
     def set_segments(self, segments: dict[str, str]) -> None:
         """Client id → segment: popularity within a segment for its clients' requests."""
         self.popular.set_segments(segments)
+        self.memo.clear()  # a segment's popular candidates changed
 
     def share_segments(self, other: BlendCore) -> None:
         """Use ``other``'s segment popularity (same bundle: no recount)."""
         self.popular.segment_buyers = other.popular.segment_buyers
         self.popular.segment_order = other.popular.segment_order
+        self.memo.clear()
 
     def dated(self, options: RequestOptions) -> RequestOptions:
         """``options`` with a day: the one given, else today by the core's clock."""
@@ -170,9 +177,7 @@ class BlendCore:
         """Blend, filter and rank one request (as :meth:`rank` on a batch of one)."""
         if query.options.day is None:  # serving's queries come dated (one clock read)
             query = replace(query, options=self.dated(query.options))
-        query = self._fired(query)
-        n = self.config.candidates
-        found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
+        query, found = self._candidates(query)
         o = query.options
         keys = query.everything if o.exclude_purchased else query.basket
         pinned = None
@@ -183,6 +188,21 @@ class BlendCore:
             blocking = _bought_only(blocking, query.history)
         ranked = blend(found, self.config.weights, self.n_items, k, blocking, pinned)
         return OneRanked(ranked, query)
+
+    def _candidates(self, query: Query) -> tuple[Query, dict[str, Candidates]]:
+        """The query with the rules it fires, and each source's candidates for it: kept
+        in the memo for the next request its sources see alike (:func:`memo_key`)."""
+        key = memo_key(query) if self.memo.size else None
+        kept = None if key is None else self.memo.get(key)
+        if kept is not None:
+            return with_options(kept[0], query.options), kept[1]
+        query = self._fired(query)
+        n = self.config.candidates
+        found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
+        if key is not None:
+            read_only(found)
+            self.memo.put(key, (query, found))
+        return query, found
 
     def _fired(self, query: Query) -> Query:
         """The query with the association and analyst rules its items fire."""

@@ -1,0 +1,118 @@
+"""The candidate memo: a request whose sources see what an earlier one's saw reuses
+their candidates, and its list is the one computed from scratch.
+
+Against the bundle trained on the real sample, with the example analyst rules, clients
+drawn from the bundle and items from their histories: each query is asked of a ranking
+core without a memo (the reference: every source runs) and, twice, of one with a memo,
+after queries of the same clients that differ in what the blend filters (so the memo
+answers them), and in what the sources read (so it must not).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.bundle import Bundle
+from recsys.catalogue import ItemFilter
+from recsys.ranking import HybridRecommender, RankedItem, RequestOptions
+from recsys.rules.cross_sell import load_cross_sell
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = date(2011, 12, 1)
+
+
+def _core(bundle: Bundle, memo: int) -> HybridRecommender:
+    rules = load_cross_sell(ROOT / "examples" / "cross_sell.yaml")
+    found = HybridRecommender(bundle, bundle.rules, rules, today=lambda: DAY, memo=memo)
+    ids = bundle.data.clients.ids
+    found.set_segments({str(c): ("gold" if i % 3 == 0 else "basic") for i, c in enumerate(ids)})
+    return found
+
+
+def _plain(items: list[RankedItem]) -> list[tuple[str, float, str]]:
+    return [
+        (i.item_id, i.score, json.dumps([[r.source, r.text, r.evidence] for r in i.reasons]))
+        for i in items
+    ]
+
+
+Asked = tuple[str, int, tuple[str, ...], RequestOptions]
+"""A client, ``k``, purchases since training and the options."""
+
+
+def _queries(bundle: Bundle, rng: np.random.Generator) -> list[Asked]:
+    """Per drawn client, queries that differ in what the blend filters and in what the
+    sources read (segment, day, purchases since training, bought items allowed)."""
+    data, out = bundle.data, []
+    known = bundle.categories if bundle.categories is not None else []
+    categories = sorted({str(c) for c in known})
+    for row in rng.choice(len(data.clients.ids), size=25, replace=False):
+        client = str(data.clients.ids[row])
+        bought = data.items.to_ids(data.matrix[row].indices).tolist()
+        other = [str(i) for i in rng.choice(data.items.ids, size=3, replace=False)]
+        shown = tuple(rng.choice(bought, size=min(2, len(bought)), replace=False).tolist())
+        base = RequestOptions(segment="gold")
+        only = ItemFilter(tuple(categories[:1])) if categories else ItemFilter()
+        variants = [
+            base,
+            replace(base, exclude=(*other[:2], "not-an-item")),
+            replace(base, out_of_stock=(other[2],)),
+            replace(base, only=only),
+            replace(base, max_per_category=1),
+            replace(base, exclude_purchased=False),
+            replace(base, exclude_purchased=False, exclude=shown),
+            replace(base, exclude_purchased=False, bought_only=True),
+            replace(base, segment="basic"),
+            replace(base, country="Germany"),
+            replace(base, exclude_purchased=False, day=date(2011, 6, 1)),
+        ]
+        for options in variants:
+            for k in (5, 10):
+                out.append((client, k, (), options))
+        # Purchases since training: a new item (history grows), and one bought before
+        # (history the same: one more purchase day for the repeat source).
+        out.append((client, 10, (other[0],), base))
+        out.append((client, 10, (bought[0],), replace(base, exclude_purchased=False)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def queries(bundle: Bundle) -> list[Asked]:
+    return _queries(bundle, np.random.default_rng(11))
+
+
+def test_a_memoised_list_is_the_list_from_scratch(bundle: Bundle, queries: list[Asked]) -> None:
+    fresh, memoised = _core(bundle, 0), _core(bundle, 10_000)
+    for client, k, recent, options in [*queries, *queries]:  # the second pass: all kept
+        expected = _plain(fresh.for_client(client, k, (), options, recent))
+        assert _plain(memoised.for_client(client, k, (), options, recent)) == expected
+    # Per client and distinct source-read context, one entry: the filters shared them.
+    distinct = {(c, r, o.exclude_purchased, o.segment, o.country, o.day) for c, _, r, o in queries}
+    assert len(memoised.memo) == len(distinct)
+    assert len(fresh.memo) == 0
+
+
+def test_the_memo_keeps_its_size_and_its_candidates_read_only(bundle: Bundle) -> None:
+    core = _core(bundle, 3)
+    for client in bundle.data.clients.ids[:6]:
+        core.for_client(str(client), 10, (), RequestOptions())
+    assert len(core.memo) == 3
+    _, kept = next(iter(core.memo._data.values()))
+    _, scores = next(iter(kept.values()))
+    with pytest.raises(ValueError, match="read-only"):
+        scores[0, 0] = 0.0
+
+
+def test_new_segments_empty_the_memo(bundle: Bundle) -> None:
+    core = _core(bundle, 100)
+    client = str(bundle.data.clients.ids[0])
+    core.for_client(client, 10, (), RequestOptions(segment="gold"))
+    assert len(core.memo) == 1
+    core.set_segments({client: "gold"})
+    assert len(core.memo) == 0
