@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recsys.bundle import Bundle
-from recsys.catalogue import ItemFilter
+from recsys.catalogue import Catalogue, CatalogueItem, ItemFilter
 from recsys.ranking import HybridRecommender, RankedItem, RequestOptions
 from recsys.rules.cross_sell import load_cross_sell
 
@@ -103,7 +103,7 @@ def test_the_memo_keeps_its_size_and_its_candidates_read_only(bundle: Bundle) ->
     for client in bundle.data.clients.ids[:6]:
         core.for_client(str(client), 10, (), RequestOptions())
     assert len(core.memo) == 3
-    _, kept = next(iter(core.memo._data.values()))
+    _, kept, _ = next(iter(core.memo._data.values()))
     _, scores = next(iter(kept.values()))
     with pytest.raises(ValueError, match="read-only"):
         scores[0, 0] = 0.0
@@ -116,3 +116,22 @@ def test_new_segments_empty_the_memo(bundle: Bundle) -> None:
     assert len(core.memo) == 1
     core.set_segments({client: "gold"})
     assert len(core.memo) == 0
+
+
+def test_kept_reasons_follow_a_retitled_item(bundle: Bundle) -> None:
+    """Reasons are kept with the candidates; a title the catalogue changes is in the
+    next list's reasons (the memo is emptied), as in a core without a memo."""
+    core, fresh = _core(bundle, 100), _core(bundle, 0)
+    options = RequestOptions(exclude_purchased=False)
+    client = str(bundle.data.clients.ids[int(np.argmax(np.diff(bundle.data.matrix.indptr)))])
+    first = core.for_client(client, 10, (), options)
+    assert _plain(core.for_client(client, 10, (), options)) == _plain(first)  # kept
+    # A re-purchase names its own item: "You bought <title> on …".
+    named = next(i.item_id for i in first if any(r.source == "repeat" for r in i.reasons))
+    catalogue = Catalogue([CatalogueItem(item_id=named, title="A NEW TITLE")])
+    for one in (core, fresh):
+        one.facts.sync(catalogue, datetime(2011, 12, 1, tzinfo=UTC))
+    again = core.for_client(client, 10, (), options)
+    assert _plain(again) == _plain(fresh.for_client(client, 10, (), options))
+    said = next(r.text for i in again if i.item_id == named for r in i.reasons)
+    assert "A NEW TITLE" in said

@@ -36,6 +36,9 @@ from recsys.rules.index import RuleIndex
 __all__ = ["BlendCore", "OneRanked", "Ranked", "RankedItem", "RequestOptions", "as_row"]
 
 _NONE = np.zeros(0, dtype=np.int64)
+_Kept = tuple[Query, dict[str, Candidates], dict[int, tuple[explain.Reason, ...]] | None]
+"""What the memo keeps of a request: the query with its fired rules, the sources'
+candidates, and the reasons of the items explained so far."""
 
 
 class Ranked(NamedTuple):
@@ -51,6 +54,9 @@ class OneRanked(NamedTuple):
 
     blended: Blended
     query: Query
+    explained: dict[int, tuple[explain.Reason, ...]] | None = None
+    """Reasons of the items requests of the same memo entry explained (filled as they
+    are): the same sources saw the same request, so an item's reasons are the same."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class BlendCore:
         memo: int = 0,
     ) -> None:
         self.bundle, self.rules, self.cross_sell = bundle, rules, cross_sell
-        self.memo: Memo[tuple[Query, dict[str, Candidates]]] = Memo(memo)
+        self.memo: Memo[_Kept] = Memo(memo)
         self.config = config or BlendConfig()
         self.today = today
         self.ids = bundle.data.items.ids
@@ -105,6 +111,7 @@ class BlendCore:
     def _relabel(self) -> None:
         for source in self.sources.values():
             source.relabel()
+        self.memo.clear()  # kept reasons name items by their old titles
 
     def _sources(self) -> dict[str, Source]:
         """The sources with a weight in the blend, by name."""
@@ -177,7 +184,7 @@ class BlendCore:
         """Blend, filter and rank one request (as :meth:`rank` on a batch of one)."""
         if query.options.day is None:  # serving's queries come dated (one clock read)
             query = replace(query, options=self.dated(query.options))
-        query, found = self._candidates(query)
+        query, found, explained = self._candidates(query)
         o = query.options
         keys = query.everything if o.exclude_purchased else query.basket
         pinned = None
@@ -187,22 +194,25 @@ class BlendCore:
         if o.bought_only and not o.exclude_purchased:
             blocking = _bought_only(blocking, query.history)
         ranked = blend(found, self.config.weights, self.n_items, k, blocking, pinned)
-        return OneRanked(ranked, query)
+        return OneRanked(ranked, query, explained)
 
-    def _candidates(self, query: Query) -> tuple[Query, dict[str, Candidates]]:
-        """The query with the rules it fires, and each source's candidates for it: kept
-        in the memo for the next request its sources see alike (:func:`memo_key`)."""
+    def _candidates(self, query: Query) -> _Kept:
+        """The query with the rules it fires, each source's candidates for it, and the
+        reasons explained so far (``None`` without a memo): kept in the memo for the next
+        request its sources see alike (:func:`memo_key`)."""
         key = memo_key(query) if self.memo.size else None
         kept = None if key is None else self.memo.get(key)
         if kept is not None:
-            return with_options(kept[0], query.options), kept[1]
+            return with_options(kept[0], query.options), kept[1], kept[2]
         query = self._fired(query)
         n = self.config.candidates
         found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
-        if key is not None:
-            read_only(found)
-            self.memo.put(key, (query, found))
-        return query, found
+        if key is None:
+            return query, found, None
+        read_only(found)
+        fresh: _Kept = (query, found, {})
+        self.memo.put(key, fresh)
+        return fresh
 
     def _fired(self, query: Query) -> Query:
         """The query with the association and analyst rules its items fire."""

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import NotFoundError
+from recsys.ranking import explain
 from recsys.ranking._core import BlendCore, OneRanked, RankedItem, RequestOptions, as_row
 from recsys.ranking.blend import MAX_K, PIN_BOOST, Blended, Candidates, blend
 from recsys.ranking.new_items import favourite_categories
@@ -166,26 +167,36 @@ class HybridRecommender(BlendCore):
             shares["analyst"] = [
                 max(a, b) for a, b in zip(shares.get("analyst", pinned), pinned, strict=True)
             ]
-        reasons = self._reasons(Shown(ranked.items[0], ranked, one.query, related), shares)
+        kept = one.explained  # an earlier request of the same memo entry explained these
+        asked = None if kept is None else np.array([i >= 0 and i not in kept for i in items])
+        shown = Shown(ranked.items[0], ranked, one.query, related)
+        reasons = self._reasons(shown, shares, asked)
         out = []
         for position, item in enumerate(items):
             if item < 0:
                 break
-            # Sources by falling share (a stable sort: ties in the blend's order).
-            mine = [(-share[position], n) for n, share in shares.items() if share[position] > 0]
-            mine.sort(key=_first)
-            found = [reasons[n][item] for _, n in mine if item in reasons[n]]
+            if kept is not None and item in kept:
+                found = list(kept[item])
+            else:
+                found = _said(reasons, shares, position, item)
+                if kept is not None:
+                    kept[item] = tuple(found)
             out.append(
                 RankedItem(self.id_list[item], self.title_list[item], scores[position], found)
             )
         return out
 
-    def _reasons(self, shown: Shown, shares: dict[str, list[float]]) -> dict[str, dict]:  # type: ignore[type-arg]
-        """Each source's reasons for the listed items it has a share in."""
+    def _reasons(
+        self, shown: Shown, shares: dict[str, list[float]], asked: np.ndarray | None = None
+    ) -> dict[str, dict]:  # type: ignore[type-arg]
+        """Each source's reasons for the listed items it has a share in (``asked``: at
+        the positions marked only)."""
         if not shares:
             return {}
         listed = shown.items[: len(next(iter(shares.values())))]
         has = (np.array(list(shares.values())) > 0) & (listed >= 0)  # sources × positions
+        if asked is not None:
+            has &= asked[: listed.size]
         out = {}
         for name, mask in zip(shares, has, strict=True):
             mine = listed[mask]
@@ -204,6 +215,19 @@ class HybridRecommender(BlendCore):
 
 def _first(pair: tuple[float, str]) -> float:
     return pair[0]
+
+
+def _said(
+    reasons: dict[str, dict],  # type: ignore[type-arg]
+    shares: dict[str, list[float]],
+    position: int,
+    item: int,
+) -> list[explain.Reason]:
+    """The reasons of the item at ``position``: its sources by falling share (a stable
+    sort: ties in the blend's order)."""
+    mine = [(-share[position], n) for n, share in shares.items() if share[position] > 0]
+    mine.sort(key=_first)
+    return [reasons[n][item] for _, n in mine if item in reasons[n]]
 
 
 def _cap_per_group(items: list[RankedItem], groups: list[str], cap: int) -> list[RankedItem]:
