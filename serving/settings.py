@@ -33,10 +33,11 @@ class ServingSettings(BaseSettings):
     """Lifetime of a cached ranked list."""
     local_cache_size: int = Field(default=10_000, ge=0)
     """Entries of the in-process LRU kept in front of Redis (0 disables it)."""
-    candidate_cache_size: int = Field(default=4096, ge=0)
-    """Requests whose sources' candidates are kept in process, for the next list the
-    sources see alike: the same client, purchases, day and context, other exclusions,
-    filters or ``k`` (0 disables it; the lists are the same either way)."""
+    candidate_cache_size: int = Field(default=1024, ge=0)
+    """Requests whose sources' candidates and reasons are kept in process, for the next
+    list the sources see alike: the same client, purchases, day and context, other
+    exclusions, filters or ``k`` (0 disables it; the lists are the same either way).
+    Each costs ~26 KB and ~57 objects the garbage collector tracks."""
     events_path: Path = Path("artifacts/events.jsonl")
     """Append-only store of accepted events (fsynced before the 2xx). With ``redis_url``
     events go to the stream below and this file keeps only those Redis could not take
