@@ -110,11 +110,7 @@ class Loaded:
 
     def with_cross_sell(self, rules: CrossSellRules) -> Loaded:
         """The same bundle under other analyst rules (segments carried over)."""
-        old = self.recommender
-        fresh = HybridRecommender(
-            self.bundle, self.bundle.rules, rules, old.config, old.today, old.memo.size
-        )
-        fresh.share_segments(old)
+        fresh = _sibling(self.recommender, rules, self.recommender.config)
         arms = _arm_recommenders(fresh, self.experiments)
         return replace(self, recommender=fresh, arms=arms)
 
@@ -189,12 +185,20 @@ def _arm_recommenders(
     for experiment in experiments.experiments:
         for arm in (a for a in experiment.arms if a.blend is not None):
             blend = BlendConfig(weights=arm.blend or {})
-            found = HybridRecommender(
-                base.bundle, base.rules, base.cross_sell, blend, base.today, base.memo.size
-            )
-            found.share_segments(base)
-            out[(experiment.name, arm.name)] = found
+            out[(experiment.name, arm.name)] = _sibling(base, base.cross_sell, blend)
     return out
+
+
+def _sibling(
+    base: HybridRecommender, cross_sell: CrossSellRules | None, blend: BlendConfig
+) -> HybridRecommender:
+    """A ranking core of ``base``'s bundle, rules, clock, segments and memo size, with
+    other analyst rules or another blend (its own memo: its candidates differ)."""
+    found = HybridRecommender(
+        base.bundle, base.rules, cross_sell, blend, base.today, base.memo.size
+    )
+    found.share_segments(base)
+    return found
 
 
 @dataclass
@@ -311,10 +315,14 @@ class ServiceState:
         return bool(self.forgotten) and client_hash(client) in self.forgotten
 
     def forget(self, digest: str) -> None:
-        """A client deleted (by tombstone): drop its fresh purchases."""
+        """A client deleted (by tombstone): drop its fresh purchases, and the candidate
+        memos (by row, not by client: emptied whole, deletions are rare)."""
         self.forgotten.add(digest)
         for client in [c for c in self.recent if client_hash(c) == digest]:
             del self.recent[client]
+        if self.current is not None:  # its purchases and reasons may be kept there
+            for found in (self.current.recommender, *self.current.arms.values()):
+                found.memo.clear()
 
     def rebase(self, purchases: list[tuple[str, str]]) -> None:
         """Purchases since training, for a newly served bundle: ``purchases`` (those it

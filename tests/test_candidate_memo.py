@@ -20,15 +20,35 @@ import pytest
 
 from recsys.bundle import Bundle
 from recsys.catalogue import Catalogue, CatalogueItem, ItemFilter
+from recsys.privacy import client_hash
 from recsys.ranking import HybridRecommender, RankedItem, RequestOptions
-from recsys.rules.cross_sell import load_cross_sell
+from recsys.rules.cross_sell import CrossSellRules, load_cross_sell
+from serving.state import ServiceState, load
+from tests.conftest import settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2011, 12, 1)
 
 
+def _rules(bundle: Bundle) -> CrossSellRules:
+    """The example analyst rules, and pinned ones that fire for buyers of the 30 most
+    bought items only in one country, one segment, or around :data:`DAY`: so the
+    context parts of the key change the lists of the clients drawn."""
+    example = load_cross_sell(ROOT / "examples" / "cross_sell.yaml").model_dump()
+    buyers = np.diff(bundle.data.matrix.tocsc().indptr)
+    top = bundle.data.items.to_ids(np.argsort(-buyers, kind="stable")[:40]).tolist()
+    when = {"valid_from": date(2011, 11, 1), "valid_to": date(2011, 12, 31)}
+    scoped = [("country", {"countries": ["Germany"]}), ("segment", {"segments": ["basic"]})]
+    extra = [
+        {"id": f"by-{name}", "if_bought": {"items": top[:30]}, "offer": [top[30 + i]],
+         "reason": f"Only by {name}", "pinned": True, **where}
+        for i, (name, where) in enumerate([*scoped, ("day", when)])
+    ]  # fmt: skip
+    return CrossSellRules.model_validate({**example, "rules": [*example["rules"], *extra]})
+
+
 def _core(bundle: Bundle, memo: int) -> HybridRecommender:
-    rules = load_cross_sell(ROOT / "examples" / "cross_sell.yaml")
+    rules = _rules(bundle)
     found = HybridRecommender(bundle, bundle.rules, rules, today=lambda: DAY, memo=memo)
     ids = bundle.data.clients.ids
     found.set_segments({str(c): ("gold" if i % 3 == 0 else "basic") for i, c in enumerate(ids)})
@@ -42,8 +62,8 @@ def _plain(items: list[RankedItem]) -> list[tuple[str, float, str]]:
     ]
 
 
-Asked = tuple[str, int, tuple[str, ...], RequestOptions]
-"""A client, ``k``, purchases since training and the options."""
+Asked = tuple[str, int, tuple[str, ...], tuple[str, ...], RequestOptions]
+"""A client, ``k``, a basket, purchases since training and the options."""
 
 
 def _queries(bundle: Bundle, rng: np.random.Generator) -> list[Asked]:
@@ -70,15 +90,17 @@ def _queries(bundle: Bundle, rng: np.random.Generator) -> list[Asked]:
             replace(base, exclude_purchased=False, bought_only=True),
             replace(base, segment="basic"),
             replace(base, country="Germany"),
+            replace(base, day=date(2011, 6, 1)),
             replace(base, exclude_purchased=False, day=date(2011, 6, 1)),
         ]
         for options in variants:
             for k in (5, 10):
-                out.append((client, k, (), options))
+                out.append((client, k, (), (), options))
+        out.append((client, 10, (other[1],), (), base))  # a basket
         # Purchases since training: a new item (history grows), and one bought before
         # (history the same: one more purchase day for the repeat source).
-        out.append((client, 10, (other[0],), base))
-        out.append((client, 10, (bought[0],), replace(base, exclude_purchased=False)))
+        out.append((client, 10, (), (other[0],), base))
+        out.append((client, 10, (), (bought[0],), replace(base, exclude_purchased=False)))
     return out
 
 
@@ -89,11 +111,12 @@ def queries(bundle: Bundle) -> list[Asked]:
 
 def test_a_memoised_list_is_the_list_from_scratch(bundle: Bundle, queries: list[Asked]) -> None:
     fresh, memoised = _core(bundle, 0), _core(bundle, 10_000)
-    for client, k, recent, options in [*queries, *queries]:  # the second pass: all kept
-        expected = _plain(fresh.for_client(client, k, (), options, recent))
-        assert _plain(memoised.for_client(client, k, (), options, recent)) == expected
+    for client, k, basket, recent, options in [*queries, *queries]:  # the second: all kept
+        expected = _plain(fresh.for_client(client, k, basket, options, recent))
+        assert _plain(memoised.for_client(client, k, basket, options, recent)) == expected
     # Per client and distinct source-read context, one entry: the filters shared them.
-    distinct = {(c, r, o.exclude_purchased, o.segment, o.country, o.day) for c, _, r, o in queries}
+    distinct = {(c, b, r, o.exclude_purchased, o.segment, o.country, o.day)
+                for c, _, b, r, o in queries}  # fmt: skip
     assert len(memoised.memo) == len(distinct)
     assert len(fresh.memo) == 0
 
@@ -109,13 +132,33 @@ def test_the_memo_keeps_its_size_and_its_candidates_read_only(bundle: Bundle) ->
         scores[0, 0] = 0.0
 
 
-def test_new_segments_empty_the_memo(bundle: Bundle) -> None:
-    core = _core(bundle, 100)
+def test_new_segments_empty_the_memo_and_k_zero_lists_nothing(bundle: Bundle) -> None:
+    core, other = _core(bundle, 100), _core(bundle, 100)
     client = str(bundle.data.clients.ids[0])
-    core.for_client(client, 10, (), RequestOptions(segment="gold"))
-    assert len(core.memo) == 1
+    for one in (core, other):
+        assert one.for_client(client, 0, (), RequestOptions(segment="gold")) == []
+        one.for_client(client, 10, (), RequestOptions(segment="gold"))
+        assert len(one.memo) == 1
     core.set_segments({client: "gold"})
-    assert len(core.memo) == 0
+    other.share_segments(core)
+    assert len(core.memo) == len(other.memo) == 0
+
+
+def test_served_cores_keep_the_size_and_a_deletion_empties_them(
+    bundles: Path, tmp_path: Path
+) -> None:
+    """The setting reaches the served core, its arms and new analyst rules' core; a
+    deleted client's kept purchases and reasons go with the whole memo."""
+    settings = settings_for(bundles, tmp_path, candidate_cache_size=7)
+    loaded = load(settings)
+    again = loaded.with_cross_sell(loaded.recommender.cross_sell or CrossSellRules())
+    assert loaded.recommender.memo.size == again.recommender.memo.size == 7
+    state = ServiceState(settings, current=again)
+    client = str(again.bundle.data.clients.ids[0])
+    again.recommender.for_client(client, 10, (), RequestOptions(), ("an-item",))
+    assert len(again.recommender.memo) == 1
+    state.forget(client_hash(client))
+    assert len(again.recommender.memo) == 0
 
 
 def test_kept_reasons_follow_a_retitled_item(bundle: Bundle) -> None:

@@ -209,7 +209,7 @@ class BlendCore:
         found = {name: as_row(source.one(query, n)) for name, source in self.sources.items()}
         if key is None:
             return query, found, None
-        read_only(found)
+        read_only(query, found)
         fresh: _Kept = (query, found, {})
         self.memo.put(key, fresh)
         return fresh

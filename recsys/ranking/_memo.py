@@ -6,11 +6,14 @@ the items shown elsewhere on the page excluded, a category shelf. Each such quer
 cache miss of its own, yet the sources see the same request every time: the client's
 history, basket and purchases since training, whether bought items may come back, the
 day, the segment and the country (:func:`memo_key`: what the sources and the rules they
-fire read, nothing else). Their candidates (and the fired rules) are kept under that key
-in a small LRU; the blend, the filters (exclusions, stock, category, price, tags,
-``bought_only``), the cut to ``k`` and the reasons still run per request, so a list is
-the same with or without the memo. A bundle, analyst rules or segments that change
-make a new ranking core, and with it an empty memo.
+fire read, nothing else). Their candidates, the fired rules and the reasons of the items
+listed so far are kept under that key in a small LRU (the sources normalise their scores
+over all their candidates before anything is blocked, so an item's share, and with it
+its reasons, do not depend on the request's filters). The blend, the filters
+(exclusions, stock, category, price, tags, ``bought_only``) and the cut to ``k`` still
+run per request, so a list is the same with or without the memo. A new bundle, new
+analyst rules or an experiment's arm is a new ranking core with an empty memo; new
+segments, a retitled item and a deleted client empty it.
 """
 
 from __future__ import annotations
@@ -84,9 +87,11 @@ def with_options(query: Query, options: RequestOptions) -> Query:
     return other
 
 
-def read_only(candidates: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """Mark kept candidates read-only: a later request writing into them would raise,
-    not change an earlier one's list."""
-    for arrays in candidates.values():
-        for array in arrays:
-            array.flags.writeable = False
+def read_only(query: Query, candidates: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Mark a kept query's arrays and candidates read-only: a later request writing into
+    them would raise, not change an earlier one's list."""
+    arrays = [query.history, query.basket, query.recent, query.everything, query.fired_analyst]
+    if query.fired_rules is not None:
+        arrays.append(query.fired_rules)
+    for array in [*arrays, *(a for pair in candidates.values() for a in pair)]:
+        array.flags.writeable = False

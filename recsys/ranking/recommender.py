@@ -157,34 +157,35 @@ class HybridRecommender(BlendCore):
 
     def _explain(self, one: OneRanked, related: bool = False) -> list[RankedItem]:
         """Reasons for one request, from what ranking it computed: each source explains
-        only the items it contributed to (pinned items: the analyst rule)."""
+        only the items it contributed to (pinned items: the analyst rule); items an
+        earlier request of the same memo entry explained keep the reasons it gave."""
         ranked = one.blended
-        items = ranked.items[0].tolist()
+        items = [i for i in ranked.items[0].tolist() if i >= 0]
         scores = ranked.scores[0].tolist()
+        shares = self._shares(ranked, scores)
+        kept = one.explained if one.explained is not None else {}
+        asked = np.array([i not in kept for i in items], dtype=bool)
+        shown = Shown(ranked.items[0], ranked, one.query, related)
+        reasons = self._reasons(shown, shares, asked) if asked.any() else {}
+        out = []
+        for position, item in enumerate(items):
+            if asked[position]:
+                kept[item] = tuple(_said(reasons, shares, position, item))
+            said = list(kept[item])
+            title = self.title_list[item]
+            out.append(RankedItem(self.id_list[item], title, scores[position], said))
+        return out
+
+    def _shares(self, ranked: Blended, scores: list[float]) -> dict[str, list[float]]:
+        """Each source's share per listed position (a pinned offer: the analyst rule's,
+        whose rule is then the reason)."""
         shares = {name: part[0].tolist() for name, part in ranked.parts.items()}
-        if "analyst" in self.sources:  # a pinned offer: the rule is the reason
+        if "analyst" in self.sources:
             pinned = [np.inf if s >= PIN_BOOST else 0.0 for s in scores]
             shares["analyst"] = [
                 max(a, b) for a, b in zip(shares.get("analyst", pinned), pinned, strict=True)
             ]
-        kept = one.explained  # an earlier request of the same memo entry explained these
-        asked = None if kept is None else np.array([i >= 0 and i not in kept for i in items])
-        shown = Shown(ranked.items[0], ranked, one.query, related)
-        reasons = self._reasons(shown, shares, asked)
-        out = []
-        for position, item in enumerate(items):
-            if item < 0:
-                break
-            if kept is not None and item in kept:
-                found = list(kept[item])
-            else:
-                found = _said(reasons, shares, position, item)
-                if kept is not None:
-                    kept[item] = tuple(found)
-            out.append(
-                RankedItem(self.id_list[item], self.title_list[item], scores[position], found)
-            )
-        return out
+        return shares
 
     def _reasons(
         self, shown: Shown, shares: dict[str, list[float]], asked: np.ndarray | None = None
@@ -195,8 +196,8 @@ class HybridRecommender(BlendCore):
             return {}
         listed = shown.items[: len(next(iter(shares.values())))]
         has = (np.array(list(shares.values())) > 0) & (listed >= 0)  # sources × positions
-        if asked is not None:
-            has &= asked[: listed.size]
+        if asked is not None:  # the listed items come first: -1 only after them
+            has[:, : asked.size] &= asked
         out = {}
         for name, mask in zip(shares, has, strict=True):
             mine = listed[mask]
