@@ -37,7 +37,7 @@ class ServingSettings(BaseSettings):
     """Requests whose sources' candidates and reasons are kept in process, for the next
     list the sources see alike: the same client, purchases, day and context, other
     exclusions, filters or ``k`` (0 disables it; the lists are the same either way).
-    Each costs ~26 KB and ~57 objects the garbage collector tracks."""
+    Each costs ~25 KB and ~55 objects the garbage collector tracks."""
     events_path: Path = Path("artifacts/events.jsonl")
     """Append-only store of accepted events (fsynced before the 2xx). With ``redis_url``
     events go to the stream below and this file keeps only those Redis could not take

@@ -320,9 +320,10 @@ class ServiceState:
         self.forgotten.add(digest)
         for client in [c for c in self.recent if client_hash(c) == digest]:
             del self.recent[client]
-        if self.current is not None:  # its purchases and reasons may be kept there
-            for found in (self.current.recommender, *self.current.arms.values()):
-                found.memo.clear()
+        for loaded in (self.current, self.before):  # its purchases and reasons may be kept
+            if loaded is not None:
+                for found in (loaded.recommender, *loaded.arms.values()):
+                    found.memo.clear()
 
     def rebase(self, purchases: list[tuple[str, str]]) -> None:
         """Purchases since training, for a newly served bundle: ``purchases`` (those it

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from recsys.bundle import Bundle
 from recsys.catalogue import Catalogue, CatalogueItem, ItemFilter
@@ -126,10 +127,12 @@ def test_the_memo_keeps_its_size_and_its_candidates_read_only(bundle: Bundle) ->
     for client in bundle.data.clients.ids[:6]:
         core.for_client(str(client), 10, (), RequestOptions())
     assert len(core.memo) == 3
-    _, kept, _ = next(iter(core.memo._data.values()))
+    query, kept, _ = next(iter(core.memo._data.values()))
     _, scores = next(iter(kept.values()))
     with pytest.raises(ValueError, match="read-only"):
         scores[0, 0] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        query.history[0] = -1  # the kept query's columns too
 
 
 def test_new_segments_empty_the_memo_and_k_zero_lists_nothing(bundle: Bundle) -> None:
@@ -147,18 +150,25 @@ def test_new_segments_empty_the_memo_and_k_zero_lists_nothing(bundle: Bundle) ->
 def test_served_cores_keep_the_size_and_a_deletion_empties_them(
     bundles: Path, tmp_path: Path
 ) -> None:
-    """The setting reaches the served core, its arms and new analyst rules' core; a
-    deleted client's kept purchases and reasons go with the whole memo."""
-    settings = settings_for(bundles, tmp_path, candidate_cache_size=7)
-    loaded = load(settings)
-    again = loaded.with_cross_sell(loaded.recommender.cross_sell or CrossSellRules())
-    assert loaded.recommender.memo.size == again.recommender.memo.size == 7
-    state = ServiceState(settings, current=again)
-    client = str(again.bundle.data.clients.ids[0])
-    again.recommender.for_client(client, 10, (), RequestOptions(), ("an-item",))
-    assert len(again.recommender.memo) == 1
+    """The setting reaches the served core, its arms and new analyst rules' cores; a
+    deleted client's kept purchases and reasons go with the whole memo of each, the
+    cores served before the switch (still answering stale lists) included."""
+    arms = [{"name": "a", "share": 50}, {"name": "b", "share": 50, "blend": {"ease": 1.0}}]
+    experiments = tmp_path / "experiments.yaml"
+    experiment = {"name": "memo", "control": "a", "start": "2020-01-01", "arms": arms}
+    experiments.write_text(yaml.safe_dump({"experiments": [experiment]}))
+    settings = settings_for(bundles, tmp_path, candidate_cache_size=7, experiments_path=experiments)
+    before = load(settings)
+    loaded = before.with_cross_sell(before.recommender.cross_sell or CrossSellRules())
+    cores = [c for one in (before, loaded) for c in (one.recommender, *one.arms.values())]
+    assert len(cores) == 4 and {c.memo.size for c in cores} == {7}
+    state = ServiceState(settings, current=loaded, before=before)
+    client = str(loaded.bundle.data.clients.ids[0])
+    for core in cores:  # every core, the one served before the switch too
+        core.for_client(client, 10, (), RequestOptions(), ("an-item",))
+    assert all(len(c.memo) == 1 for c in cores)
     state.forget(client_hash(client))
-    assert len(again.recommender.memo) == 0
+    assert all(len(c.memo) == 0 for c in cores)
 
 
 def test_kept_reasons_follow_a_retitled_item(bundle: Bundle) -> None:
