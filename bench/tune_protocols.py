@@ -51,7 +51,7 @@ PROTOCOLS = (("time", True), ("seen", False), ("random", True))
 def main() -> None:
     splits = shared_splits(__doc__ or "")
     reported = split_random_per_client(_events(splits), 0.25, seed=42)
-    cut = pd.Timestamp(str(splits.test.description["cutoff"]))
+    cut = cutoff(splits.test)
     common = split_by_time(reported.train, cut).train  # train data in both test protocols
     timed = split_by_time(common, cutoff(splits.validation))
     validation = {"time": timed, "seen": timed}

@@ -15,7 +15,6 @@ answering meanwhile.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import date
 from weakref import WeakKeyDictionary
@@ -24,7 +23,7 @@ import numpy as np
 
 from feature_store import OnlineStore
 from recsys.audience import Audience, Exclusions, Profile, Scored, build_audience, score_clients
-from recsys.ranking import HybridRecommender
+from recsys.ranking import HybridRecommender, Memo
 
 __all__ = ["KEPT", "item_audience", "scored_for", "segment_reader"]
 
@@ -32,29 +31,14 @@ __all__ = ["KEPT", "item_audience", "scored_for", "segment_reader"]
 #: 4,285 clients, 9 MB on 100,000).
 KEPT = 32
 _Key = tuple[tuple[int, ...], date]
-_kept: WeakKeyDictionary[HybridRecommender, OrderedDict[_Key, Scored]] = WeakKeyDictionary()
-_guard = threading.Lock()  # the LRUs
+_kept: WeakKeyDictionary[HybridRecommender, Memo[Scored]] = WeakKeyDictionary()
+_guard = threading.Lock()  # the map of LRUs (each LRU locks itself)
 _passes = threading.Lock()  # one pass at a time: two cores, and a pass uses both
 
 
-def _lru(recommender: HybridRecommender) -> OrderedDict[_Key, Scored]:
-    return _kept.setdefault(recommender, OrderedDict())
-
-
-def _get(recommender: HybridRecommender, key: _Key) -> Scored | None:
+def _lru(recommender: HybridRecommender) -> Memo[Scored]:
     with _guard:
-        found = _lru(recommender).get(key)
-        if found is not None:
-            _lru(recommender).move_to_end(key)
-        return found
-
-
-def _put(recommender: HybridRecommender, key: _Key, scored: Scored) -> None:
-    with _guard:
-        kept = _lru(recommender)
-        kept[key] = scored
-        while len(kept) > KEPT:
-            kept.popitem(last=False)
+        return _kept.setdefault(recommender, Memo(KEPT))
 
 
 def scored_for(
@@ -66,15 +50,14 @@ def scored_for(
     """Every client's score for ``columns`` on ``day`` (``profiles``: the served
     bundle's, fixed with its recommender): the kept one, or one pass (a caller waiting
     for the same key's pass then finds it kept)."""
-    key = (tuple(columns.tolist()), day)
-    found = _get(recommender, key)
+    key: _Key = (tuple(columns.tolist()), day)
+    kept = _lru(recommender)
+    found = kept.get(key)
     if found is not None:
         return found
     with _passes:
-        found = _get(recommender, key) or score_clients(
-            recommender, columns, day, profiles=profiles
-        )
-        _put(recommender, key, found)
+        found = kept.get(key) or score_clients(recommender, columns, day, profiles=profiles)
+        kept.put(key, found)
     return found
 
 

@@ -269,9 +269,8 @@ class ListJob:
         stored) and the client's profile (analyst rules may target segments and
         countries: the feature store knows them)."""
         self.generation = await self.ctx.cache.generation(self.client_id)
-        who = client_now(self.ctx.state, self.ctx.outcomes, self.client_id)
         try:
-            self.profile = await read_profile(self.ctx, who.client_id)
+            self.profile = await read_profile(self.ctx, known_client(self.ctx, self.client_id))
         except (RedisError, OSError):  # ranked without targeting, served, not stored
             self.profile, self.untargeted = {}, True
         return self

@@ -88,6 +88,10 @@ class Loaded:
         digest = hashlib.sha1(rules.model_dump_json().encode()).hexdigest()[:10]
         return f"{self.bundle.version}.{digest}"
 
+    def cores(self) -> tuple[HybridRecommender, ...]:
+        """The ranking cores served: the recommender and each experiment arm's."""
+        return (self.recommender, *self.arms.values())
+
     @cached_property
     def fallback(self) -> HybridRecommender:
         """Popularity alone (the client's segment's, same filters): what a list too
@@ -322,8 +326,8 @@ class ServiceState:
             del self.recent[client]
         for loaded in (self.current, self.before):  # its purchases and reasons may be kept
             if loaded is not None:
-                for found in (loaded.recommender, *loaded.arms.values()):
-                    found.memo.clear()
+                for core in loaded.cores():
+                    core.memo.clear()
 
     def rebase(self, purchases: list[tuple[str, str]]) -> None:
         """Purchases since training, for a newly served bundle: ``purchases`` (those it

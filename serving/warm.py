@@ -40,7 +40,7 @@ async def warm(ctx: Context, fresh: Loaded) -> int:
     if limit <= 0:
         return 0
     at = ctx.catalogue.mark()  # before the facts: a change meanwhile is checked on read
-    for recommender in (fresh.recommender, *fresh.arms.values()):
+    for recommender in fresh.cores():
         ctx.catalogue.facts_for(recommender)
     # What the new bundle did not learn, not what the served one did not (a rollback).
     untrained = {c for c, _ in await untrained_purchases(ctx.events, fresh.bundle)}

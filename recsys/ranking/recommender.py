@@ -163,15 +163,19 @@ class HybridRecommender(BlendCore):
         items = [i for i in ranked.items[0].tolist() if i >= 0]
         scores = ranked.scores[0].tolist()
         shares = self._shares(ranked, scores)
-        kept = one.explained if one.explained is not None else {}
-        asked = np.array([i not in kept for i in items], dtype=bool)
+        kept = one.explained  # None without a memo: every item explained, nothing kept
+        asked = [True] * len(items) if kept is None else [i not in kept for i in items]
         shown = Shown(ranked.items[0], ranked, one.query, related)
-        reasons = self._reasons(shown, shares, asked) if asked.any() else {}
+        mask = None if kept is None else np.array(asked, dtype=bool)
+        reasons = self._reasons(shown, shares, mask) if any(asked) else {}
         out = []
         for position, item in enumerate(items):
-            if asked[position]:
-                kept[item] = tuple(_said(reasons, shares, position, item))
-            said = list(kept[item])
+            if not asked[position]:
+                said = list(kept[item])  # type: ignore[index]
+            else:
+                said = _said(reasons, shares, position, item)
+                if kept is not None:
+                    kept[item] = tuple(said)
             title = self.title_list[item]
             out.append(RankedItem(self.id_list[item], title, scores[position], said))
         return out
