@@ -1,17 +1,17 @@
 """Re-purchases: how often each client bought each item, and when.
 
 Fitted from the events at training: for every (client, item), the number of distinct
-purchase days, the first and the last. From them, a request reads how likely a bought
-item is bought again (:mod:`recsys.ranking.rebuy`: every list that may offer bought
-items, next-best offers too); items bought on two or more days also have a rhythm
-(:func:`intervals`). Stored as CSR matrices with the client × item layout of the
+purchase days, the first and the last, and the units bought. From them, a request reads
+how likely a bought item is bought again (:mod:`recsys.ranking.rebuy`: every list that
+may offer bought items, next-best offers too); items bought on two or more days also
+have a rhythm (:func:`intervals`). Stored as CSR matrices with the client × item layout of the
 bundle's history (one row per client), so a request reads its client's row like any
 other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ __all__ = ["RepeatIndex", "client_item_days", "intervals"]
 @dataclass(frozen=True)
 class RepeatIndex:
     """Per client row, every item it bought: on how many distinct days, the first and
-    the last of them (three CSR matrices of one layout; every value is positive)."""
+    the last of them, and how many units (four CSR matrices of one layout)."""
 
     days: sp.csr_matrix
     """Distinct purchase days (≥ 1)."""
@@ -38,12 +38,28 @@ class RepeatIndex:
     """The last purchase day (days since 1970-01-01)."""
     as_of: float
     """The newest day of the events it was fitted on (days since 1970-01-01)."""
+    units: sp.csr_matrix = field(default=None)  # type: ignore[assignment]
+    """Units bought over all the purchase days (≥ 0; one a line where the events carry
+    no quantity). Left out: one a purchase day (an index of an earlier format)."""
+
+    def __post_init__(self) -> None:
+        if self.units is None:  # one unit a purchase day, in the days' layout
+            object.__setattr__(self, "units", self.days.copy())
 
     @classmethod
     def fit(cls, events: pd.DataFrame, clients: IdMap, items: IdMap) -> RepeatIndex:
         """From purchase lines (``client_id``, ``item_id``, ``timestamp``)."""
         frame = client_item_days(events, clients, items)
-        stats = frame.groupby(["row", "col"])["day"].agg(["count", "min", "max"]).reset_index()
+        stats = (
+            frame.groupby(["row", "col"])
+            .agg(
+                count=("day", "count"),
+                min=("day", "min"),
+                max=("day", "max"),
+                units=("units", "sum"),
+            )
+            .reset_index()
+        )
         known = events["timestamp"][events["client_id"].notna()]
         as_of = _day_number(known).max() if len(known) else 0.0
         return cls.from_day_counts(stats, (len(clients), len(items)), float(as_of))
@@ -52,16 +68,19 @@ class RepeatIndex:
     def from_day_counts(
         cls, stats: pd.DataFrame, shape: tuple[int, int], as_of: float
     ) -> RepeatIndex:
-        """From per-pair distinct-day statistics (columns ``row``, ``col``, ``count``,
-        ``min``, ``max``; days since 1970-01-01), however they were counted (pandas here,
-        Spark for ``train --engine spark``)."""
-        rows, cols = stats["row"].to_numpy(), stats["col"].to_numpy()
+        """From per-pair statistics (columns ``row``, ``col``, ``count``, ``min``,
+        ``max``: distinct days, days since 1970-01-01; ``units``), however they were
+        counted (pandas here, Spark for ``train --engine spark``). Each pair once."""
+        ordered = stats.sort_values(["row", "col"])
+        rows = ordered["row"].to_numpy(np.int64)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
+        indices = ordered["col"].to_numpy(np.int32)
 
-        def matrix(column: str) -> sp.csr_matrix:
-            values = stats[column].to_numpy(np.float32)
-            return sp.csr_matrix((values, (rows, cols)), shape=shape)
+        def matrix(column: str) -> sp.csr_matrix:  # one layout, zeros kept
+            values = ordered[column].to_numpy(np.float32)
+            return sp.csr_matrix((values, indices.copy(), indptr.copy()), shape=shape)
 
-        return cls(matrix("count"), matrix("min"), matrix("max"), as_of)
+        return cls(matrix("count"), matrix("min"), matrix("max"), as_of, matrix("units"))
 
     def entries(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """A client row's items, distinct purchase days, first and last days."""
@@ -69,6 +88,11 @@ class RepeatIndex:
         part = slice(start, end)
         items = self.days.indices[part].astype(np.int64)
         return items, self.days.data[part], self.first.data[part], self.last.data[part]
+
+    def units_per_day(self, row: int) -> np.ndarray:
+        """A client row's units a purchase day, per item (:meth:`entries` order)."""
+        part = slice(self.days.indptr[row], self.days.indptr[row + 1])
+        return self.units.data[part] / self.days.data[part]
 
     def row(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A client row's items bought on two or more days, their mean intervals
@@ -111,6 +135,7 @@ class RepeatIndex:
             days=m.data,
             first=self.first.data,
             last=self.last.data,
+            units=self.units.data,
             shape=np.array(m.shape),
             as_of=np.array([self.as_of]),
         )
@@ -119,7 +144,7 @@ class RepeatIndex:
     def load(cls, path: Path) -> RepeatIndex:
         """Read what :meth:`save` wrote (:class:`ModelError` when it cannot); an index
         of the first format (re-bought pairs and their intervals only) reads as pairs
-        bought on two days."""
+        bought on two days; one without units as one unit a purchase day."""
         try:
             with np.load(path, allow_pickle=False) as f:
                 shape = tuple(int(x) for x in f["shape"])
@@ -129,24 +154,33 @@ class RepeatIndex:
                     days, first = f["days"], f["first"]
                 else:
                     days, first = np.full_like(last, 2.0), last - f["interval"]
-                d, a, b = (sp.csr_matrix((x, *structure), shape=shape) for x in (days, first, last))
-                return cls(d, a, b, float(f["as_of"][0]))
+                units = f.get("units", days)
+                d, a, b, u = (
+                    sp.csr_matrix((x, *structure), shape=shape) for x in (days, first, last, units)
+                )
+                return cls(d, a, b, float(f["as_of"][0]), u)
         except (*UNREADABLE, KeyError, ValueError) as exc:  # type: ignore[misc]
             raise ModelError(f"{path}: not a readable repeat index ({exc})") from None
 
 
 def client_item_days(events: pd.DataFrame, clients: IdMap, items: IdMap) -> pd.DataFrame:
     """The distinct (``row``, ``col``, ``day``) of purchase lines whose client and item
-    the maps know (``day``: days since 1970-01-01): one row per item of a client's day."""
+    the maps know (``day``: days since 1970-01-01): one row per item of a client's day,
+    with the ``units`` bought that day (the lines' positive quantities; one a line
+    where the events carry none)."""
     known = events.dropna(subset=["client_id"])
+    quantity = known["quantity"] if "quantity" in known else pd.Series(1.0, known.index)
     frame = pd.DataFrame(
         {
             "row": clients.index(known["client_id"].astype(str)),
             "col": items.index(known["item_id"].astype(str)),
             "day": _day_number(known["timestamp"]),
+            "units": np.maximum(quantity.to_numpy(np.float64, na_value=1.0), 0.0),
         }
     )
-    return frame[(frame["row"] >= 0) & (frame["col"] >= 0)].drop_duplicates()
+    frame = frame[(frame["row"] >= 0) & (frame["col"] >= 0)]
+    grouped = frame.groupby(["row", "col", "day"], sort=False)["units"].sum()
+    return grouped.reset_index()
 
 
 def _day_number(stamps: pd.Series) -> np.ndarray:

@@ -20,11 +20,12 @@ from recsys.repeat import RepeatIndex
 
 DAY0 = date(2026, 1, 1)
 EPOCH0 = (DAY0 - date(1970, 1, 1)).days
-# a: mug on days 0, 50, 90 and tea on 95; b: mug on 60, jam on 10 and 20; c: tea on 100.
+# a: mug on days 0, 50, 90 (6 units each) and tea on 95; b: mug on 60, jam on 10 and
+# 20; c: tea on 100. One unit a line unless said.
 BOUGHT = [
-    ("a", "mug", 0),
-    ("a", "mug", 50),
-    ("a", "mug", 90),
+    ("a", "mug", 0, 6.0),
+    ("a", "mug", 50, 6.0),
+    ("a", "mug", 90, 6.0),
     ("a", "tea", 95),
     ("b", "mug", 60),
     ("b", "jam", 10),
@@ -32,13 +33,21 @@ BOUGHT = [
     ("c", "tea", 100),
 ]
 #: A model whose coefficients are easy to work by hand.
-HAND = Rebuy(days=1.0, age=-1.0, buyers=0.5, rate=2.0, recent=1.0, season=0.0, intercept=-1.0)
+HAND = Rebuy(
+    days=1.0, age=-1.0, quantity=0.5, buyers=0.5, rate=2.0, recent=1.0, season=0.0, intercept=-1.0
+)
 
 
-def _events(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
-    stamps = [pd.Timestamp(DAY0 + timedelta(days=d)) for _, _, d in rows]
+def _events(rows: list[tuple]) -> pd.DataFrame:  # type: ignore[type-arg]
+    """(client, item, day[, quantity: 1 when left out]) rows."""
+    stamps = [pd.Timestamp(DAY0 + timedelta(days=r[2])) for r in rows]
     return pd.DataFrame(
-        {"client_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "timestamp": stamps}
+        {
+            "client_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "timestamp": stamps,
+            "quantity": [r[3] if len(r) > 3 else 1.0 for r in rows],
+        }
     )
 
 
@@ -55,33 +64,42 @@ def recommender() -> HybridRecommender:
 
 def test_item_terms_by_hand(recommender: HybridRecommender) -> None:
     """Windows 14 and 56 days before day 100 (the last day): last purchases after day
-    86 count as recent, after day 44 as in the season."""
+    86 count as recent, after day 44 as in the season. The rate counts the buyers who
+    bought anything after their first purchase of the item (last days: a 95, b 60,
+    c 100): a's mug (first 0) and b's jam (first 10) only."""
     index = recommender.bundle.repeats
     assert index is not None and index.as_of == EPOCH0 + 100
     terms = ItemTerms.of(index, HAND)
     jam, mug, tea = (recommender.bundle.data.items.lookup(i) for i in ("jam", "mug", "tea"))
     expected = {
-        mug: [math.log(2), (1 + 1) / (2 + 2), math.log1p(1), math.log1p(2)],  # a re-bought it
-        tea: [math.log(2), (0 + 1) / (2 + 2), math.log1p(2), math.log1p(2)],
+        mug: [math.log(2), (1 + 1) / (1 + 2), math.log1p(1), math.log1p(2)],  # a re-bought it
+        tea: [math.log(2), (0 + 1) / (0 + 2), math.log1p(2), math.log1p(2)],
         jam: [math.log(1), (1 + 1) / (1 + 2), math.log1p(0), math.log1p(0)],  # last day 20
     }
     for item, row in expected.items():
         assert terms.features[item] == pytest.approx(row)
-    # a's mug on day 100: 3 days, last 10 days ago.
-    logit = math.log(3) - math.log1p(10) + 0.5 * math.log(2) + 2 * 0.5 + math.log1p(1) - 1
-    found = probability(HAND, terms, np.array([mug]), np.array([3.0]), np.array([90.0]), 100.0)
+    # Usual units a day: mug exp((log 7 + log 2) / 2) − 1 (a 6, b 1), the others 1.
+    assert terms.units[[mug, tea, jam]] == pytest.approx([math.sqrt(14) - 1, 1, 1])
+    # a's mug on day 100: 3 days, last 10 days ago, 6 units a day.
+    logit = math.log(3) - math.log1p(10) + 0.5 * math.log(7)
+    logit += 0.5 * math.log(2) + 2 * 2 / 3 + math.log1p(1) - 1
+    pairs = (np.array([3.0]), np.array([90.0]), np.array([6.0]))
+    found = probability(HAND, terms, np.array([mug]), pairs, 100.0)
     assert found[0] == pytest.approx(1 / (1 + math.exp(-logit)), rel=1e-5)
 
 
 def test_mixed_list_reasons_and_recent_purchases(recommender: HybridRecommender) -> None:
-    """Logits on day 100 by hand: a jam bought since training (1 day, today) 0 + 1/3;
-    the mug (3 days, 10 days ago) log 3 − log 11 + 1.04 = −0.26; the tea (1 day, 5 days
-    ago) −log 6 + 0.95 = −0.85. Reasons say on how many days and when; the mug bought
-    again since training: one more day, the last one today."""
+    """Logits on day 100 by hand (item terms: mug 0.5 log 2 + 4/3 + log 2 − 1 = 1.37,
+    tea 0.5 log 2 + 1 + log 3 − 1 = 1.45, jam 4/3 − 1 = 1/3): the mug (3 days, 10 days
+    ago, 6 units a day) log 3 − log 11 + 0.5 log 7 + 1.37 = 1.05; a jam bought since
+    training (1 day, today, the usual 1 unit) 0.5 log 2 + 1/3 = 0.68; the tea (1 day,
+    5 days ago, 1 unit) −log 6 + 0.5 log 2 + 1.45 = 0.00. Without the mug's units it
+    would come after the jam (0.07). Reasons say on how many days and when; the mug
+    bought again since training: one more day, the last one today."""
     options = RequestOptions(exclude_purchased=False)
     got = recommender.for_client("a", k=3, options=options, recent=("jam",))
     reasons = {g.item_id: next(r for r in g.reasons if r.source == "repeat") for g in got}
-    assert [g.item_id for g in got] == ["jam", "mug", "tea"]
+    assert [g.item_id for g in got] == ["mug", "jam", "tea"]
     assert reasons["mug"].text == "You bought MUG on 3 days, last 10 days ago"
     assert reasons["mug"].evidence == {"days_bought": 3, "last_days_ago": 10}
     assert reasons["tea"].text == "You bought TEA 5 days ago"
@@ -166,3 +184,47 @@ def test_ago_by_hand() -> None:
         "13 months ago",
         "2 years ago",
     ]
+
+
+def test_the_fit_learns_that_bulk_buys_come_back() -> None:
+    """Pairs bought by the box (10 units a day) come back in days 80..119 with a chance
+    of 0.8, others (1 unit) with 0.2, whatever else they share: the fitted quantity
+    coefficient is positive, and zero-ish where units say nothing."""
+    rng = np.random.default_rng(3)
+    rows, flat = [], []
+    for c in range(80):
+        for i in rng.choice(8, 4, replace=False):
+            day, bulk = int(rng.integers(0, 80)), bool(rng.random() < 0.5)
+            rows.append((f"c{c}", f"i{i}", day, 10.0 if bulk else 1.0))
+            flat.append((f"c{c}", f"i{i}", day, 10.0 if rng.random() < 0.5 else 1.0))
+            if rng.random() < (0.8 if bulk else 0.2):
+                again = (f"c{c}", f"i{i}", int(rng.integers(80, 120)))
+                rows.append(again)
+                flat.append(again)
+    period = (str(DAY0 + timedelta(days=80)), str(DAY0 + timedelta(days=120)))
+    fitted = [
+        fit_on_events(e, d.clients, d.items, period).quantity
+        for e in (_events(rows), _events(flat))
+        for d in [build_matrix(e, MatrixConfig(weighting="binary"))]
+    ]
+    assert fitted[0] > 0.5 and abs(fitted[1]) < 0.3
+
+
+def test_a_pair_of_no_units_keeps_its_place_in_a_batch() -> None:
+    """A pair whose lines are all returns holds 0 units; beside an unknown client in a
+    batch, every client's pairs still line up with their units (batch = one)."""
+    rows = [*BOUGHT, ("b", "tea", 30, -2.0)]
+    events = _events(rows)
+    data = build_matrix(events, MatrixConfig(weighting="binary"))
+    repeats = RepeatIndex.fit(events, data.clients, data.items)
+    assert 0.0 in repeats.units.data.tolist()
+    titles = np.array([str(i).upper() for i in data.items.ids])
+    bundle = Bundle(data, {}, MatrixConfig(), "test", titles, repeats=repeats)
+    config = BlendConfig(weights={"repeat": 1.0}, rebuy=HAND)
+    model = HybridRecommender(bundle, config=config, today=lambda: DAY0 + timedelta(days=100))
+    options = RequestOptions(exclude_purchased=False)
+    b = data.clients.lookup("b")
+    batch = model.for_clients(np.array([-1, b]), 3, options, [(), ()])
+    one = model.for_client("b", 3, options=options)
+    assert [(i.item_id, i.score) for i in batch[1]] == [(i.item_id, i.score) for i in one]
+    assert {i.item_id for i in one} == {"mug", "jam", "tea"}

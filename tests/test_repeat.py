@@ -71,6 +71,13 @@ def test_every_bought_item_by_hand(tmp_path: Path) -> None:
     items, days, first, last = index.entries(0)
     assert items.tolist() == [0, 1] and days.tolist() == [2, 1]
     assert first.tolist() == [DAY0, DAY0 + 4] and last.tolist() == [DAY0 + 10, DAY0 + 4]
+    assert index.units.data.tolist() == [2, 1]  # no quantity: one a line
+    # Units: the lines' positive quantities (a return line counts none), a day's mean.
+    events["quantity"] = [6.0, -2.0, 3.0]
+    counted = RepeatIndex.fit(events, IdMap(np.array(["c"])), IdMap(np.array(["mug", "tea"])))
+    assert counted.units.data.tolist() == [6, 3] and counted.units_per_day(0).tolist() == [3, 3]
+    counted.save(tmp_path / "units.npz")
+    assert (RepeatIndex.load(tmp_path / "units.npz").units != counted.units).nnz == 0
     # A first-format file (re-bought pairs and intervals only) still loads.
     np.savez(
         tmp_path / "old.npz",
@@ -83,6 +90,7 @@ def test_every_bought_item_by_hand(tmp_path: Path) -> None:
     )
     old = RepeatIndex.load(tmp_path / "old.npz")
     assert [a.tolist() for a in old.row(0)] == [[0], [10.0], [DAY0 + 10]]
+    assert old.units_per_day(0).tolist() == [1.0]  # no units: one a purchase day
 
 
 def test_bought_again_is_offered_with_its_rhythm(

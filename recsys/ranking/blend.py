@@ -50,14 +50,14 @@ class BlendConfig(BaseModel):
         # serving target allows;
         # association rules give reasons a manager can say aloud. Re-purchases (repeat)
         # speak only where bought items may be offered again (exclude_purchased=false,
-        # next-best offers): 4.0 with the re-purchase probability's windows 14 / 56 d
-        # (--include-seen, validation 0.4523 with EASE's 240-day targets; 2.0 0.4494,
-        # 3.0 0.4522, 6.0 0.4506).
+        # next-best offers): 3.0 with the re-purchase probability's windows 14 / 56 d
+        # (--include-seen, validation 0.4545 with EASE's 240-day targets and the units
+        # bought; 2.0 0.4526, 4.0 0.4540, 6.0 0.4532).
         default_factory=lambda: {
             "ease": 1.0,
             "rules": 0.1,
             "analyst": 1.0,
-            "repeat": 4.0,
+            "repeat": 3.0,
             "popular": 0.1,
         }
     )

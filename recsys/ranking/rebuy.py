@@ -5,13 +5,17 @@ Features of a bought (client, item) pair, read on the request's day:
 
 - ``days``: log of the pair's distinct purchase days;
 - ``age``: log(1 + days since its last purchase);
+- ``quantity``: log(1 + units the client bought of it a purchase day): what a shop
+  stocks it buys by the box;
 - ``buyers``: log of the clients who bought the item (popular items come back more);
-- ``rate``: the share of those who bought it on two or more days (smoothed: +1 / +2);
+- ``rate``: of those who bought anything after their first purchase of it, the share
+  who bought it on two or more days (smoothed: +1 / +2): clients who never came back
+  say nothing of the item;
 - ``recent`` / ``season``: log(1 + clients whose last purchase of it falls in the
   ``recent_days`` / ``season_days`` before the index's last day): what sells now, and
   over the season.
 
-The last four are per item, so a request adds one precomputed item term to two
+The last four are per item, so a request adds one precomputed item term to three
 per-pair terms. The coefficients are fitted (:func:`fit_rebuy`) on the last weeks of a
 train part (``bench/tune_blend.py --include-seen``), never on a test period.
 """
@@ -39,7 +43,9 @@ __all__ = [
 ]
 
 #: The features in the order of the coefficients (:meth:`Rebuy.coefficients`).
-FEATURES = ("days", "age", "buyers", "rate", "recent", "season")
+FEATURES = ("days", "age", "quantity", "buyers", "rate", "recent", "season")
+#: How many of them are per pair (the rest are per item).
+PAIR = 3
 
 
 class Rebuy(BaseModel):
@@ -50,13 +56,14 @@ class Rebuy(BaseModel):
     # Fitted by bench/tune_blend.py --include-seen on the validation period of the
     # cut-off 2010-09-09 of Online Retail II (features as of 2010-06-09, purchases of
     # 2010-06-10..2010-09-08), windows chosen there (docs/explanation/evaluation.md).
-    days: float = 1.1694
-    age: float = -0.1170
-    buyers: float = -0.2105
-    rate: float = 1.8509
-    recent: float = 0.3399
-    season: float = 0.3702
-    intercept: float = -2.5761
+    days: float = 1.1557
+    age: float = -0.1151
+    quantity: float = 0.0880
+    buyers: float = -0.1648
+    rate: float = 1.4610
+    recent: float = 0.2950
+    season: float = 0.3280
+    intercept: float = -2.8088
     recent_days: float = Field(default=14.0, gt=0)
     """The window of ``recent`` (days before the index's last day)."""
     season_days: float = Field(default=56.0, gt=0)
@@ -70,10 +77,12 @@ class Rebuy(BaseModel):
 @dataclass(frozen=True)
 class ItemTerms:
     """Per item, its features (items × 4: ``buyers`` … ``season``) and, for one
-    :class:`Rebuy`, their share of the logit plus the intercept."""
+    :class:`Rebuy`, their share of the logit plus the intercept; and the units its
+    buyers buy a purchase day (for a pair the index lacks: bought since training)."""
 
     features: np.ndarray
     term: np.ndarray
+    units: np.ndarray
 
     @classmethod
     def of(cls, index: RepeatIndex, model: Rebuy) -> ItemTerms:
@@ -85,30 +94,51 @@ class ItemTerms:
             np.bincount(cols, weights=index.last.data > index.as_of - w, minlength=n)
             for w in (model.recent_days, model.season_days)
         ]
-        features = np.column_stack(
-            [np.log(np.maximum(buyers, 1.0)), (again + 1) / (buyers + 2), *np.log1p(recent)]
-        )
-        return cls(features, features @ model.coefficients()[2:] + model.intercept)
+        rate = (again + 1) / (np.bincount(cols, weights=_came_back(index), minlength=n) + 2)
+        features = np.column_stack([np.log(np.maximum(buyers, 1.0)), rate, *np.log1p(recent)])
+        term = features @ model.coefficients()[PAIR:] + model.intercept
+        return cls(features, term, _typical_units(index, buyers))
 
 
-def pair_features(days: np.ndarray, last: np.ndarray, today: float) -> np.ndarray:
-    """The per-pair features (pairs × 2: ``days``, ``age``) on day ``today``."""
+def _came_back(index: RepeatIndex) -> np.ndarray:
+    """Per pair, whether its client bought anything after its first purchase of it."""
+    newest = np.asarray(index.last.max(axis=1).todense()).ravel()
+    rows = np.repeat(np.arange(index.days.shape[0]), np.diff(index.days.indptr))
+    return index.first.data < newest[rows]
+
+
+def _typical_units(index: RepeatIndex, buyers: np.ndarray) -> np.ndarray:
+    """Per item, its buyers' units a purchase day (the mean of log(1 + units), back in
+    units); an item nobody bought: every pair's."""
+    logs = np.log1p(index.units.data / np.maximum(index.days.data, 1.0))
+    summed = np.bincount(index.days.indices, weights=logs, minlength=buyers.size)
+    overall = logs.mean() if logs.size else 0.0
+    return np.expm1(np.where(buyers > 0, summed / np.maximum(buyers, 1.0), overall))
+
+
+def pair_features(
+    days: np.ndarray, last: np.ndarray, units: np.ndarray, today: float
+) -> np.ndarray:
+    """The per-pair features (pairs × 3: ``days``, ``age``, ``quantity``) on day
+    ``today`` (``units``: a purchase day's)."""
     age = np.maximum(today - last, 0.0)
-    return np.column_stack([np.log(np.maximum(days, 1.0)), np.log1p(age)])
+    return np.column_stack(
+        [np.log(np.maximum(days, 1.0)), np.log1p(age), np.log1p(np.maximum(units, 0.0))]
+    )
 
 
 def probability(
     model: Rebuy,
     items: ItemTerms,
     columns: np.ndarray,
-    days: np.ndarray,
-    last: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
     today: float,
 ) -> np.ndarray:
-    """Probability that each bought pair (its item ``columns``, distinct purchase
-    ``days``, ``last`` day) is bought again, read on ``today`` (float32)."""
-    logit = pair_features(days, last, today) @ model.coefficients()[:2] + items.term[columns]
-    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    """Probability that each bought pair (its item ``columns``; ``pairs``: its distinct
+    purchase days, last day and units a purchase day) is bought again, read on
+    ``today`` (float32)."""
+    own = pair_features(*pairs, today) @ model.coefficients()[:PAIR]
+    return (1.0 / (1.0 + np.exp(-(own + items.term[columns])))).astype(np.float32)
 
 
 def fit_rebuy(
@@ -122,14 +152,14 @@ def fit_rebuy(
     not what the model ranks. No example: ``model`` as it was."""
     model = model or Rebuy()
     active = np.flatnonzero(np.diff(bought.indptr) > 0)
-    days, last = index.days[active], index.last[active]  # one layout: data line up
+    # One layout: the data arrays line up.
+    days, last, units = (m[active] for m in (index.days, index.last, index.units))
     if days.nnz == 0:
         return model
     rows = np.repeat(np.arange(active.size), np.diff(days.indptr))
     terms = ItemTerms.of(index, model).features[days.indices]
-    x = np.column_stack(
-        [pair_features(days.data, last.data, index.as_of), terms, np.ones(days.nnz)]
-    )
+    own = pair_features(days.data, last.data, units.data / days.data, index.as_of)
+    x = np.column_stack([own, terms, np.ones(days.nnz)])
     y = np.asarray(bought[active][rows, days.indices]).ravel() > 0
     beta = _newton(x, y.astype(np.float64), l2)
     fitted = dict(zip(FEATURES, beta[:-1].tolist(), strict=True))

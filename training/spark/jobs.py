@@ -247,14 +247,19 @@ def _groups(events: DataFrame, clients: IdMap) -> np.ndarray | None:
 
 
 def _repeats(lines: Lines) -> RepeatIndex:
-    """:meth:`RepeatIndex.fit` from per-pair distinct purchase days counted by Spark."""
+    """:meth:`RepeatIndex.fit` from per-pair distinct purchase days and units counted
+    by Spark."""
     from pyspark.sql import functions as F
 
     day = F.datediff(F.to_date("timestamp"), F.lit("1970-01-01").cast("date")).alias("day")
     days = lines.frame.select("row", "col", day).distinct()
+    # The lines' positive quantities (recsys.repeat.client_item_days).
+    units = F.sum(F.greatest(F.coalesce(F.col("quantity"), F.lit(1.0)), F.lit(0.0)))
+    bought = lines.frame.groupBy("row", "col").agg(units.alias("units"))
     stats = (
         days.groupBy("row", "col")
         .agg(F.count("day").alias("count"), F.min("day").alias("min"), F.max("day").alias("max"))
+        .join(bought, ["row", "col"])
         .toPandas()
     )
     as_of = float(stats["max"].max()) if len(stats) else 0.0  # the newest purchase day

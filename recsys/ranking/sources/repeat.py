@@ -7,7 +7,8 @@ the client buys it again (:mod:`recsys.ranking.rebuy`), read on the request's da
 service's clock in serving, the cut-off in evaluation).
 
 Purchases since training (``recent``) count as one more purchase day, the last on the
-request's day (a client the index never saw gets them too).
+request's day (a client the index never saw gets them too); a pair the index lacks
+buys the item's usual units a day.
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ class RepeatSource(Source):
             empty = sp.csr_matrix((len(batch.rows), index.days.shape[1]), dtype=np.float32)
             return sparse_top(empty, None, n)
         rows = np.maximum(batch.rows, 0)
-        days, last = (_known(m[rows], batch.rows) for m in (index.days, index.last))
-        days, last = _with_recent_rows(days.tocsr(), last.tocsr(), batch.recent, day)
-        scores = probability(self.model, self.terms, days.indices, days.data, last.data, day)
+        days, last, units = (
+            _known(m[rows], batch.rows).tocsr() for m in (index.days, index.last, index.units)
+        )
+        units.data = units.data / days.data  # a purchase day's
+        days, last, units = _with_recent_rows(
+            (days, last, units), batch.recent, day, self.terms.units
+        )
+        pairs = (days.data, last.data, units.data)
+        scores = probability(self.model, self.terms, days.indices, pairs, day)
         found = sp.csr_matrix((scores, days.indices, days.indptr), shape=days.shape)
         return sparse_top(found, None, n)  # only bought items: the blend blocks the basket
 
@@ -60,8 +67,12 @@ class RepeatSource(Source):
             return NONE, _EMPTY
         day = _days(query.day)
         items, days, _, last = self._entries(query.row)
-        items, days, last = _with_recent(items, days, last, query.recent, day)
-        scores = probability(self.model, self.terms, items, days, last, day)
+        units = self.index.units_per_day(query.row) if query.row >= 0 else _EMPTY
+        usual = self.terms.units
+        items, (days, last, units) = _with_recent(
+            items, (days, last, units), query.recent, day, usual
+        )
+        scores = probability(self.model, self.terms, items, (days, last, units), day)
         return top_of(items, scores, n, None, positive=True)
 
     def _entries(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -76,7 +87,7 @@ class RepeatSource(Source):
         since training: "… on 4 days, the last one recently", "You bought X recently"."""
         query, today = shown.query, _days(shown.query.day)
         items, days, _, last = self._entries(query.row)
-        items, days, last = _with_recent(items, days, last, query.recent, today)
+        items, (days, last) = _with_recent(items, (days, last), query.recent, today)
         at = {item: i for i, item in enumerate(items.tolist())}
         fresh = set(query.recent.tolist())
         return {
@@ -98,45 +109,64 @@ class RepeatSource(Source):
 
 
 def _with_recent(
-    items: np.ndarray, days: np.ndarray, last: np.ndarray, recent: np.ndarray, today: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One row's items, days and last days with the ``recent`` items (sorted, unique)
-    bought once more on ``today``."""
+    items: np.ndarray,
+    pairs: tuple[np.ndarray, ...],
+    recent: np.ndarray,
+    today: float,
+    usual: np.ndarray | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """One row's items and their (days, last day[, units a day]) with the ``recent``
+    items (sorted, unique) bought once more on ``today``; units a day stay a known
+    pair's, a new pair's are the item's ``usual``."""
     if recent.size == 0:
-        return items, days, last
+        return items, pairs
     merged = np.union1d(items, recent)
     at, fresh = np.searchsorted(merged, items), np.searchsorted(merged, recent)
     out_days, out_last = np.zeros(merged.size, np.float32), np.full(merged.size, today, np.float32)
-    out_days[at], out_last[at] = days, last
+    out_days[at], out_last[at] = pairs[0], pairs[1]
     out_days[fresh] += 1
     out_last[fresh] = today
-    return merged, out_days, out_last
+    if len(pairs) < 3 or usual is None:
+        return merged, (out_days, out_last)
+    out_units = usual[merged]
+    out_units[at] = pairs[2]
+    return merged, (out_days, out_last, out_units)
 
 
 def _with_recent_rows(
-    days: sp.csr_matrix, last: sp.csr_matrix, recent: sp.csr_matrix | None, today: float
-) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """:func:`_with_recent` for rows (``recent``: 0/1 rows × items, or none): the two
+    pairs: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix],
+    recent: sp.csr_matrix | None,
+    today: float,
+    usual: np.ndarray,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """:func:`_with_recent` for rows (``recent``: 0/1 rows × items, or none): the three
     matrices keep one layout, so their ``data`` arrays line up."""
+    days, last, units = pairs
     if recent is None or recent.nnz == 0:
-        return days, last
+        return pairs
+    new = (recent - recent.multiply(days > 0)).tocsr()
     days = (days + recent).tocsr()
     last = (last - last.multiply(recent) + recent * today).tocsr()
-    for m in (days, last):  # both hold every pair once, positive: one sorted layout
+    # Units shifted by one while merged: a pair buying none keeps its place.
+    units.data = units.data + 1.0
+    units = (units + new.multiply(usual[None, :] + 1.0)).tocsr()
+    for m in (days, last, units):  # each holds every pair once, positive: one layout
         m.sum_duplicates()
         m.sort_indices()
-    return days, last
+    units.data -= 1.0
+    return days, last, units
 
 
 def _known(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """``matrix`` (a batch's index rows) with the rows of unknown clients (``-1``)
-    emptied; every index matrix keeps one layout, so their ``data`` arrays line up."""
+    emptied, by position rather than value (a pair may hold 0 units): every index
+    matrix keeps one layout, so their ``data`` arrays line up."""
     if (rows >= 0).all():
         return matrix
+    counts = np.diff(matrix.indptr) * (rows >= 0)
     keep = np.repeat(rows >= 0, np.diff(matrix.indptr))
-    out = sp.csr_matrix((matrix.data * keep, matrix.indices, matrix.indptr), shape=matrix.shape)
-    out.eliminate_zeros()
-    return out
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(matrix.indptr.dtype)
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
 def _days(day: date) -> float:
