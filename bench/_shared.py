@@ -10,6 +10,7 @@ test period, once.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import NamedTuple
 
 import pandas as pd
@@ -26,16 +27,22 @@ class Splits(NamedTuple):
     validation: Split
     test: Split
     include_seen: bool
+    args: argparse.Namespace | None = None
+    """Every parsed option (a script's own ones too)."""
 
 
-def shared_splits(description: str) -> Splits:
-    """Parse ``[EVENTS] [--cutoff DATE] [--include-seen]``; the validation cut-off is as
-    far before the test cut-off as the data's end is after it, at most half the train
-    part's span."""
+def shared_splits(
+    description: str, options: Callable[[argparse.ArgumentParser], None] | None = None
+) -> Splits:
+    """Parse ``[EVENTS] [--cutoff DATE] [--include-seen]`` (and what ``options`` adds);
+    the validation cut-off is as far before the test cut-off as the data's end is after
+    it, at most half the train part's span."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("events", nargs="?", default=DEFAULT_EVENTS)
     parser.add_argument("--cutoff", default="2010-09-09")
     parser.add_argument("--include-seen", action="store_true")
+    if options is not None:
+        options(parser)
     args = parser.parse_args()
     test = split_by_time(load_events(args.events, "online-retail").events, args.cutoff)
     cut = pd.Timestamp(args.cutoff)
@@ -47,4 +54,4 @@ def shared_splits(description: str) -> Splits:
     )
     validation = split_by_time(test.train, (cut - period).normalize())
     print(f"validation: {cut - period:%Y-%m-%d}..{cut:%Y-%m-%d}; test from {cut:%Y-%m-%d}")
-    return Splits(validation, test, args.include_seen)
+    return Splits(validation, test, args.include_seen, args)
