@@ -45,6 +45,9 @@ class RepeatIndex:
     def __post_init__(self) -> None:
         if self.units is None:  # one unit a purchase day, in the days' layout
             object.__setattr__(self, "units", self.days.copy())
+        same = (self.units.indptr, self.units.indices), (self.days.indptr, self.days.indices)
+        if not all(np.array_equal(a, b) for a, b in zip(*same, strict=True)):
+            raise ModelError("repeat index: its units and days are not of one layout")
 
     @classmethod
     def fit(cls, events: pd.DataFrame, clients: IdMap, items: IdMap) -> RepeatIndex:

@@ -93,8 +93,8 @@ def test_mixed_list_reasons_and_recent_purchases(recommender: HybridRecommender)
     tea 0.5 log 2 + 1 + log 3 − 1 = 1.45, jam 4/3 − 1 = 1/3): the mug (3 days, 10 days
     ago, 6 units a day) log 3 − log 11 + 0.5 log 7 + 1.37 = 1.05; a jam bought since
     training (1 day, today, the usual 1 unit) 0.5 log 2 + 1/3 = 0.68; the tea (1 day,
-    5 days ago, 1 unit) −log 6 + 0.5 log 2 + 1.45 = 0.00. Without the mug's units it
-    would come after the jam (0.07). Reasons say on how many days and when; the mug
+    5 days ago, 1 unit) −log 6 + 0.5 log 2 + 1.45 = 0.00. At one unit a day the mug
+    would come after the jam (0.42). Reasons say on how many days and when; the mug
     bought again since training: one more day, the last one today."""
     options = RequestOptions(exclude_purchased=False)
     got = recommender.for_client("a", k=3, options=options, recent=("jam",))
@@ -130,7 +130,19 @@ def test_batch_equals_one_with_recent_purchases(recommender: HybridRecommender) 
     ids = recommender.bundle.data.clients.ids
     for row in rows:
         one = recommender.for_client(str(ids[row]), 3, options=options, recent=recent[row])
-        assert [(i.item_id, i.reasons) for i in one] == [(i.item_id, i.reasons) for i in batch[row]]
+        got = [(i.item_id, i.score, i.reasons) for i in batch[row]]
+        assert [(i.item_id, i.score, i.reasons) for i in one] == got
+
+
+def test_a_new_pair_buys_the_item_s_usual_units(recommender: HybridRecommender) -> None:
+    """c (tea on day 100) buys a mug since training: 1 day, today, the mug's usual
+    √14 − 1 = 2.74 units a day: logit 0.5 log 3.74 + 1.37 = 2.03, above its tea's
+    0.5 log 2 + 1.45 = 1.79; at one unit a day the mug would score 1.72, below it."""
+    options = RequestOptions(exclude_purchased=False)
+    got = recommender.for_client("c", k=2, options=options, recent=("mug",))
+    assert [g.item_id for g in got] == ["mug", "tea"]
+    rows = recommender.for_clients(np.array([2]), 2, options, [("mug",)])
+    assert [(i.item_id, i.score) for i in rows[0]] == [(i.item_id, i.score) for i in got]
 
 
 def test_newton_recovers_a_known_model() -> None:
@@ -212,8 +224,9 @@ def test_the_fit_learns_that_bulk_buys_come_back() -> None:
 
 def test_a_pair_of_no_units_keeps_its_place_in_a_batch() -> None:
     """A pair whose lines are all returns holds 0 units; beside an unknown client in a
-    batch, every client's pairs still line up with their units (batch = one)."""
-    rows = [*BOUGHT, ("b", "tea", 30, -2.0)]
+    batch, and merged with purchases since training (a new pair, the 0-unit one again),
+    every client's pairs still line up with their units (batch = one)."""
+    rows = [*BOUGHT, ("b", "tea", 30, -2.0), ("c", "cup", 100, 4.0)]
     events = _events(rows)
     data = build_matrix(events, MatrixConfig(weighting="binary"))
     repeats = RepeatIndex.fit(events, data.clients, data.items)
@@ -224,7 +237,10 @@ def test_a_pair_of_no_units_keeps_its_place_in_a_batch() -> None:
     model = HybridRecommender(bundle, config=config, today=lambda: DAY0 + timedelta(days=100))
     options = RequestOptions(exclude_purchased=False)
     b = data.clients.lookup("b")
-    batch = model.for_clients(np.array([-1, b]), 3, options, [(), ()])
-    one = model.for_client("b", 3, options=options)
-    assert [(i.item_id, i.score) for i in batch[1]] == [(i.item_id, i.score) for i in one]
-    assert {i.item_id for i in one} == {"mug", "jam", "tea"}
+    for recent in [(), ("cup", "tea")]:
+        batch = model.for_clients(np.array([-1, b]), 4, options, [("jam",), recent])
+        one = model.for_client("b", 4, options=options, recent=recent)
+        assert [(i.item_id, i.score) for i in batch[1]] == [(i.item_id, i.score) for i in one]
+        assert {i.item_id for i in one} == {"mug", "jam", "tea", *recent}
+        stranger = model.for_client("stranger", 4, options=options, recent=("jam",))
+        assert [(i.item_id, i.score) for i in batch[0]] == [(i.item_id, i.score) for i in stranger]

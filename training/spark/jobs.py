@@ -254,7 +254,8 @@ def _repeats(lines: Lines) -> RepeatIndex:
     day = F.datediff(F.to_date("timestamp"), F.lit("1970-01-01").cast("date")).alias("day")
     days = lines.frame.select("row", "col", day).distinct()
     # The lines' positive quantities (recsys.repeat.client_item_days).
-    units = F.sum(F.greatest(F.coalesce(F.col("quantity"), F.lit(1.0)), F.lit(0.0)))
+    quantity = F.coalesce(F.nanvl(F.col("quantity").cast("double"), F.lit(1.0)), F.lit(1.0))
+    units = F.sum(F.greatest(quantity, F.lit(0.0)))
     bought = lines.frame.groupBy("row", "col").agg(units.alias("units"))
     stats = (
         days.groupBy("row", "col")

@@ -66,12 +66,10 @@ class RepeatSource(Source):
         if query.options.exclude_purchased:
             return NONE, _EMPTY
         day = _days(query.day)
-        items, days, _, last = self._entries(query.row)
+        known, days, _, last = self._entries(query.row)
         units = self.index.units_per_day(query.row) if query.row >= 0 else _EMPTY
-        usual = self.terms.units
-        items, (days, last, units) = _with_recent(
-            items, (days, last, units), query.recent, day, usual
-        )
+        items, days, last = _with_recent(known, days, last, query.recent, day)
+        units = _units_with_recent(known, items, units, self.terms.units)
         scores = probability(self.model, self.terms, items, (days, last, units), day)
         return top_of(items, scores, n, None, positive=True)
 
@@ -87,7 +85,7 @@ class RepeatSource(Source):
         since training: "… on 4 days, the last one recently", "You bought X recently"."""
         query, today = shown.query, _days(shown.query.day)
         items, days, _, last = self._entries(query.row)
-        items, (days, last) = _with_recent(items, (days, last), query.recent, today)
+        items, days, last = _with_recent(items, days, last, query.recent, today)
         at = {item: i for i, item in enumerate(items.tolist())}
         fresh = set(query.recent.tolist())
         return {
@@ -109,28 +107,31 @@ class RepeatSource(Source):
 
 
 def _with_recent(
-    items: np.ndarray,
-    pairs: tuple[np.ndarray, ...],
-    recent: np.ndarray,
-    today: float,
-    usual: np.ndarray | None = None,
-) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """One row's items and their (days, last day[, units a day]) with the ``recent``
-    items (sorted, unique) bought once more on ``today``; units a day stay a known
-    pair's, a new pair's are the item's ``usual``."""
+    items: np.ndarray, days: np.ndarray, last: np.ndarray, recent: np.ndarray, today: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row's items, days and last days with the ``recent`` items (sorted, unique)
+    bought once more on ``today``."""
     if recent.size == 0:
-        return items, pairs
+        return items, days, last
     merged = np.union1d(items, recent)
     at, fresh = np.searchsorted(merged, items), np.searchsorted(merged, recent)
     out_days, out_last = np.zeros(merged.size, np.float32), np.full(merged.size, today, np.float32)
-    out_days[at], out_last[at] = pairs[0], pairs[1]
+    out_days[at], out_last[at] = days, last
     out_days[fresh] += 1
     out_last[fresh] = today
-    if len(pairs) < 3 or usual is None:
-        return merged, (out_days, out_last)
-    out_units = usual[merged]
-    out_units[at] = pairs[2]
-    return merged, (out_days, out_last, out_units)
+    return merged, out_days, out_last
+
+
+def _units_with_recent(
+    known: np.ndarray, merged: np.ndarray, units: np.ndarray, usual: np.ndarray
+) -> np.ndarray:
+    """Units a day of the ``merged`` items (:func:`_with_recent`): a ``known`` item's
+    own ``units``, the item's ``usual`` ones for an item bought only since training."""
+    if merged is known:
+        return units
+    out = usual[merged]
+    out[np.searchsorted(merged, known)] = units
+    return out
 
 
 def _with_recent_rows(
@@ -139,22 +140,25 @@ def _with_recent_rows(
     today: float,
     usual: np.ndarray,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
-    """:func:`_with_recent` for rows (``recent``: 0/1 rows × items, or none): the three
-    matrices keep one layout, so their ``data`` arrays line up."""
+    """:func:`_with_recent` and :func:`_units_with_recent` for rows (``recent``: 0/1
+    rows × items, or none): the three matrices keep one layout, so their ``data``
+    arrays line up."""
     days, last, units = pairs
     if recent is None or recent.nnz == 0:
         return pairs
-    new = (recent - recent.multiply(days > 0)).tocsr()
+    new = (recent - recent.multiply(days > 0)).tocsr()  # pairs bought only since training
+    # Where each merged pair was: its place in the known layout + 2, or 1 when new (by
+    # position, not value: a pair may hold 0 units).
+    where = sp.csr_matrix((np.arange(days.nnz) + 2.0, days.indices, days.indptr), days.shape)
+    where = (where + new).tocsr()
     days = (days + recent).tocsr()
     last = (last - last.multiply(recent) + recent * today).tocsr()
-    # Units shifted by one while merged: a pair buying none keeps its place.
-    units.data = units.data + 1.0
-    units = (units + new.multiply(usual[None, :] + 1.0)).tocsr()
-    for m in (days, last, units):  # each holds every pair once, positive: one layout
+    for m in (days, last, where):  # each holds every pair once, non-zero: one layout
         m.sum_duplicates()
         m.sort_indices()
-    units.data -= 1.0
-    return days, last, units
+    at = where.data.astype(np.int64) - 2
+    merged = np.where(at >= 0, units.data[np.maximum(at, 0)], usual[where.indices])
+    return days, last, sp.csr_matrix((merged, where.indices, where.indptr), shape=days.shape)
 
 
 def _known(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
