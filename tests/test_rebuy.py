@@ -141,7 +141,8 @@ def test_a_new_pair_buys_the_item_s_usual_units(recommender: HybridRecommender) 
     options = RequestOptions(exclude_purchased=False)
     got = recommender.for_client("c", k=2, options=options, recent=("mug",))
     assert [g.item_id for g in got] == ["mug", "tea"]
-    rows = recommender.for_clients(np.array([2]), 2, options, [("mug",)])
+    c = recommender.bundle.data.clients.lookup("c")
+    rows = recommender.for_clients(np.array([c]), 2, options, [("mug",)])
     assert [(i.item_id, i.score) for i in rows[0]] == [(i.item_id, i.score) for i in got]
 
 
@@ -244,3 +245,28 @@ def test_a_pair_of_no_units_keeps_its_place_in_a_batch() -> None:
         assert {i.item_id for i in one} == {"mug", "jam", "tea", *recent}
         stranger = model.for_client("stranger", 4, options=options, recent=("jam",))
         assert [(i.item_id, i.score) for i in batch[0]] == [(i.item_id, i.score) for i in stranger]
+
+
+def test_batch_equals_one_in_every_row_whoever_else_bought_since() -> None:
+    """60 clients, 4 items each with 1-12 units a line: one batch in which every other
+    row has purchases since training (new pairs and known ones) scores each row as
+    its own request does, to the last bit; so does a batch of unknown clients only."""
+    rng = np.random.default_rng(5)
+    rows = [(c, i, d, float(rng.integers(1, 13))) for c, i, d in _rebuying(2)]
+    events = _events(rows)
+    data = build_matrix(events, MatrixConfig(weighting="binary"))
+    repeats = RepeatIndex.fit(events, data.clients, data.items)
+    titles = np.array([str(i).upper() for i in data.items.ids])
+    bundle = Bundle(data, {}, MatrixConfig(), "test", titles, repeats=repeats)
+    model = HybridRecommender(bundle, config=BlendConfig(weights={"repeat": 1.0}))
+    options = RequestOptions(exclude_purchased=False, day=DAY0 + timedelta(days=130))
+    items = [str(i) for i in data.items.ids]
+    recent = [tuple(rng.choice(items, 2, replace=False)) if r % 2 else () for r in range(60)]
+    ids = [str(c) for c in data.clients.ids]
+    batch = model.for_clients(np.arange(len(ids)), 8, options, recent)
+    for row, client in enumerate(ids):
+        one = model.for_client(client, 8, options=options, recent=recent[row])
+        assert [(i.item_id, i.score) for i in batch[row]] == [(i.item_id, i.score) for i in one]
+    strangers = model.for_clients(np.array([-1, -1]), 8, options, [(items[0],), ()])
+    alone = model.for_client("stranger", 8, options=options, recent=(items[0],))
+    assert [(i.item_id, i.score) for i in strangers[0]] == [(i.item_id, i.score) for i in alone]

@@ -113,7 +113,8 @@ def _typical_units(index: RepeatIndex, buyers: np.ndarray) -> np.ndarray:
     logs = np.log1p(index.units.data / np.maximum(index.days.data, 1.0))
     summed = np.bincount(index.days.indices, weights=logs, minlength=buyers.size)
     overall = logs.mean() if logs.size else 0.0
-    return np.expm1(np.where(buyers > 0, summed / np.maximum(buyers, 1.0), overall))
+    usual = np.expm1(np.where(buyers > 0, summed / np.maximum(buyers, 1.0), overall))
+    return usual.astype(np.float32)  # as the index's units a day
 
 
 def pair_features(
@@ -137,7 +138,9 @@ def probability(
     """Probability that each bought pair (its item ``columns``; ``pairs``: its distinct
     purchase days, last day and units a purchase day) is bought again, read on
     ``today`` (float32)."""
-    own = pair_features(*pairs, today) @ model.coefficients()[:PAIR]
+    # In float64 whatever each path's arrays are: a batch and a single request agree.
+    days, last, units = (np.asarray(p, dtype=np.float64) for p in pairs)
+    own = pair_features(days, last, units, today) @ model.coefficients()[:PAIR]
     return (1.0 / (1.0 + np.exp(-(own + items.term[columns])))).astype(np.float32)
 
 

@@ -146,7 +146,7 @@ def _with_recent_rows(
     days, last, units = pairs
     if recent is None or recent.nnz == 0:
         return pairs
-    new = (recent - recent.multiply(days > 0)).tocsr()  # pairs bought only since training
+    new = ((recent - recent.multiply(days > 0)) != 0).astype(np.float64)  # bought since only
     # Where each merged pair was: its place in the known layout + 2, or 1 when new (by
     # position, not value: a pair may hold 0 units).
     where = sp.csr_matrix((np.arange(days.nnz) + 2.0, days.indices, days.indptr), days.shape)
@@ -157,7 +157,8 @@ def _with_recent_rows(
         m.sum_duplicates()
         m.sort_indices()
     at = where.data.astype(np.int64) - 2
-    merged = np.where(at >= 0, units.data[np.maximum(at, 0)], usual[where.indices])
+    merged = usual[where.indices].astype(units.dtype)
+    merged[at >= 0] = units.data[at[at >= 0]]
     return days, last, sp.csr_matrix((merged, where.indices, where.indptr), shape=days.shape)
 
 
