@@ -4,9 +4,9 @@ Fitted from the events at training: for every (client, item), the number of dist
 purchase days, the first and the last, and the units bought. From them, a request reads
 how likely a bought item is bought again (:mod:`recsys.ranking.rebuy`: every list that
 may offer bought items, next-best offers too); items bought on two or more days also
-have a rhythm (:func:`intervals`). Stored as CSR matrices with the client × item layout of the
-bundle's history (one row per client), so a request reads its client's row like any
-other.
+have a rhythm (:func:`intervals`). Stored as CSR matrices with the client × item layout
+of the bundle's history (one row per client), so a request reads its client's row like
+any other.
 """
 
 from __future__ import annotations

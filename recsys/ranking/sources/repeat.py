@@ -168,9 +168,9 @@ def _known(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     matrix keeps one layout, so their ``data`` arrays line up."""
     if (rows >= 0).all():
         return matrix
-    counts = np.diff(matrix.indptr) * (rows >= 0)
-    keep = np.repeat(rows >= 0, np.diff(matrix.indptr))
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(matrix.indptr.dtype)
+    sizes, known = np.diff(matrix.indptr), rows >= 0
+    keep = np.repeat(known, sizes)
+    indptr = np.concatenate([[0], np.cumsum(sizes * known)]).astype(matrix.indptr.dtype)
     return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
