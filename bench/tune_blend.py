@@ -10,8 +10,9 @@ the best with coverage@10 ≥ 0.30, each refitted on the whole train part and sc
 the test period once. With ``--include-seen`` (bought items may come back): the default
 blend with the re-purchase weight and the windows of the re-purchase probability
 (:mod:`recsys.ranking.rebuy`) varied; the probability is fitted on the last period of
-each train part, as long as the validation period (for the validation scores: the
-period before it; for the test score: the validation period itself), and its
+each train part, as long as the validation period but at most the part's second half
+(for the validation scores: the period before it; for the test score: the validation
+period itself), and its
 coefficients printed: the test's are the defaults of :class:`~recsys.ranking.rebuy.Rebuy`.
 """
 
@@ -102,12 +103,14 @@ class Fitted(NamedTuple):
 
     def rebuy(self, **windows: float) -> Rebuy:
         """The re-purchase probability with these windows, fitted on the last
-        ``period`` of the train part (printed: the test's are the defaults)."""
+        ``period`` of the train part, at most its second half (an early cut-off keeps
+        weeks to read features from; printed: the test's are the defaults)."""
         base = Rebuy(**windows)  # type: ignore[arg-type]
         if self.period is None:
             return base
         end = cutoff(self.split)
-        start = (end - self.period).normalize()
+        first = self.split.train["timestamp"].min().normalize()
+        start = max(end - self.period, first + (end - first) / 2).normalize()
         train = self.task.train
         period = (str(start), str(end))
         rebuy = fit_on_events(self.split.train, train.clients, train.items, period, base)
