@@ -172,3 +172,32 @@ def test_batched_lists_with_reasons_equal_single_requests(
                 continue
             assert a.score == pytest.approx(b.score, rel=1e-4, abs=_ATOL)
             assert [x.text for x in a.reasons] == [x.text for x in b.reasons]
+
+
+def test_batched_lists_with_purchases_since_training_equal_single_requests(
+    recommender: HybridRecommender,
+) -> None:
+    """Bought items offered again, with purchases since training drawn from the whole
+    catalogue (each row 0-3 items, known pairs and new ones, with the real sample's
+    units): a batch scores every row as its own request does."""
+    weights = {**recommender.config.weights, "repeat": 3.0}
+    bundle = recommender.bundle
+    assert bundle.repeats is not None
+    r = HybridRecommender(bundle, bundle.rules, None, BlendConfig(weights=weights))
+    rng = np.random.default_rng(13)
+    rows = rng.choice(len(r.bundle.data.clients), 80, replace=False)
+    recent = [
+        tuple(sorted(r.id_list[i] for i in rng.choice(r.n_items, rng.integers(0, 4), False)))
+        for _ in rows
+    ]
+    options = RequestOptions(exclude_purchased=False)
+    many = r.for_clients(rows, 10, options, recent)
+    for row, listed, bought in zip(rows.tolist(), many, recent, strict=True):
+        one = r.for_client(r.bundle.data.clients.ids[row], 10, options=options, recent=bought)
+        assert len(listed) == len(one)
+        for a, b in zip(listed, one, strict=True):
+            if a.item_id != b.item_id:  # only near-equal scores may swap (see _ATOL)
+                assert abs(a.score - b.score) <= _ATOL, row
+                continue
+            assert a.score == pytest.approx(b.score, rel=1e-4, abs=_ATOL)
+            assert [x.text for x in a.reasons] == [x.text for x in b.reasons]
